@@ -1,0 +1,177 @@
+"""The whole local pipeline as one object: Azurite + the local host process; drop files, wait for outcomes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
+
+from devhost.azurite import REPO, Azurite
+from shared import naming
+from shared.settings import DEFAULTS
+
+
+@dataclass
+class Outcome:
+    """What became of one dropped file."""
+
+    name: str
+    etag: str
+    kind: str  # "converted" | "failed" | "pending"
+    output: str | None = None
+    report: dict[str, Any] | None = None
+
+
+class LocalPipeline:
+    """Starts Azurite and `python -m devhost.host` with a private state folder; stops them on exit."""
+
+    def __init__(self, state_dir: Path, *, settings: dict[str, str] | None = None, azurite: Azurite | None = None,
+                 log_name: str = "host.log") -> None:
+        self.state_dir = Path(state_dir).resolve()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._own_azurite = azurite is None
+        self.azurite = azurite or Azurite(self.state_dir / "azurite", log_file=self.state_dir / "azurite.log")
+        self.settings = {"MONITOR_SCHEDULE": "*/2 * * * * *", **(settings or {})}
+        self.log_path = self.state_dir / log_name
+        self.host: subprocess.Popen[bytes] | None = None
+
+    def value(self, key: str) -> str:
+        return self.settings.get(key) or os.environ.get(key) or DEFAULTS[key]
+
+    @property
+    def input_container(self) -> str:
+        return self.value("INPUT_CONTAINER")
+
+    @property
+    def output_container(self) -> str:
+        return self.value("OUTPUT_CONTAINER")
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "LOCAL_STATE_DIR": str(self.state_dir),
+            **self.settings,
+            "AzureWebJobsStorage": self.azurite.connection_string,
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    @property
+    def service(self) -> BlobServiceClient:
+        return BlobServiceClient.from_connection_string(self.azurite.connection_string)
+
+    def start(self) -> LocalPipeline:
+        if self._own_azurite and self.azurite.proc is None:
+            self.azurite.start()
+        for c in (self.input_container, self.output_container):
+            try:
+                self.service.create_container(c)
+            except Exception:  # noqa: BLE001 - exists already
+                pass
+        self.start_host()
+        return self
+
+    def start_host(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
+        self.host = subprocess.Popen(
+            [sys.executable, "-m", "devhost.host"], cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def kill_host(self) -> None:
+        """kill -9, as a crash would."""
+        if self.host and self.host.poll() is None:
+            self.host.send_signal(signal.SIGKILL)
+            self.host.wait()
+
+    def stop_host(self) -> None:
+        if self.host and self.host.poll() is None:
+            self.host.terminate()
+            try:
+                self.host.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill_host()
+        self.host = None
+
+    def stop(self) -> None:
+        self.stop_host()
+        if self._own_azurite:
+            self.azurite.stop()
+
+    def __enter__(self) -> LocalPipeline:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- using it ------------------------------------------------------------------------------------------------
+    def clear_outcome(self, name: str) -> None:
+        out = self.service.get_container_client(self.output_container)
+        for path in (naming.output_name(name), naming.report_name(name)):
+            try:
+                out.delete_blob(path)
+            except ResourceNotFoundError:
+                pass
+
+    def drop(self, name: str, data: bytes | Path) -> str:
+        """Upload one file into the input container; returns its ETag."""
+        blob = self.service.get_blob_client(self.input_container, name)
+        if isinstance(data, Path):
+            with open(data, "rb") as fh:
+                result = blob.upload_blob(fh, overwrite=True, max_concurrency=4)
+        else:
+            result = blob.upload_blob(data, overwrite=True)
+        return naming.clean_etag(result["etag"])
+
+    def outcome(self, name: str, etag: str, present: set[str] | None = None) -> Outcome:
+        """The outcome of one blob version; `present` (a listing of the output container) saves requests."""
+        out = self.service.get_container_client(self.output_container)
+        report_path = naming.report_name(name)
+        if present is None or report_path in present:
+            try:
+                report = json.loads(out.download_blob(report_path).readall())
+                if report.get("etag") == etag:
+                    return Outcome(name, etag, "failed", report=report)
+            except ResourceNotFoundError:
+                pass
+        try:
+            mp3 = naming.output_name(name)
+        except naming.UnmappableName:
+            return Outcome(name, etag, "pending")
+        if present is not None:
+            return Outcome(name, etag, "converted", output=mp3) if mp3 in present else Outcome(name, etag, "pending")
+        try:
+            out.get_blob_client(mp3).get_blob_properties()
+            return Outcome(name, etag, "converted", output=mp3)
+        except ResourceNotFoundError:
+            return Outcome(name, etag, "pending")
+
+    def wait(self, dropped: dict[str, str], timeout: float = 300.0, interval: float = 0.1) -> dict[str, Outcome]:
+        """Wait until every dropped (name -> ETag) has an outcome or the timeout passes."""
+        deadline = time.monotonic() + timeout
+        outcomes = {name: Outcome(name, etag, "pending") for name, etag in dropped.items()}
+        out = self.service.get_container_client(self.output_container)
+        while True:
+            present = {b.name for b in out.list_blobs()}
+            for name, etag in dropped.items():
+                if outcomes[name].kind == "pending":
+                    outcomes[name] = self.outcome(name, etag, present)
+            if all(o.kind != "pending" for o in outcomes.values()) or time.monotonic() > deadline:
+                return outcomes
+            if self.host is not None and self.host.poll() is not None:
+                raise RuntimeError(f"the local host exited with code {self.host.returncode}; see {self.log_path}")
+            time.sleep(interval)
+
+    def download(self, container: str, name: str, dest: Path) -> Path:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(dest, "wb") as fh:
+            self.service.get_blob_client(container, name).download_blob(max_concurrency=4).readinto(fh)
+        return dest

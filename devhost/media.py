@@ -1,0 +1,74 @@
+"""Test media and probing: generate MP4s with ffmpeg's lavfi sources, read durations of outputs."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+
+def ffmpeg_exe() -> str:
+    import os
+
+    if os.environ.get("FFMPEG_PATH"):
+        return os.environ["FFMPEG_PATH"]
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # noqa: BLE001
+        found = shutil.which("ffmpeg")
+        if not found:
+            raise RuntimeError("no ffmpeg found: pip install imageio-ffmpeg or set FFMPEG_PATH") from None
+        return found
+
+
+def make_mp4(path: Path, seconds: float = 5.0, *, audio: bool = True, video: bool = True, size: str = "320x240",
+             frequency: int = 440, audio_streams: int = 1) -> Path:
+    """An H.264 + AAC MP4 from lavfi test sources (a test pattern and sine tones)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    args = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    maps: list[str] = []
+    n = 0
+    if video:
+        args += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds}"]
+        maps += ["-map", f"{n}:v"]
+        n += 1
+    if audio:
+        for k in range(audio_streams):
+            args += ["-f", "lavfi", "-i", f"sine=frequency={frequency * (k + 1)}:sample_rate=44100:duration={seconds}"]
+            maps += ["-map", f"{n}:a"]
+            n += 1
+    args += maps
+    if video:
+        args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    if audio:
+        args += ["-c:a", "aac", "-b:a", "96k"]
+    args += ["-t", str(seconds), str(path)]
+    subprocess.run(args, check=True)
+    return path
+
+
+def duration(path: Path) -> float | None:
+    """Audio duration in seconds: ffprobe when present, else parsed from `ffmpeg -i`."""
+    probe = shutil.which("ffprobe")
+    if probe:
+        out = subprocess.run(
+            [probe, "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=duration:format=duration",
+             "-of", "json", str(path)], capture_output=True, text=True,
+        )
+        if out.returncode != 0:
+            return None
+        data = json.loads(out.stdout or "{}")
+        for item in data.get("streams", []) + [data.get("format", {})]:
+            if item.get("duration") not in (None, "N/A"):
+                return float(item["duration"])
+        return None
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
+    m = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", out.stderr)
+    if not m or "Audio:" not in out.stderr:
+        return None
+    h, mnt, s = m.groups()
+    return int(h) * 3600 + int(mnt) * 60 + float(s)

@@ -1,0 +1,14 @@
+"""The Azure Functions app: one FunctionApp with the submit (blob) and monitor (timer) blueprints."""
+
+import azure.functions as func
+
+from functions.monitor import bp as monitor_bp
+from functions.submit import bp as submit_bp
+from shared.settings import Settings
+
+# Fail at start-up, naming each bad app setting, rather than with a stack trace at the first file.
+Settings.from_env()
+
+app = func.FunctionApp()
+app.register_functions(submit_bp)
+app.register_functions(monitor_bp)

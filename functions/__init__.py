@@ -1,0 +1,1 @@
+"""Thin Azure Functions entry points: each translates one trigger into one call into shared/."""

@@ -1,0 +1,13 @@
+"""Timer trigger: one monitor tick (ensure pool and job, scale the pool, report failed tasks)."""
+
+import azure.functions as func
+
+from shared import bootstrap, pipeline
+
+bp = func.Blueprint()
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%MONITOR_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def monitor(timer: func.TimerRequest) -> None:
+    """Runs on the NCRONTAB schedule from the MONITOR_SCHEDULE app setting."""
+    pipeline.monitor_tick(bootstrap.deps())

@@ -1,0 +1,19 @@
+"""Blob trigger: an MP4 landed in the input container -> submit one conversion task for that blob version."""
+
+import azure.functions as func
+import azurefunctions.extensions.bindings.blob as blob
+
+from shared import bootstrap, pipeline
+
+bp = func.Blueprint()
+
+
+@bp.blob_trigger(
+    arg_name="client",
+    path="%INPUT_CONTAINER%/{name}",
+    connection="AzureWebJobsStorage",
+    source=func.BlobSource.EVENT_GRID,
+)
+def submit(client: blob.BlobClient) -> None:
+    """Receives a BlobClient (never the bytes) and hands it to the pipeline."""
+    pipeline.submit_blob(client, bootstrap.deps())

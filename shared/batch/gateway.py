@@ -1,0 +1,133 @@
+"""The Batch port: the task model and the interface every Batch adapter (local, Azure) meets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class GatewayError(Exception):
+    """A Batch operation failed in a way the caller should report."""
+
+
+class JobNotFound(GatewayError):
+    """The persistent job (or its pool) does not exist yet."""
+
+
+class PoolBusy(GatewayError):
+    """The pool cannot be resized now (it is resizing, stopping, or under autoscale)."""
+
+
+@dataclass(frozen=True)
+class ResourceFile:
+    """A file the task downloads before it runs: URL -> path relative to the working directory."""
+
+    http_url: str
+    file_path: str
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """Batch output-file rule: files matching `pattern` are uploaded on `upload_condition`.
+
+    `path` is the blob name for a single-file pattern, or the virtual folder for a wildcard.
+    `upload_condition` is one of "tasksuccess", "taskfailure", "taskcompletion".
+    """
+
+    pattern: str
+    container_url: str
+    path: str
+    upload_condition: str
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One conversion task as Batch sees it; identical for every adapter."""
+
+    id: str
+    display_name: str
+    command_line: str
+    resource_files: tuple[ResourceFile, ...]
+    output_files: tuple[OutputFile, ...]
+    environment: tuple[tuple[str, str], ...] = ()
+    max_task_retry_count: int = 1
+    max_wall_clock_seconds: int = 3600
+    retention_seconds: int = 7 * 24 * 3600
+
+    def env(self) -> dict[str, str]:
+        return dict(self.environment)
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """What the pipeline asks of the pool; adapters add their own machine details."""
+
+    id: str
+    slots_per_node: int
+    initial_dedicated_nodes: int = 0
+    metadata: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """Job task counts, from one cheap call (Batch's get_job_task_counts)."""
+
+    active: int = 0
+    running: int = 0
+    completed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class PoolState:
+    """The pool as the scaling policy needs it."""
+
+    allocation_state: str  # "steady" | "resizing" | "stopping"
+    current_dedicated: int
+    current_spot: int
+    target_dedicated: int
+    target_spot: int
+    slots_per_node: int
+    auto_scale: bool = False
+    preempted: int = 0
+
+
+@dataclass(frozen=True)
+class FinishedTask:
+    """A completed task that failed, with what a failure report needs."""
+
+    id: str
+    display_name: str
+    exit_code: int | None
+    failure_message: str
+    attempts: int
+    finished_at: dt.datetime
+    state_transition_time: dt.datetime
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+class BatchGateway(Protocol):
+    """Everything the pipeline asks of Batch. Adapters: LocalBatchGateway, AzureBatchGateway."""
+
+    def ensure_pool(self, spec: PoolSpec) -> bool:
+        """Create the pool when missing; True when this call created it."""
+
+    def ensure_job(self, pool_id: str) -> bool:
+        """Create the persistent job on the pool when missing; True when created."""
+
+    def add_task(self, task: TaskSpec) -> bool:
+        """Add a task; True when added, False when a task with its id exists already."""
+
+    def task_counts(self) -> TaskCounts:
+        """Counts of the job's tasks by state (one call)."""
+
+    def pool_state(self) -> PoolState | None:
+        """The pool's allocation state and node counts, or None when it does not exist."""
+
+    def resize(self, dedicated: int, spot: int) -> None:
+        """Ask for a new pool size; never waits for it; shrinking lets running tasks finish."""
+
+    def failed_tasks_since(self, since: dt.datetime | None) -> list[FinishedTask]:
+        """Failed tasks whose state changed at or after `since` (all when None), oldest first."""

@@ -1,0 +1,414 @@
+"""The local Batch adapter: Batch's task model (pool, persistent job, tasks) run as ffmpeg processes here.
+
+State lives in SQLite under the state folder, so queued and running tasks survive a crash: a task whose
+owning process died runs again after restart. Concurrency follows the pool size the timer sets, capped at
+the machine's cores. Resource files are downloaded from their URLs and output files uploaded to their
+container URLs on the stated upload condition, exactly as Batch does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import json
+import logging
+import os
+import shlex
+import shutil
+import sqlite3
+import subprocess
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from shared.batch.gateway import (
+    FinishedTask,
+    JobNotFound,
+    OutputFile,
+    PoolBusy,
+    PoolSpec,
+    PoolState,
+    ResourceFile,
+    TaskCounts,
+    TaskSpec,
+)
+
+log = logging.getLogger("mp3pipe.local_batch")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pools (
+    id TEXT PRIMARY KEY COLLATE NOCASE, slots_per_node INTEGER NOT NULL, target_dedicated INTEGER NOT NULL,
+    target_spot INTEGER NOT NULL, metadata TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY COLLATE NOCASE, pool_id TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL COLLATE NOCASE, id TEXT NOT NULL COLLATE NOCASE,
+    spec TEXT NOT NULL, state TEXT NOT NULL, result TEXT, exit_code INTEGER, failure_message TEXT NOT NULL DEFAULT '',
+    retry_count INTEGER NOT NULL DEFAULT 0, requeue_count INTEGER NOT NULL DEFAULT 0, owner_pid INTEGER,
+    created REAL NOT NULL, state_time REAL NOT NULL, start_time REAL, end_time REAL, UNIQUE (job_id, id));
+CREATE INDEX IF NOT EXISTS tasks_state ON tasks (job_id, state, seq);
+CREATE INDEX IF NOT EXISTS tasks_done ON tasks (job_id, result, state_time);
+"""
+
+
+def _utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def spec_to_json(spec: TaskSpec) -> str:
+    return json.dumps(asdict(spec))
+
+
+def spec_from_json(raw: str) -> TaskSpec:
+    d = json.loads(raw)
+    return TaskSpec(
+        id=d["id"],
+        display_name=d["display_name"],
+        command_line=d["command_line"],
+        resource_files=tuple(ResourceFile(**r) for r in d["resource_files"]),
+        output_files=tuple(OutputFile(**o) for o in d["output_files"]),
+        environment=tuple((k, v) for k, v in d["environment"]),
+        max_task_retry_count=d["max_task_retry_count"],
+        max_wall_clock_seconds=d["max_wall_clock_seconds"],
+        retention_seconds=d["retention_seconds"],
+    )
+
+
+class LocalBatchGateway:
+    """Batch on this machine: same states (active, running, completed), results, exit codes and output files."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        job_id: str = "mp3pipe-job",
+        pool_id: str = "mp3pipe-pool",
+        ffmpeg_path: str | None = None,
+        max_slots: int | None = None,
+        run_tasks: bool = True,
+    ) -> None:
+        self.root = Path(state_dir) / "batch"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.job_id = job_id
+        self.pool_id = pool_id
+        self.ffmpeg_path = ffmpeg_path or _default_ffmpeg()
+        self.max_slots = max_slots or os.cpu_count() or 1
+        self._db = sqlite3.connect(self.root / "batch.sqlite3", timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+        self._wake = threading.Condition()
+        self._running_here = 0
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._stop = threading.Event()
+        self._dispatcher: threading.Thread | None = None
+        self._recover()
+        if run_tasks:
+            self.start()
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> LocalBatchGateway:
+        return cls(
+            settings.local_state_dir,
+            job_id=settings.job_id,
+            pool_id=settings.pool_id,
+            ffmpeg_path=settings.ffmpeg_path or None,
+        )
+
+    # -- SQL helpers ---------------------------------------------------------------------------------------------
+    def _q(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _recover(self) -> None:
+        """Tasks left running by a process that died go back to the queue (Batch requeues on node loss)."""
+        rows = self._q("SELECT seq, owner_pid FROM tasks WHERE state='running'")
+        now = time.time()
+        for seq, pid in rows:
+            if pid == os.getpid() or not _pid_alive(pid):
+                self._q(
+                    "UPDATE tasks SET state='active', owner_pid=NULL, state_time=?, requeue_count=requeue_count+1 "
+                    "WHERE seq=? AND state='running'", now, seq,
+                )
+                log.info("requeued task seq=%s left running by dead process %s", seq, pid)
+
+    # -- the port ------------------------------------------------------------------------------------------------
+    def ensure_pool(self, spec: PoolSpec) -> bool:
+        cur = self._q(
+            "INSERT OR IGNORE INTO pools (id, slots_per_node, target_dedicated, target_spot, metadata, created) "
+            "VALUES (?, ?, ?, 0, ?, ?) RETURNING id",
+            spec.id, spec.slots_per_node, spec.initial_dedicated_nodes, json.dumps(dict(spec.metadata)), time.time(),
+        )
+        self._notify()
+        return bool(cur)
+
+    def ensure_job(self, pool_id: str) -> bool:
+        cur = self._q(
+            "INSERT OR IGNORE INTO jobs (id, pool_id, created) VALUES (?, ?, ?) RETURNING id",
+            self.job_id, pool_id, time.time(),
+        )
+        return bool(cur)
+
+    def _job_exists(self) -> bool:
+        return bool(self._q("SELECT 1 FROM jobs WHERE id=?", self.job_id))
+
+    def add_task(self, task: TaskSpec) -> bool:
+        if not self._job_exists():
+            raise JobNotFound(f"job {self.job_id} does not exist")
+        now = time.time()
+        cur = self._q(
+            "INSERT OR IGNORE INTO tasks (job_id, id, spec, state, created, state_time) "
+            "VALUES (?, ?, ?, 'active', ?, ?) RETURNING seq",
+            self.job_id, task.id, spec_to_json(task), now, now,
+        )
+        if cur:
+            self._notify()
+        return bool(cur)
+
+    def task_counts(self) -> TaskCounts:
+        if not self._job_exists():
+            raise JobNotFound(f"job {self.job_id} does not exist")
+        rows = self._q(
+            "SELECT state, result, COUNT(*) FROM tasks WHERE job_id=? GROUP BY state, result", self.job_id
+        )
+        c = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}
+        for state, result, n in rows:
+            c[state] += n
+            if state == "completed":
+                c["succeeded" if result == "success" else "failed"] += n
+        return TaskCounts(**c)
+
+    def pool_state(self) -> PoolState | None:
+        rows = self._q("SELECT slots_per_node, target_dedicated, target_spot FROM pools WHERE id=?", self.pool_id)
+        if not rows:
+            return None
+        slots, ded, spot = rows[0]
+        # Local "nodes" are ready the moment they are asked for.
+        return PoolState("steady", ded, spot, ded, spot, slots)
+
+    def resize(self, dedicated: int, spot: int) -> None:
+        if self.pool_state() is None:
+            raise PoolBusy(f"pool {self.pool_id} does not exist")
+        self._q("UPDATE pools SET target_dedicated=?, target_spot=? WHERE id=?", dedicated, spot, self.pool_id)
+        self._notify()
+
+    def failed_tasks_since(self, since: dt.datetime | None) -> list[FinishedTask]:
+        t0 = since.timestamp() if since else 0.0
+        rows = self._q(
+            "SELECT id, spec, exit_code, failure_message, retry_count, end_time, state_time FROM tasks "
+            "WHERE job_id=? AND state='completed' AND result='failure' AND state_time>=? ORDER BY state_time, seq",
+            self.job_id, t0,
+        )
+        out = []
+        for tid, spec_raw, code, message, retries, end, state_time in rows:
+            spec = spec_from_json(spec_raw)
+            out.append(FinishedTask(
+                id=tid, display_name=spec.display_name, exit_code=code, failure_message=message,
+                attempts=retries + 1, finished_at=_utc(end or state_time), state_transition_time=_utc(state_time),
+                environment=spec.env(),
+            ))
+        return out
+
+    # -- extras for tests and tools ------------------------------------------------------------------------------
+    def task_state(self, task_id: str) -> tuple[str, str | None, int | None] | None:
+        rows = self._q("SELECT state, result, exit_code FROM tasks WHERE job_id=? AND id=?", self.job_id, task_id)
+        return rows[0] if rows else None
+
+    def task_ids(self) -> list[str]:
+        return [r[0] for r in self._q("SELECT id FROM tasks WHERE job_id=? ORDER BY seq", self.job_id)]
+
+    # -- execution -----------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._dispatcher is None:
+            self._dispatcher = threading.Thread(target=self._dispatch_loop, name="local-batch", daemon=True)
+            self._dispatcher.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._notify()
+        for proc in list(self._procs.values()):
+            proc.kill()
+        if self._dispatcher is not None:
+            self._dispatcher.join(timeout=10)
+
+    def _notify(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+
+    def _slots(self) -> int:
+        pool = self.pool_state()
+        if pool is None:
+            return 0
+        return min((pool.target_dedicated + pool.target_spot) * pool.slots_per_node, self.max_slots)
+
+    def _claim(self) -> tuple[int, TaskSpec, int] | None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT seq, spec, retry_count FROM tasks WHERE job_id=? AND state='active' ORDER BY seq LIMIT 1",
+                    (self.job_id,),
+                ).fetchone()
+                if row is None:
+                    self._db.execute("COMMIT")
+                    return None
+                now = time.time()
+                self._db.execute(
+                    "UPDATE tasks SET state='running', owner_pid=?, start_time=?, state_time=? WHERE seq=?",
+                    (os.getpid(), now, now, row[0]),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return row[0], spec_from_json(row[1]), row[2]
+
+    def _dispatch_loop(self) -> None:
+        while not self._stop.is_set():
+            with self._wake:
+                while self._running_here < self._slots() and not self._stop.is_set():
+                    claimed = self._claim()
+                    if claimed is None:
+                        break
+                    self._running_here += 1
+                    threading.Thread(target=self._run_claimed, args=claimed, daemon=True).start()
+                # Tasks added by another process are picked up within the timeout; ours wake us at once.
+                self._wake.wait(timeout=0.5)
+
+    def _run_claimed(self, seq: int, spec: TaskSpec, retry_count: int) -> None:
+        try:
+            self._run(seq, spec, retry_count)
+        except Exception:  # noqa: BLE001 - a bug here must not kill the dispatcher; the task fails visibly
+            log.exception("local task %s crashed", spec.id)
+            self._complete(seq, "failure", None, "local gateway error (see host log)")
+        finally:
+            with self._wake:
+                self._running_here -= 1
+                self._wake.notify_all()
+
+    def _run(self, seq: int, spec: TaskSpec, retry_count: int) -> None:
+        task_dir = self.root / "tasks" / self.job_id / spec.id
+        wd = task_dir / "wd"
+        shutil.rmtree(task_dir, ignore_errors=True)
+        wd.mkdir(parents=True)
+        stdout_path, stderr_path = task_dir / "stdout.txt", task_dir / "stderr.txt"
+        try:
+            for rf in spec.resource_files:
+                _download(rf.http_url, wd / rf.file_path)
+        except Exception as exc:  # noqa: BLE001 - Batch reports this as a resource-file failure
+            stderr_path.write_text(f"could not download a resource file: {type(exc).__name__}\n")
+            message = f"ResourceFileDownloadError: the input could not be downloaded ({type(exc).__name__})"
+            if "BlobNotFound" in str(exc) or "ResourceNotFound" in type(exc).__name__:
+                message = "ResourceFileDownloadError: the input blob no longer exists"
+            self._upload_outputs(spec, wd, success=False)
+            self._complete(seq, "failure", None, message)
+            shutil.rmtree(wd, ignore_errors=True)
+            return
+
+        argv = shlex.split(spec.command_line)
+        if argv and argv[0] == "ffmpeg":
+            argv[0] = self.ffmpeg_path
+        env = {**os.environ, **spec.env()}
+        timed_out = False
+        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+            proc = subprocess.Popen(argv, cwd=wd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
+            self._procs[spec.id] = proc
+            try:
+                code = proc.wait(timeout=spec.max_wall_clock_seconds)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+                timed_out = True
+            finally:
+                self._procs.pop(spec.id, None)
+        if self._stop.is_set():
+            return  # shutting down: leave it running-owned-by-us; recovery requeues it next start
+
+        if code == 0 and not timed_out:
+            try:
+                self._upload_outputs(spec, wd, success=True)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("output upload failed for %s: %s", spec.id, type(exc).__name__)
+                self._complete(seq, "failure", code,
+                               f"FileUploadError: could not upload the output ({type(exc).__name__})")
+            else:
+                self._complete(seq, "success", 0, "")
+        elif retry_count < spec.max_task_retry_count and not timed_out:
+            self._q(
+                "UPDATE tasks SET state='active', owner_pid=NULL, retry_count=retry_count+1, state_time=? WHERE seq=?",
+                time.time(), seq,
+            )
+        else:
+            message = "MaxWallClockTimeExpiry: the task ran longer than its limit" if timed_out else ""
+            try:
+                self._upload_outputs(spec, wd, success=False)
+            except Exception:  # noqa: BLE001
+                log.warning("log upload failed for %s", spec.id)
+            self._complete(seq, "failure", code, message)
+        shutil.rmtree(wd, ignore_errors=True)
+
+    def _complete(self, seq: int, result: str, code: int | None, message: str) -> None:
+        now = time.time()
+        self._q(
+            "UPDATE tasks SET state='completed', result=?, exit_code=?, failure_message=?, end_time=?, state_time=?, "
+            "owner_pid=NULL WHERE seq=?", result, code, message, now, now, seq,
+        )
+
+    def _upload_outputs(self, spec: TaskSpec, wd: Path, *, success: bool) -> None:
+        wanted = {"taskcompletion", "tasksuccess" if success else "taskfailure"}
+        for rule in spec.output_files:
+            if rule.upload_condition.lower() not in wanted:
+                continue
+            matches = sorted(glob.glob(str(wd / rule.pattern)))
+            wildcard = any(ch in rule.pattern for ch in "*?[")
+            for match in matches:
+                name = f"{rule.path.rstrip('/')}/{Path(match).name}" if wildcard else rule.path
+                _upload(rule.container_url, name, Path(match))
+
+
+def _download(url: str, dest: Path) -> None:
+    from azure.storage.blob import BlobClient
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    blob = BlobClient.from_blob_url(url)
+    with open(dest, "wb") as fh:
+        blob.download_blob(max_concurrency=4).readinto(fh)
+
+
+def _upload(container_url: str, name: str, path: Path) -> None:
+    from azure.storage.blob import ContainerClient
+
+    container = ContainerClient.from_container_url(container_url)
+    with open(path, "rb") as fh:
+        # A block blob appears only when its block list commits: readers never see half an MP3.
+        container.upload_blob(name, fh, overwrite=True, max_concurrency=4)
+
+
+def _default_ffmpeg() -> str:
+    configured = os.environ.get("FFMPEG_PATH")
+    if configured:
+        return configured
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # noqa: BLE001 - fall back to a system ffmpeg
+        found = shutil.which("ffmpeg")
+        if not found:
+            raise RuntimeError("no ffmpeg: install the imageio-ffmpeg wheel or set FFMPEG_PATH") from None
+        return found

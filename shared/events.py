@@ -1,0 +1,23 @@
+"""Structured event logging: one JSON line per pipeline event, with SAS query strings stripped."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+log = logging.getLogger("mp3pipe")
+_SAS = re.compile(r"(sig|se|sv|sp|sr|st|skoid|sktid|skt|ske|sks|skv|spr)=[^&\s\"']+", re.I)
+
+
+def scrub(text: str) -> str:
+    """Remove SAS parameters (signatures, keys) from a string before it is logged."""
+    return _SAS.sub(lambda m: m.group(1) + "=REDACTED", text)
+
+
+def event(kind: str, level: int = logging.INFO, /, **fields: Any) -> dict[str, Any]:
+    """Log one event as a JSON line (Application Insights parses customDimensions from it)."""
+    record = {"event": kind, **fields}
+    log.log(level, scrub(json.dumps(record, default=str, ensure_ascii=False)))
+    return record

@@ -1,0 +1,231 @@
+"""The use-cases: submit one blob version, run one monitor tick (scale, report failures)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shared import naming, planning, reports
+from shared.batch.gateway import BatchGateway, FinishedTask, JobNotFound, PoolBusy, PoolSpec
+from shared.events import event
+from shared.scaling import Demand, PoolView, ScalingSettings, decide
+from shared.settings import Settings
+from shared.storage import Storage
+
+MONITOR_STATE_BLOB = "monitor/state.json"
+
+
+class BlobLike(Protocol):
+    """What submit needs of the trigger's BlobClient: its name and properties (never its bytes)."""
+
+    blob_name: str
+    container_name: str
+
+    def get_blob_properties(self, **kwargs: Any) -> Any: ...
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    storage: Storage
+    gateway: BatchGateway
+    clock: Any = field(default=time.time)
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    status: str  # "skipped" | "submitted" | "duplicate" | "rejected" | "gone"
+    name: str
+    task_id: str | None = None
+    detail: str = ""
+
+
+def pool_spec(settings: Settings) -> PoolSpec:
+    return PoolSpec(
+        id=settings.pool_id,
+        slots_per_node=settings.slots_per_node,
+        initial_dedicated_nodes=settings.min_nodes,
+        metadata=(("app", "mp3pipe"), ("job", settings.job_id)),
+    )
+
+
+def ensure_job(deps: Deps) -> None:
+    deps.gateway.ensure_pool(pool_spec(deps.settings))
+    deps.gateway.ensure_job(deps.settings.pool_id)
+
+
+def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
+    """Plan and add one conversion task for this blob version; the same version twice makes one task."""
+    started = time.perf_counter()
+    name = blob.blob_name
+    s = deps.settings
+    if not naming.is_mp4(name):
+        event("skipped", name=name, why="not an .mp4 name")
+        return SubmitResult("skipped", name)
+    try:
+        props = blob.get_blob_properties()
+    except Exception as exc:  # noqa: BLE001 - a blob deleted before we looked is not an error
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if isinstance(exc, ResourceNotFoundError):
+            event("gone", name=name, why="deleted before it was submitted")
+            return SubmitResult("gone", name)
+        raise
+    etag = naming.clean_etag(props.etag)
+    try:
+        naming.check_mappable(name)
+    except naming.UnmappableName as exc:
+        write_report(
+            deps, name, etag, task_id=None, exit_code=None, reason=f"name cannot be mapped safely: {exc}",
+            stderr_tail="", attempts=0,
+        )
+        event("rejected", logging.WARNING, name=name, etag=etag, reason=str(exc))
+        return SubmitResult("rejected", name, detail=str(exc))
+
+    ttl = dt.timedelta(seconds=s.task_max_wall_clock_seconds) + dt.timedelta(hours=12)
+    if s.pool_identity_id:
+        input_url = deps.storage.plain_blob_url(s.input_container, name)
+        output_url = deps.storage.plain_container_url(s.output_container)
+    else:
+        input_url = deps.storage.node_read_url(s.input_container, name, ttl)
+        output_url = deps.storage.node_write_container_url(s.output_container, ttl)
+    task = planning.plan_task(
+        name, etag, input_url=input_url, output_container_url=output_url, preset=s.ffmpeg_preset,
+        max_retries=s.task_max_retries, max_wall_clock_seconds=s.task_max_wall_clock_seconds,
+        retention_seconds=s.task_retention_seconds,
+    )
+    try:
+        added = deps.gateway.add_task(task)
+    except JobNotFound:
+        ensure_job(deps)
+        added = deps.gateway.add_task(task)
+    if added:
+        # A new version is on its way: a report about an older version no longer applies.
+        deps.storage.delete_if_exists(s.output_container, naming.report_name(name))
+    status = "submitted" if added else "duplicate"
+    event(status, name=name, etag=etag, task_id=task.id, ms=round((time.perf_counter() - started) * 1000, 1))
+    return SubmitResult(status, name, task.id)
+
+
+def write_report(
+    deps: Deps, name: str, etag: str, *, task_id: str | None, exit_code: int | None, reason: str,
+    stderr_tail: str, attempts: int, finished_at: dt.datetime | None = None, logs: str | None = None,
+) -> str:
+    report = reports.build_report(
+        input_name=name, etag=etag, task_id=task_id, exit_code=exit_code, reason=reason,
+        stderr_tail=stderr_tail, attempts=attempts, finished_at=finished_at or dt.datetime.now(dt.UTC), logs=logs,
+    )
+    path = naming.report_name(name)
+    deps.storage.put_json(deps.settings.output_container, path, report)
+    return path
+
+
+@dataclass(frozen=True)
+class TickResult:
+    active: int
+    running: int
+    target_nodes: int
+    resized: bool
+    reason: str
+    reported: tuple[str, ...]
+
+
+def monitor_tick(deps: Deps) -> TickResult:
+    """Ensure pool and job, scale the pool to the work, turn newly failed tasks into failure reports."""
+    s = deps.settings
+    gw = deps.gateway
+    now = deps.clock()
+    state = deps.storage.get_json(s.state_container, MONITOR_STATE_BLOB) or {}
+
+    pool = gw.pool_state()
+    if pool is None:
+        gw.ensure_pool(pool_spec(s))
+        pool = gw.pool_state()
+    try:
+        counts = gw.task_counts()
+    except JobNotFound:
+        gw.ensure_job(s.pool_id)
+        counts = gw.task_counts()
+
+    work = counts.active + counts.running
+    last_work = now if work else state.get("last_work_seen")
+    resized = False
+    reason = "no pool"
+    target = 0
+    if pool is not None:
+        decision = decide(
+            Demand(counts.active, counts.running),
+            PoolView(
+                pool.allocation_state, pool.current_dedicated, pool.current_spot, pool.target_dedicated,
+                pool.target_spot, pool.preempted, pool.auto_scale,
+            ),
+            ScalingSettings(min_nodes=s.min_nodes, max_nodes=s.max_nodes, slots_per_node=s.slots_per_node),
+            now,
+            last_work,
+        )
+        reason, target = decision.reason, decision.dedicated + decision.spot
+        if decision.resize:
+            try:
+                gw.resize(decision.dedicated, decision.spot)
+                resized = True
+            except PoolBusy as exc:
+                reason += f" (resize deferred: {exc})"
+
+    reported = report_failures(deps, state)
+    state["last_work_seen"] = last_work
+    deps.storage.put_json(s.state_container, MONITOR_STATE_BLOB, state)
+    event(
+        "monitor", active=counts.active, running=counts.running, completed=counts.completed,
+        failed=counts.failed, target_nodes=target, resized=resized, reason=reason, reported=len(reported),
+    )
+    return TickResult(counts.active, counts.running, target, resized, reason, tuple(reported))
+
+
+def report_failures(deps: Deps, state: dict[str, Any]) -> list[str]:
+    """Reports for failed tasks since the watermark; ids at the watermark are remembered, so none twice."""
+    since_raw = state.get("failed_since")
+    since = dt.datetime.fromisoformat(since_raw) if since_raw else None
+    seen_at_since = set(state.get("seen_at_since", []))
+    reported: list[str] = []
+    for task in deps.gateway.failed_tasks_since(since):
+        if task.id in seen_at_since and since is not None and task.state_transition_time <= since:
+            continue
+        path = report_failure(deps, task)
+        if path:
+            reported.append(path)
+        if since is None or task.state_transition_time > since:
+            since = task.state_transition_time
+            seen_at_since = set()
+        seen_at_since.add(task.id)
+    if since is not None:
+        state["failed_since"] = since.isoformat()
+        state["seen_at_since"] = sorted(seen_at_since)
+    return reported
+
+
+def report_failure(deps: Deps, task: FinishedTask) -> str | None:
+    s = deps.settings
+    name = task.environment.get(planning.ENV_INPUT_BLOB)
+    etag = task.environment.get(planning.ENV_INPUT_ETAG, "")
+    if not name:
+        event("failed-task-unknown", logging.WARNING, task_id=task.id, reason=task.failure_message)
+        return None
+    current = deps.storage.etag_of(s.input_container, name)
+    if current is not None and naming.clean_etag(current) != etag:
+        event("failed-superseded", name=name, etag=etag, task_id=task.id, current_etag=naming.clean_etag(current))
+        return None
+    logs = naming.logs_folder(task.id)
+    tail = deps.storage.read_tail(s.output_container, f"{logs}/stderr.txt") or ""
+    reason = reports.reason_from(tail, task.failure_message, task.exit_code)
+    if current is None:
+        reason += " (the input has since been deleted)"
+    path = write_report(
+        deps, name, etag, task_id=task.id, exit_code=task.exit_code, reason=reason, stderr_tail=tail,
+        attempts=task.attempts, finished_at=task.finished_at, logs=logs,
+    )
+    event("failed", logging.WARNING, name=name, etag=etag, task_id=task.id, exit_code=task.exit_code,
+          reason=reason, report=path, attempts=task.attempts)
+    return path

@@ -1,0 +1,134 @@
+"""The pool scaling policy: task counts + pool state + settings -> target node counts (pure, no I/O).
+
+`decide` is called once per monitor tick (every minute) with exact task counts. The rules, in order:
+
+1. A pool under Batch autoscale is left alone (its formula owns the size).
+2. A pool that is not `steady` (resizing or stopping) is not resized; Batch rejects a resize then anyway.
+3. Demand is the nodes that active + running tasks fill: ``ceil((active + running) / slots_per_node)``.
+   Growing goes straight to demand (bounded by `max_step`): a node takes ~5.5 min to start, so
+   stepping up gently only makes every queued file wait longer.
+4. While there is work, the pool shrinks to demand: only idle nodes go, because the pool's node
+   deallocation option is `taskcompletion` and a target >= running tasks never touches a busy node.
+   With `shrink_headroom` extra idle nodes are kept while there is work.
+5. With no work at all, the pool holds its size for `idle_grace_seconds` after work was last seen,
+   then goes to `min_nodes`.
+6. The total is clamped to [min_nodes, max_nodes], and never below what running tasks need.
+7. The total is split into Spot and dedicated: Spot up to `spot_share` of it, at least
+   `dedicated_floor` dedicated (whenever the pool is not empty). Preempted Spot nodes do no work,
+   so each is made up for with a dedicated node, as long as the pool stays within `max_nodes`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScalingSettings:
+    min_nodes: int = 0
+    max_nodes: int = 10
+    slots_per_node: int = 1
+    spot_share: float = 0.0  # 0..1: the share of nodes that may be Spot
+    dedicated_floor: int = 0  # dedicated nodes kept whenever the pool has nodes
+    idle_grace_seconds: float = 300.0  # how long to stay up after the last work was seen
+    max_step: int = 1000  # most nodes added or removed in one decision
+    shrink_headroom: int = 0  # idle nodes kept on top of demand while there is work
+    grow_queue_depth: float = 2.0  # grow only past this many tasks (running + queued) per slot; 1 = a slot per task
+
+
+@dataclass(frozen=True)
+class Demand:
+    active: int
+    running: int
+    completed_since_last: int = 0  # tasks finished since the previous tick: work was seen even if none is left
+
+
+@dataclass(frozen=True)
+class PoolView:
+    allocation_state: str  # "steady" | "resizing" | "stopping"
+    current_dedicated: int
+    current_spot: int
+    target_dedicated: int
+    target_spot: int
+    preempted: int = 0
+    auto_scale: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    dedicated: int
+    spot: int
+    resize: bool
+    reason: str
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
+
+
+def split(total: int, settings: ScalingSettings, preempted: int = 0) -> tuple[int, int]:
+    """Split a node total into (dedicated, Spot): Spot up to the share, the dedicated floor kept,
+    and preempted Spot nodes made up for with dedicated ones while that stays within max_nodes."""
+    if total <= 0:
+        return 0, 0
+    floor = min(max(settings.dedicated_floor, 0), total)
+    share = min(max(settings.spot_share, 0.0), 1.0)
+    spot = min(math.floor(total * share + 1e-9), total - floor)
+    dedicated = total - spot
+    lost = min(max(preempted, 0), spot)
+    room = max(settings.max_nodes - total, 0)
+    return dedicated + min(lost, room), spot
+
+
+def decide(
+    demand: Demand,
+    pool: PoolView,
+    settings: ScalingSettings,
+    now: float,
+    last_work_seen: float | None,
+) -> Decision:
+    """The target (dedicated, Spot) for this tick and a one-line reason to log."""
+    keep_d, keep_s = pool.target_dedicated, pool.target_spot
+    if pool.auto_scale:
+        return Decision(keep_d, keep_s, False, "pool uses autoscale; left alone")
+    if pool.allocation_state != "steady":
+        return Decision(keep_d, keep_s, False, f"pool is {pool.allocation_state}; no resize")
+
+    slots = max(settings.slots_per_node, 1)
+    low = max(settings.min_nodes, 0)
+    high = max(settings.max_nodes, low)
+    active, running = max(demand.active, 0), max(demand.running, 0)
+    work = active + running
+    if work == 0 and demand.completed_since_last > 0:
+        last_work_seen = now if last_work_seen is None else max(last_work_seen, now)
+    needed = math.ceil(work / slots)
+    busy = math.ceil(running / slots)  # nodes that running tasks occupy; never shrink below these
+    current = keep_d + keep_s
+    counts = f"active={active} running={running}"
+
+    in_grace = work == 0 and last_work_seen is not None and now - last_work_seen < settings.idle_grace_seconds
+    if in_grace:
+        left = settings.idle_grace_seconds - (now - last_work_seen)  # type: ignore[operator]
+        if low <= current <= high:
+            return Decision(keep_d, keep_s, False, f"{counts} -> idle, {left:.0f}s of grace left: keep {current} nodes")
+        wanted, why = current, f"idle, {left:.0f}s of grace left, size out of bounds"
+    elif work == 0:
+        wanted, why = low, "idle past grace" if last_work_seen is not None else "no work seen"
+    elif (grow := math.ceil(work / (slots * max(settings.grow_queue_depth, 1.0)))) > current:
+        wanted, why = grow, "demand" if grow == needed else f"demand {needed}, queue {settings.grow_queue_depth:g} deep"
+    elif needed >= current:
+        wanted, why = current, f"demand {needed} within queue depth {settings.grow_queue_depth:g}"
+    else:
+        wanted, why = min(current, needed + max(settings.shrink_headroom, 0)), "demand (idle nodes released)"
+
+    step = max(settings.max_step, 1)
+    total = _clamp(wanted, current - step, current + step)
+    total = max(_clamp(total, low, high), min(busy, high))
+    dedicated, spot = split(total, settings, pool.preempted if total > 0 else 0)
+    if pool.preempted and spot:
+        why += f", {min(pool.preempted, spot)} preempted Spot made up"
+    resize = (dedicated, spot) != (keep_d, keep_s)
+    verb = "resize" if resize else "keep"
+    reason = f"{counts} -> {why}: {verb} {dedicated} dedicated + {spot} Spot (was {keep_d}+{keep_s})"
+    return Decision(dedicated, spot, resize, reason)

@@ -1,0 +1,184 @@
+"""Typed app settings read from the environment; one clear error naming each bad setting."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.ffmpeg import PRESETS
+
+CONTAINER_RE = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+# Every app setting the code reads, with its local default (mirrored in local.settings.sample.json).
+DEFAULTS: dict[str, str] = {
+    "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+    "INPUT_CONTAINER": "mp4-in",
+    "OUTPUT_CONTAINER": "mp3-out",
+    "STATE_CONTAINER": "mp3pipe-state",
+    "FFMPEG_PRESET": "standard",
+    "MONITOR_SCHEDULE": "0 * * * * *",
+    "BATCH_GATEWAY": "local",
+    "BATCH_ACCOUNT_URL": "",
+    "BATCH_ACCOUNT_KEY": "",
+    "BATCH_POOL_ID": "mp3pipe-pool",
+    "BATCH_JOB_ID": "mp3pipe-job",
+    "BATCH_VM_SIZE": "standard_d2s_v3",
+    "BATCH_SLOTS_PER_NODE": "1",
+    "BATCH_MIN_NODES": "",
+    "BATCH_MAX_NODES": "10",
+    "BATCH_POOL_IDENTITY_ID": "",
+    "TASK_MAX_RETRIES": "1",
+    "TASK_MAX_WALL_CLOCK_SECONDS": "3600",
+    "TASK_RETENTION_SECONDS": "604800",
+    "LOCAL_STATE_DIR": ".state",
+    "FFMPEG_PATH": "",
+}
+
+
+class SettingsError(ValueError):
+    """One or more app settings are missing or malformed; the message names each of them."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated app settings."""
+
+    storage_connection: str
+    input_container: str
+    output_container: str
+    state_container: str
+    ffmpeg_preset: str
+    monitor_schedule: str
+    batch_gateway: str
+    batch_account_url: str
+    batch_account_key: str = field(repr=False)
+    pool_id: str
+    job_id: str
+    vm_size: str
+    slots_per_node: int
+    min_nodes: int
+    max_nodes: int
+    pool_identity_id: str
+    task_max_retries: int
+    task_max_wall_clock_seconds: int
+    task_retention_seconds: int
+    local_state_dir: Path
+    ffmpeg_path: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        errors: list[str] = []
+
+        def get(name: str) -> str:
+            value = env.get(name)
+            if value is None or value.strip() == "":
+                value = DEFAULTS[name]
+            return value.strip()
+
+        def integer(name: str, low: int, high: int | None = None) -> int:
+            raw = get(name)
+            try:
+                value = int(raw)
+            except ValueError:
+                errors.append(f"{name}={raw!r} is not a whole number")
+                return low
+            if value < low or (high is not None and value > high):
+                bound = f"between {low} and {high}" if high is not None else f">= {low}"
+                errors.append(f"{name}={value} must be {bound}")
+            return value
+
+        def container(name: str) -> str:
+            value = get(name)
+            if not CONTAINER_RE.match(value):
+                errors.append(
+                    f"{name}={value!r} is not a valid container name "
+                    "(3-63 of lower-case letters, digits and single hyphens)"
+                )
+            return value
+
+        def batch_id(name: str) -> str:
+            value = get(name)
+            if not BATCH_ID_RE.match(value):
+                errors.append(f"{name}={value!r} must be 1-64 of letters, digits, '-' and '_'")
+            return value
+
+        storage = get("AzureWebJobsStorage")
+        has_identity = bool(
+            env.get("AzureWebJobsStorage__accountName")
+            or env.get("AzureWebJobsStorage__blobServiceUri")
+        )
+        if not has_identity and not (
+            storage.startswith("UseDevelopmentStorage=true")
+            or ("AccountName=" in storage and ("BlobEndpoint=" in storage or "EndpointSuffix" in storage
+                                               or "DefaultEndpointsProtocol=" in storage))
+        ):
+            errors.append(
+                "AzureWebJobsStorage is not a storage connection string "
+                "(expected UseDevelopmentStorage=true or DefaultEndpointsProtocol=...;AccountName=...)"
+            )
+        if has_identity and "AzureWebJobsStorage" not in env:
+            storage = ""
+
+        preset = get("FFMPEG_PRESET")
+        if preset not in PRESETS:
+            errors.append(f"FFMPEG_PRESET={preset!r} is unknown; choose one of {', '.join(sorted(PRESETS))}")
+
+        schedule = get("MONITOR_SCHEDULE")
+        if len(schedule.split()) != 6:
+            errors.append(
+                f"MONITOR_SCHEDULE={schedule!r} is not an NCRONTAB expression with 6 fields "
+                "(second minute hour day month weekday)"
+            )
+
+        gateway = get("BATCH_GATEWAY").lower()
+        if gateway not in ("local", "azure"):
+            errors.append(f"BATCH_GATEWAY={gateway!r} must be 'local' or 'azure'")
+        account_url = get("BATCH_ACCOUNT_URL")
+        if gateway == "azure" and not account_url.startswith(("https://", "http://")):
+            errors.append(
+                "BATCH_ACCOUNT_URL must be set to the Batch account URL (https://...) when BATCH_GATEWAY=azure"
+            )
+
+        slots = integer("BATCH_SLOTS_PER_NODE", 1, 256)
+        max_nodes = integer("BATCH_MAX_NODES", 1)
+        if get("BATCH_MIN_NODES") == "":
+            # Idle local slots cost nothing, so locally the floor is the machine's cores.
+            min_nodes = min(os.cpu_count() or 1, max_nodes) if gateway == "local" else 0
+        else:
+            min_nodes = integer("BATCH_MIN_NODES", 0)
+        if min_nodes > max_nodes:
+            errors.append(f"BATCH_MIN_NODES={min_nodes} is above BATCH_MAX_NODES={max_nodes}")
+
+        settings = cls(
+            storage_connection=storage,
+            input_container=container("INPUT_CONTAINER"),
+            output_container=container("OUTPUT_CONTAINER"),
+            state_container=container("STATE_CONTAINER"),
+            ffmpeg_preset=preset,
+            monitor_schedule=schedule,
+            batch_gateway=gateway,
+            batch_account_url=account_url,
+            batch_account_key=get("BATCH_ACCOUNT_KEY"),
+            pool_id=batch_id("BATCH_POOL_ID"),
+            job_id=batch_id("BATCH_JOB_ID"),
+            vm_size=get("BATCH_VM_SIZE"),
+            slots_per_node=slots,
+            min_nodes=min_nodes,
+            max_nodes=max_nodes,
+            pool_identity_id=get("BATCH_POOL_IDENTITY_ID"),
+            task_max_retries=integer("TASK_MAX_RETRIES", 0, 100),
+            task_max_wall_clock_seconds=integer("TASK_MAX_WALL_CLOCK_SECONDS", 10),
+            task_retention_seconds=integer("TASK_RETENTION_SECONDS", 60),
+            local_state_dir=Path(get("LOCAL_STATE_DIR")),
+            ffmpeg_path=get("FFMPEG_PATH"),
+        )
+        if len({settings.input_container, settings.output_container, settings.state_container}) < 3:
+            errors.append("INPUT_CONTAINER, OUTPUT_CONTAINER and STATE_CONTAINER must be three different containers")
+        if errors:
+            raise SettingsError("Invalid app settings:\n  - " + "\n  - ".join(errors))
+        return settings

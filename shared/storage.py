@@ -1,0 +1,154 @@
+"""Blob storage access: clients from settings, JSON records, tails of logs, and short-lived URLs for nodes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import (
+    BlobSasPermissions,
+    BlobServiceClient,
+    ContainerSasPermissions,
+    UserDelegationKey,
+    generate_blob_sas,
+    generate_container_sas,
+)
+
+from shared.settings import Settings
+
+log = logging.getLogger("mp3pipe.storage")
+
+
+def service_client(settings: Settings) -> BlobServiceClient:
+    """A BlobServiceClient for the app's storage: Entra ID identity first, a connection string otherwise."""
+    import os
+
+    account = os.environ.get("AzureWebJobsStorage__accountName")
+    uri = os.environ.get("AzureWebJobsStorage__blobServiceUri")
+    if settings.storage_connection == "" and (account or uri):
+        from azure.identity import DefaultAzureCredential
+
+        url = uri or f"https://{account}.blob.core.windows.net"
+        client_id = os.environ.get("AzureWebJobsStorage__clientId")
+        return BlobServiceClient(url, credential=DefaultAzureCredential(managed_identity_client_id=client_id))
+    return BlobServiceClient.from_connection_string(settings.storage_connection)
+
+
+class Storage:
+    """The storage gateway the pipeline uses (one account: input, output and state containers)."""
+
+    def __init__(self, service: BlobServiceClient) -> None:
+        self.service = service
+        self._delegation_key: UserDelegationKey | None = None
+        self._delegation_expiry: dt.datetime | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Storage:
+        return cls(service_client(settings))
+
+    @property
+    def account_name(self) -> str:
+        return self.service.account_name or ""
+
+    def ensure_containers(self, *names: str) -> None:
+        for name in names:
+            try:
+                self.service.create_container(name)
+                log.info("created container %s", name)
+            except ResourceExistsError:
+                pass
+
+    # -- records -------------------------------------------------------------------------------------------------
+    def put_json(self, container: str, name: str, record: dict[str, Any]) -> None:
+        body = json.dumps(record, indent=2, ensure_ascii=False, sort_keys=True).encode()
+        self.service.get_blob_client(container, name).upload_blob(
+            body, overwrite=True, content_settings=_json_content()
+        )
+
+    def get_json(self, container: str, name: str) -> dict[str, Any] | None:
+        try:
+            data = self.service.get_blob_client(container, name).download_blob().readall()
+        except ResourceNotFoundError:
+            return None
+        return json.loads(data)
+
+    def delete_if_exists(self, container: str, name: str) -> bool:
+        try:
+            self.service.get_blob_client(container, name).delete_blob()
+            return True
+        except ResourceNotFoundError:
+            return False
+
+    def etag_of(self, container: str, name: str) -> str | None:
+        """The blob's current ETag, or None when it does not exist."""
+        try:
+            return self.service.get_blob_client(container, name).get_blob_properties().etag
+        except ResourceNotFoundError:
+            return None
+
+    def read_tail(self, container: str, name: str, max_bytes: int = 4096) -> str | None:
+        """The last `max_bytes` of a text blob (for stderr tails), or None when absent."""
+        blob = self.service.get_blob_client(container, name)
+        try:
+            size = blob.get_blob_properties().size
+            offset = max(0, size - max_bytes)
+            data = blob.download_blob(offset=offset, length=size - offset).readall() if size else b""
+        except ResourceNotFoundError:
+            return None
+        return data.decode("utf-8", errors="replace")
+
+    # -- URLs for Batch nodes ------------------------------------------------------------------------------------
+    def _signing(self, expiry: dt.datetime) -> dict[str, Any]:
+        """Account key when the connection has one (Azurite), else a user-delegation key from our identity."""
+        key = getattr(self.service.credential, "account_key", None)
+        if key:
+            return {"account_key": key}
+        with self._lock:
+            if self._delegation_key is None or self._delegation_expiry is None or self._delegation_expiry < expiry:
+                start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+                until = expiry + dt.timedelta(hours=1)
+                self._delegation_key = self.service.get_user_delegation_key(start, until)
+                self._delegation_expiry = until
+            return {"user_delegation_key": self._delegation_key}
+
+    def node_read_url(self, container: str, name: str, ttl: dt.timedelta) -> str:
+        """A read-only URL for one blob, valid for `ttl` (what a task's resource file needs)."""
+        expiry = dt.datetime.now(dt.UTC) + ttl
+        blob = self.service.get_blob_client(container, name)
+        sas = generate_blob_sas(
+            self.account_name, container, name, permission=BlobSasPermissions(read=True), expiry=expiry,
+            **self._signing(expiry),
+        )
+        return f"{blob.url}?{sas}"
+
+    def node_write_container_url(self, container: str, ttl: dt.timedelta) -> str:
+        """A create/write-only URL for a container, valid for `ttl` (what task output files need)."""
+        expiry = dt.datetime.now(dt.UTC) + ttl
+        client = self.service.get_container_client(container)
+        sas = generate_container_sas(
+            self.account_name, container, permission=ContainerSasPermissions(write=True, create=True),
+            expiry=expiry, **self._signing(expiry),
+        )
+        return f"{client.url}?{sas}"
+
+    def plain_blob_url(self, container: str, name: str) -> str:
+        return self.service.get_blob_client(container, name).url
+
+    def plain_container_url(self, container: str) -> str:
+        return self.service.get_container_client(container).url
+
+
+def _json_content() -> Any:
+    from azure.storage.blob import ContentSettings
+
+    return ContentSettings(content_type="application/json; charset=utf-8")
+
+
+def redact(url: str) -> str:
+    """A URL without its query string (SAS tokens never reach logs)."""
+    return url.split("?", 1)[0]

@@ -1,0 +1,89 @@
+"""End to end on the embedded default: real Azurite, the local host process, the local gateway, real ffmpeg."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from devhost.local_pipeline import LocalPipeline
+from devhost.media import duration
+
+
+@pytest.fixture(scope="module")
+def pipe(azurite, tmp_path_factory):
+    tag = uuid.uuid4().hex[:8]
+    settings = {"INPUT_CONTAINER": f"in-{tag}", "OUTPUT_CONTAINER": f"out-{tag}", "STATE_CONTAINER": f"st-{tag}",
+                "MONITOR_SCHEDULE": "*/1 * * * * *"}
+    with LocalPipeline(tmp_path_factory.mktemp("state"), settings=settings, azurite=azurite) as p:
+        yield p
+
+
+def _fetch_duration(pipe: LocalPipeline, name: str, tmp: Path) -> float | None:
+    local = pipe.download(pipe.output_container, name, tmp / uuid.uuid4().hex / Path(name).name)
+    return duration(local)
+
+
+def test_mp4s_come_back_as_mp3s_with_their_audio_duration(pipe, media, tmp_path):
+    drops = {"tone.mp4": media["tone"], "deep/er/nested.take.2.mp4": media["tone_long"]}
+    if "tutorial" in media:
+        drops["LowPriVMs-4.mp4"] = media["tutorial"]
+    etags = {name: pipe.drop(name, path) for name, path in drops.items()}
+    outcomes = pipe.wait(etags, timeout=120)
+    assert {n: o.kind for n, o in outcomes.items()} == {n: "converted" for n in drops}
+    assert outcomes["deep/er/nested.take.2.mp4"].output == "deep/er/nested.take.2.mp3"
+    for name, src in drops.items():
+        got = _fetch_duration(pipe, outcomes[name].output, tmp_path)
+        want = duration(src)
+        assert got is not None and want is not None
+        assert abs(got - want) <= 0.2, (name, got, want)
+
+
+def test_a_file_without_audio_fails_with_a_report_and_blocks_nothing(pipe, media):
+    etags = {"broken/noaudio.mp4": pipe.drop("broken/noaudio.mp4", media["silent_video"]),
+             "fine.mp4": pipe.drop("fine.mp4", media["tone"])}
+    outcomes = pipe.wait(etags, timeout=120)
+    assert outcomes["fine.mp4"].kind == "converted"
+    failed = outcomes["broken/noaudio.mp4"]
+    assert failed.kind == "failed"
+    report = failed.report
+    assert report["reason"] == "the input has no audio stream"
+    assert report["input"] == "broken/noaudio.mp4" and report["etag"] == etags["broken/noaudio.mp4"]
+    assert report["exit_code"] not in (0, None)
+    assert "matches no streams" in report["stderr_tail"]
+    assert report["attempts"] >= 1 and report["task_id"] and report["finished_at"]
+
+
+def test_overwriting_a_blob_converts_it_again(pipe, media, tmp_path):
+    first = pipe.drop("again.mp4", media["tone"])
+    assert pipe.wait({"again.mp4": first}, timeout=120)["again.mp4"].kind == "converted"
+    assert abs(_fetch_duration(pipe, "again.mp3", tmp_path) - 4.0) < 0.2
+    second = pipe.drop("again.mp4", media["tone_long"])
+    assert second != first
+    deadline = time.monotonic() + 120
+    got = None
+    while time.monotonic() < deadline:
+        got = _fetch_duration(pipe, "again.mp3", tmp_path)
+        if got and abs(got - 7.0) < 0.2:
+            break
+        time.sleep(0.3)
+    assert got is not None and abs(got - 7.0) < 0.2
+
+
+def test_a_fixed_report_is_removed_when_a_new_version_converts(pipe, media):
+    bad = pipe.drop("fixme.mp4", media["silent_video"])
+    assert pipe.wait({"fixme.mp4": bad}, timeout=120)["fixme.mp4"].kind == "failed"
+    good = pipe.drop("fixme.mp4", media["tone"])
+    assert pipe.wait({"fixme.mp4": good}, timeout=120)["fixme.mp4"].kind == "converted"
+    names = {b.name for b in pipe.service.get_container_client(pipe.output_container).list_blobs()}
+    assert "fixme.error.json" not in names and "fixme.mp3" in names
+
+
+def test_non_mp4_files_are_left_alone(pipe, media):
+    pipe.drop("notes.txt", b"hello")
+    etag = pipe.drop("after-notes.mp4", media["tone"])
+    assert pipe.wait({"after-notes.mp4": etag}, timeout=120)["after-notes.mp4"].kind == "converted"
+    names = {b.name for b in pipe.service.get_container_client(pipe.output_container).list_blobs()}
+    assert not any(n.startswith("notes") for n in names)

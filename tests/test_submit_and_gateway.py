@@ -1,0 +1,155 @@
+"""The submit use-case and the local gateway, in-process against real Azurite."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from devhost.host import blob_client_arg
+from shared import pipeline
+from shared.batch.gateway import PoolSpec, TaskSpec
+from shared.batch.local import LocalBatchGateway
+from shared.settings import Settings
+from shared.storage import Storage
+
+
+@pytest.fixture
+def deps(azurite, tmp_path, monkeypatch):
+    tag = uuid.uuid4().hex[:8]
+    env = {"AzureWebJobsStorage": azurite.connection_string, "INPUT_CONTAINER": f"in-{tag}",
+           "OUTPUT_CONTAINER": f"out-{tag}", "STATE_CONTAINER": f"st-{tag}", "LOCAL_STATE_DIR": str(tmp_path)}
+    settings = Settings.from_env(env)
+    storage = Storage.from_settings(settings)
+    storage.ensure_containers(settings.input_container, settings.output_container, settings.state_container)
+    gateway = LocalBatchGateway(tmp_path, run_tasks=False)
+    # The converter reads the connection setting from the environment, as in the Functions worker.
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    yield pipeline.Deps(settings=settings, storage=storage, gateway=gateway)
+    gateway.close()
+
+
+def _upload(deps, name, data):
+    return deps.storage.service.get_blob_client(deps.settings.input_container, name).upload_blob(data, overwrite=True)
+
+
+def test_the_same_blob_version_triggered_twice_makes_one_task(deps, media):
+    _upload(deps, "twice.mp4", media["tone"].read_bytes())
+    client = blob_client_arg("AzureWebJobsStorage", deps.settings.input_container, "twice.mp4")
+    first = pipeline.submit_blob(client, deps)
+    second = pipeline.submit_blob(client, deps)
+    assert (first.status, second.status) == ("submitted", "duplicate")
+    assert first.task_id == second.task_id
+    assert deps.gateway.task_ids() == [first.task_id]
+    assert deps.gateway.task_counts().active == 1
+
+
+def test_a_new_version_is_a_new_task(deps, media):
+    _upload(deps, "v.mp4", media["tone"].read_bytes())
+    client = blob_client_arg("AzureWebJobsStorage", deps.settings.input_container, "v.mp4")
+    a = pipeline.submit_blob(client, deps)
+    _upload(deps, "v.mp4", media["tone_long"].read_bytes())
+    b = pipeline.submit_blob(client, deps)
+    assert a.task_id != b.task_id and len(deps.gateway.task_ids()) == 2
+
+
+def test_non_mp4_is_skipped_without_a_task(deps):
+    _upload(deps, "readme.txt", b"x")
+    client = blob_client_arg("AzureWebJobsStorage", deps.settings.input_container, "readme.txt")
+    assert pipeline.submit_blob(client, deps).status == "skipped"
+    with pytest.raises(Exception):  # noqa: B017 - no job was even needed
+        deps.gateway.task_counts()
+
+
+def test_the_submitted_task_reads_a_short_lived_url_and_names_no_blob_in_its_command(deps, media):
+    name = "a b/$(id) `x`.mp4"
+    _upload(deps, name, media["tone"].read_bytes())
+    client = blob_client_arg("AzureWebJobsStorage", deps.settings.input_container, name)
+    pipeline.submit_blob(client, deps)
+    row = deps.gateway._q("SELECT spec FROM tasks")[0][0]
+    assert "$(id)" not in row.split('"command_line"')[1].split(",")[0]
+    assert "sig=" in row and "se=" in row  # SAS with signature and expiry
+
+
+def _spec(task_id: str, command: str) -> TaskSpec:
+    return TaskSpec(id=task_id, display_name=task_id, command_line=command, resource_files=(), output_files=(),
+                    max_task_retry_count=0)
+
+
+def test_pool_size_gates_the_local_slots(tmp_path):
+    gw = LocalBatchGateway(tmp_path, max_slots=4)
+    try:
+        gw.ensure_pool(PoolSpec(id="mp3pipe-pool", slots_per_node=1, initial_dedicated_nodes=0))
+        gw.ensure_job("mp3pipe-pool")
+        gw.add_task(_spec("t1", "ffmpeg -nostdin -hide_banner -f lavfi -i sine=duration=0.2 -f null -"))
+        time.sleep(1.0)
+        assert gw.task_state("t1")[0] == "active"  # zero nodes: nothing runs
+        gw.resize(1, 0)
+        deadline = time.monotonic() + 30
+        while gw.task_state("t1")[0] != "completed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gw.task_state("t1") == ("completed", "success", 0)
+        assert gw.task_counts().succeeded == 1
+    finally:
+        gw.close()
+
+
+def test_a_failing_task_is_retried_then_reported_once(tmp_path):
+    gw = LocalBatchGateway(tmp_path, max_slots=2)
+    try:
+        gw.ensure_pool(PoolSpec(id="mp3pipe-pool", slots_per_node=1, initial_dedicated_nodes=1))
+        gw.ensure_job("mp3pipe-pool")
+        spec = TaskSpec(id="bad", display_name="bad", command_line="ffmpeg -nostdin -i missing.mp4 out.mp3",
+                        resource_files=(), output_files=(), max_task_retry_count=2)
+        gw.add_task(spec)
+        deadline = time.monotonic() + 30
+        while (gw.task_state("bad") or ("",))[0] != "completed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        failed = gw.failed_tasks_since(None)
+        assert [(f.id, f.attempts) for f in failed] == [("bad", 3)]
+        assert failed[0].exit_code not in (0, None)
+        later = gw.failed_tasks_since(failed[0].state_transition_time)
+        assert [f.id for f in later] == ["bad"]  # inclusive watermark; the pipeline dedupes at the boundary
+    finally:
+        gw.close()
+
+
+CHILD = """
+import sys, time
+from shared.batch.local import LocalBatchGateway
+from shared.batch.gateway import PoolSpec, TaskSpec
+gw = LocalBatchGateway(sys.argv[1], max_slots=1)
+gw.ensure_pool(PoolSpec(id="mp3pipe-pool", slots_per_node=1, initial_dedicated_nodes=1))
+gw.ensure_job("mp3pipe-pool")
+gw.add_task(TaskSpec(id="slow", display_name="slow", resource_files=(), output_files=(),
+    command_line="ffmpeg -nostdin -re -f lavfi -i sine=duration=30 -f null -"))
+time.sleep(60)
+"""
+
+
+def test_a_task_running_when_its_process_is_killed_runs_again(tmp_path):
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], cwd=os.getcwd())
+    gw = None
+    try:
+        probe = LocalBatchGateway(tmp_path, run_tasks=False)
+        deadline = time.monotonic() + 30
+        while (probe.task_state("slow") or ("",))[0] != "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert probe.task_state("slow")[0] == "running"
+        probe.close()
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        gw = LocalBatchGateway(tmp_path, run_tasks=False)  # a restart: recovery requeues it
+        assert gw.task_state("slow")[0] == "active"
+        assert gw.task_counts().active == 1
+    finally:
+        if child.poll() is None:
+            child.kill()
+        subprocess.run(["pkill", "-f", "sine=duration=30"], check=False)
+        if gw:
+            gw.close()
