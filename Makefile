@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test lint host bench clean
+.PHONY: setup run serve test lint host bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -19,6 +19,9 @@ node_modules/.installed: package.json package-lock.json
 
 run: setup
 	$(PY) -m devhost.run $(if $(INPUT),--input "$(INPUT)") $(if $(OUTPUT),--output "$(OUTPUT)")
+
+serve: setup
+	$(PY) -m devhost.serve
 
 host: setup
 	$(PY) -m devhost.host
