@@ -5,17 +5,24 @@
 1. A pool under Batch autoscale is left alone (its formula owns the size).
 2. A pool that is not `steady` (resizing or stopping) is not resized; Batch rejects a resize then anyway.
 3. Demand is the nodes that active + running tasks fill: ``ceil((active + running) / slots_per_node)``.
-   Growing goes straight to demand (bounded by `max_step`): a node takes ~5.5 min to start, so
-   stepping up gently only makes every queued file wait longer.
-4. While there is work, the pool shrinks to demand: only idle nodes go, because the pool's node
-   deallocation option is `taskcompletion` and a target >= running tasks never touches a busy node.
-   With `shrink_headroom` extra idle nodes are kept while there is work.
-5. With no work at all, the pool holds its size for `idle_grace_seconds` after work was last seen,
-   then goes to `min_nodes`.
-6. The total is clamped to [min_nodes, max_nodes], and never below what running tasks need.
-7. The total is split into Spot and dedicated: Spot up to `spot_share` of it, at least
+4. Growing goes straight to ``ceil(work / (slots_per_node * grow_queue_depth))`` in one step (bounded
+   by `max_step`): a node takes ~5.5 min to start, so stepping up gently only makes every queued file
+   wait longer. With `grow_queue_depth` 2, a slot may have one task queued behind the one it runs
+   before another node is asked for: a 30 s conversion clears that long before a new node starts, so
+   the node would mostly be paid to start up. A burst still goes to `max_nodes` at once.
+5. While there is work and demand is below the pool's size, the pool shrinks to demand (+ `shrink_headroom`).
+   Only idle nodes go: the pool's node deallocation option is `taskcompletion`, and a target at
+   or above what running tasks need never takes a busy node.
+6. With no work at all, the pool keeps its size for `idle_grace_seconds` after work was last seen,
+   then goes to `min_nodes`. Tasks completed since the previous tick (`Demand.completed_since_last`)
+   count as work seen now: a 30 s task can start and end between two ticks.
+7. The total is clamped to [min_nodes, max_nodes], and never below what running tasks need.
+8. The total is split into Spot and dedicated: Spot up to `spot_share` of it, at least
    `dedicated_floor` dedicated (whenever the pool is not empty). Preempted Spot nodes do no work,
    so each is made up for with a dedicated node, as long as the pool stays within `max_nodes`.
+
+The caller passes `last_work_seen` = the last tick that saw active + running > 0 (or completed tasks),
+None when it never saw any. Tuning of the defaults: bench/scaling.py.
 """
 
 from __future__ import annotations
@@ -107,20 +114,23 @@ def decide(
     current = keep_d + keep_s
     counts = f"active={active} running={running}"
 
-    in_grace = work == 0 and last_work_seen is not None and now - last_work_seen < settings.idle_grace_seconds
-    if in_grace:
-        left = settings.idle_grace_seconds - (now - last_work_seen)  # type: ignore[operator]
+    depth = max(settings.grow_queue_depth, 1.0)
+    grow = math.ceil(work / (slots * depth))
+    idle_for = None if last_work_seen is None else now - last_work_seen
+    if work == 0 and idle_for is not None and idle_for < settings.idle_grace_seconds:
+        left = settings.idle_grace_seconds - idle_for
         if low <= current <= high:
             return Decision(keep_d, keep_s, False, f"{counts} -> idle, {left:.0f}s of grace left: keep {current} nodes")
         wanted, why = current, f"idle, {left:.0f}s of grace left, size out of bounds"
     elif work == 0:
-        wanted, why = low, "idle past grace" if last_work_seen is not None else "no work seen"
-    elif (grow := math.ceil(work / (slots * max(settings.grow_queue_depth, 1.0)))) > current:
-        wanted, why = grow, "demand" if grow == needed else f"demand {needed}, queue {settings.grow_queue_depth:g} deep"
+        wanted, why = low, "idle past grace" if idle_for is not None else "no work seen"
+    elif grow > current:
+        wanted = grow
+        why = f"demand {needed}" if grow == needed else f"demand {needed}, {grow} with queues {depth:g} deep"
     elif needed >= current:
-        wanted, why = current, f"demand {needed} within queue depth {settings.grow_queue_depth:g}"
+        wanted, why = current, f"demand {needed} fits queues {depth:g} deep"
     else:
-        wanted, why = min(current, needed + max(settings.shrink_headroom, 0)), "demand (idle nodes released)"
+        wanted, why = min(current, needed + max(settings.shrink_headroom, 0)), f"demand {needed}, idle nodes released"
 
     step = max(settings.max_step, 1)
     total = _clamp(wanted, current - step, current + step)
@@ -130,5 +140,6 @@ def decide(
         why += f", {min(pool.preempted, spot)} preempted Spot made up"
     resize = (dedicated, spot) != (keep_d, keep_s)
     verb = "resize" if resize else "keep"
-    reason = f"{counts} -> {why}: {verb} {dedicated} dedicated + {spot} Spot (was {keep_d}+{keep_s})"
+    capped = " (max)" if total == high and wanted > high else ""
+    reason = f"{counts} -> {why}: {verb} {dedicated} dedicated + {spot} Spot{capped} (was {keep_d}+{keep_s})"
     return Decision(dedicated, spot, resize, reason)

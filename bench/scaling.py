@@ -1,0 +1,178 @@
+"""Scaling benchmark: our policy vs a static pool and Batch's autoscale formula on simulated traces.
+
+Run: .venv/bin/python bench/scaling.py   (deterministic; about a second; prints figures, asserts nothing)
+
+The pool model and its modelling notes are in bench/sim/pool.py, the traces in bench/sim/traces.py.
+Every policy gets the same traces, the same task durations (lognormal, median 30 s, sigma 0.6, one
+draw per file and seed), the same node start-up (240 s allocation + 90 s start task), 1 slot per node
+and 25 nodes at most. Each trace runs with seeds 1-5; waits and end-to-end times are percentiles over
+every file of every seed, node-minutes the mean per run.
+
+Setup, as the issue specifies it:
+* static 5: five nodes, started before the first file lands, billed for the whole trace;
+* formula: Batch's documented $PendingTasks sample formula (startingNumberOfVMs 1, maxNumberofVMs 25,
+  taskcompletion), evaluated at 150 s and then every 300 s, samples every 30 s visible 60 s late; the
+  pool (and its sample history) starts with the trace, so the first evaluation has 4 of 6 samples
+  (< 70%) and gives startingNumberOfVMs. Other readings are in the sensitivity tables;
+* ours: shared.scaling.decide on the 1-minute timer (first tick 30 s into the trace, the mean phase),
+  with OUR_SETTINGS below; no submit-path nudge in the headline (see the sensitivity table for why).
+
+The last line is the headline: p95_wait_vs_formula is the worst ratio over the burst and the office
+day, node_minutes_vs_formula the worst over all three traces.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sim.pool import AutoscaleFormula, Controller, OurPolicy, Sim, SimParams, StaticPool  # noqa: E402
+from sim.traces import Trace, burst, office_day, trickle  # noqa: E402
+
+from shared.scaling import ScalingSettings  # noqa: E402
+
+SEEDS = (1, 2, 3, 4, 5)
+
+# What the project would configure in Azure: BATCH_MIN_NODES=0, BATCH_MAX_NODES=25, 1 slot per node,
+# dedicated nodes only; the rest are the policy's defaults.
+OUR_SETTINGS = ScalingSettings(
+    min_nodes=0,
+    max_nodes=25,
+    slots_per_node=1,
+    spot_share=0.0,
+    dedicated_floor=0,
+    idle_grace_seconds=300.0,
+    max_step=1000,
+    shrink_headroom=0,
+    grow_queue_depth=2.0,
+)
+
+TraceFactory = Callable[[int], Trace]
+TRACES: dict[str, TraceFactory] = {
+    "burst": lambda seed: burst(),
+    "trickle": lambda seed: trickle(),
+    "office day": office_day,
+}
+POLICIES: dict[str, Callable[[], Controller]] = {
+    "static 5": lambda: StaticPool(5),
+    "formula": lambda: AutoscaleFormula(),
+    "ours": lambda: OurPolicy(OUR_SETTINGS),
+}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile, q in 0..100."""
+    xs = sorted(values)
+    if not xs:
+        return float("nan")
+    pos = (len(xs) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def measure(make: Callable[[], Controller], trace: TraceFactory, params: SimParams) -> dict[str, float]:
+    waits: list[float] = []
+    e2e: list[float] = []
+    node_seconds = 0.0
+    for seed in SEEDS:
+        t = trace(seed)
+        result = Sim(params, t.arrivals, seed).run(t.horizon, make())
+        waits += result.waits
+        e2e += result.end_to_end
+        node_seconds += result.node_seconds
+    return {
+        "p50_wait": percentile(waits, 50),
+        "p95_wait": percentile(waits, 95),
+        "p95_e2e": percentile(e2e, 95),
+        "node_min": node_seconds / len(SEEDS) / 60,
+    }
+
+
+def ratio(ours: float, anchor: float) -> str:
+    if anchor > 0:
+        return f"{ours / anchor:5.2f}x"
+    return "  1.00x" if ours == 0 else "    n/a"
+
+
+def cell(m: dict[str, float]) -> str:
+    return f"{m['p95_wait']:5.0f} / {m['node_min']:6.1f}"
+
+
+def shifted_burst(at: float) -> TraceFactory:
+    """The burst landing `at` seconds into the trace (the pool idle before it), 2 h after it."""
+    return lambda seed: Trace(f"burst@{at:.0f}", tuple(at for _ in range(200)), at + 7200)
+
+
+def main() -> None:
+    params = SimParams()
+    print("Pool scaling benchmark (simulated Azure Batch pool; times in seconds)")
+    print(f"  node start-up {params.allocation_s:.0f}s allocation + {params.start_task_s:.0f}s start task; "
+          f"1 slot/node; max {params.max_nodes} nodes; tasks lognormal median {params.task_median_s:.0f}s "
+          f"sigma {params.task_sigma}; seeds {list(SEEDS)}")
+    print(f"  ours: 1-minute timer, no nudge, {OUR_SETTINGS}")
+    print()
+
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for trace_name, trace in TRACES.items():
+        print(trace_name)
+        print(f"  {'policy':<16} {'p50 wait':>9} {'p95 wait':>9} {'p95 e2e':>9} {'node-min':>10}")
+        results[trace_name] = {}
+        for name, make in POLICIES.items():
+            m = measure(make, trace, params)
+            results[trace_name][name] = m
+            print(f"  {name:<16} {m['p50_wait']:9.0f} {m['p95_wait']:9.0f} {m['p95_e2e']:9.0f} {m['node_min']:10.1f}")
+        ours = results[trace_name]["ours"]
+        for anchor in ("static 5", "formula"):
+            a = results[trace_name][anchor]
+            print(f"  ours / {anchor:<9} p95 wait {ratio(ours['p95_wait'], a['p95_wait'])}  "
+                  f"p95 e2e {ratio(ours['p95_e2e'], a['p95_e2e'])}  node-min {ratio(ours['node_min'], a['node_min'])}")
+        print()
+
+    fast = replace(params, start_task_s=20.0)
+    print("Start task 90 s (apt-get install ffmpeg) vs 20 s (static ffmpeg as a Batch application package):")
+    print(f"  p95 wait / node-min  {'trace':<11} {'policy':<9} {'start 90s':>16} {'start 20s':>16}")
+    for trace_name, trace in TRACES.items():
+        for name in ("formula", "ours"):
+            print(f"  {'':<20} {trace_name:<11} {name:<9} {cell(results[trace_name][name]):>16} "
+                  f"{cell(measure(POLICIES[name], trace, fast)):>16}")
+    print()
+
+    print("Sensitivity, p95 wait / node-min (other readings of the anchor and of ours; not in the headline):")
+    variants: dict[str, Callable[[], Controller]] = {
+        "formula, result rounded up": lambda: AutoscaleFormula(rounding="ceil"),
+        "formula, 10 min idle history": lambda: AutoscaleFormula(history_s=600.0),
+        "ours + nudge at once": lambda: OurPolicy(OUR_SETTINGS, nudge=True),
+        "ours + nudge 15 s later": lambda: OurPolicy(OUR_SETTINGS, nudge=True, nudge_delay_s=15.0),
+        "ours, grace 120 s": lambda: OurPolicy(replace(OUR_SETTINGS, idle_grace_seconds=120.0)),
+        "ours, queue depth 1": lambda: OurPolicy(replace(OUR_SETTINGS, grow_queue_depth=1.0)),
+    }
+    print(f"  {'variant':<29}" + "".join(f"{t:>17}" for t in TRACES))
+    for name, make in variants.items():
+        print(f"  {name:<29}" + "".join(f"{cell(measure(make, trace, params)):>17}" for trace in TRACES.values()))
+    print()
+
+    print("Burst phase: the same burst landing at 8 points of the formula's 300 s cycle (pool idle before):")
+    ratios: list[float] = []
+    for k in range(8):
+        at = 600 + 300 * k / 8
+        f = measure(POLICIES["formula"], shifted_burst(at), params)
+        o = measure(POLICIES["ours"], shifted_burst(at), params)
+        ratios.append(o["p95_wait"] / f["p95_wait"])
+        print(f"  at {at:5.1f}s  formula {cell(f)}  ours {cell(o)}  p95 wait {ratios[-1]:.2f}x")
+    print(f"  p95 wait ratio over phases: mean {sum(ratios) / len(ratios):.2f}x, worst {max(ratios):.2f}x")
+    print()
+
+    wait_ratio = max(results[t]["ours"]["p95_wait"] / results[t]["formula"]["p95_wait"]
+                     for t in ("burst", "office day"))
+    nm_ratio = max(results[t]["ours"]["node_min"] / results[t]["formula"]["node_min"] for t in TRACES)
+    print(f"p95_wait_vs_formula={wait_ratio:.2f} node_minutes_vs_formula={nm_ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""Tests for the pure pool scaling policy in shared/scaling.py (properties via hypothesis, plus examples)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from shared.scaling import Decision, Demand, PoolView, ScalingSettings, decide, split
+
+NOW = 100_000.0
+
+
+@st.composite
+def scaling_settings(draw: st.DrawFn) -> ScalingSettings:
+    low = draw(st.integers(0, 10))
+    high = draw(st.integers(max(low, 1), 40))
+    return ScalingSettings(
+        min_nodes=low,
+        max_nodes=high,
+        slots_per_node=draw(st.integers(1, 8)),
+        spot_share=draw(st.sampled_from([0.0, 0.25, 0.5, 0.8, 1.0])),
+        dedicated_floor=draw(st.integers(0, 5)),
+        idle_grace_seconds=draw(st.sampled_from([0.0, 60.0, 300.0, 900.0])),
+        max_step=draw(st.sampled_from([1, 3, 1000])),
+        shrink_headroom=draw(st.integers(0, 2)),
+        grow_queue_depth=draw(st.sampled_from([1.0, 2.0, 3.5])),
+    )
+
+
+demands = st.builds(Demand, st.integers(0, 500), st.integers(0, 200), st.integers(0, 20))
+
+
+@st.composite
+def pools(draw: st.DrawFn, state: str = "steady") -> PoolView:
+    target_d, target_s = draw(st.integers(0, 50)), draw(st.integers(0, 50))
+    return PoolView(
+        allocation_state=state,
+        current_dedicated=draw(st.integers(0, 50)),
+        current_spot=draw(st.integers(0, 50)),
+        target_dedicated=target_d,
+        target_spot=target_s,
+        preempted=draw(st.integers(0, target_s)),
+    )
+
+
+last_seen = st.one_of(st.none(), st.floats(0, 2 * NOW, allow_nan=False))
+
+
+def total(d: Decision) -> int:
+    return d.dedicated + d.spot
+
+
+@given(demands, pools(), scaling_settings(), last_seen)
+def test_never_above_max_or_below_min(demand: Demand, pool: PoolView, s: ScalingSettings, seen: float | None) -> None:
+    d = decide(demand, pool, s, NOW, seen)
+    assert s.min_nodes <= total(d) <= s.max_nodes
+    assert d.dedicated >= 0 and d.spot >= 0
+
+
+@given(demands, pools(), scaling_settings(), last_seen)
+def test_never_shrinks_below_what_running_tasks_need(
+    demand: Demand, pool: PoolView, s: ScalingSettings, seen: float | None
+) -> None:
+    d = decide(demand, pool, s, NOW, seen)
+    assert total(d) >= min(s.max_nodes, math.ceil(demand.running / s.slots_per_node))
+
+
+def pool_within(s: ScalingSettings, size: int) -> PoolView:
+    """A steady pool of `size` nodes (clamped to the settings' bounds), split as the settings say."""
+    size = max(s.min_nodes, min(s.max_nodes, size))
+    dedicated, spot = split(size, s)
+    return PoolView("steady", dedicated, spot, dedicated, spot)
+
+
+@given(scaling_settings(), st.integers(0, 40), st.floats(0, 5000, allow_nan=False))
+def test_scales_to_min_after_idle_grace_not_before(s: ScalingSettings, size: int, idle: float) -> None:
+    s = ScalingSettings(**{**s.__dict__, "max_step": 1000})
+    pool = pool_within(s, size)
+    d = decide(Demand(0, 0), pool, s, NOW, NOW - idle)
+    if idle < s.idle_grace_seconds:
+        assert not d.resize
+        assert (d.dedicated, d.spot) == (pool.target_dedicated, pool.target_spot)
+    else:
+        assert total(d) == s.min_nodes
+
+
+@given(scaling_settings(), st.integers(0, 40), st.integers(1, 20))
+def test_recently_finished_work_counts_as_work_seen(s: ScalingSettings, size: int, finished: int) -> None:
+    assume(s.idle_grace_seconds > 0)
+    pool = pool_within(s, size)
+    d = decide(Demand(0, 0, completed_since_last=finished), pool, s, NOW, NOW - 10 * s.idle_grace_seconds)
+    assert not d.resize
+
+
+@given(demands, st.sampled_from(["resizing", "stopping"]).flatmap(pools), scaling_settings(), last_seen)
+def test_no_resize_while_the_pool_is_resizing(
+    demand: Demand, pool: PoolView, s: ScalingSettings, seen: float | None
+) -> None:
+    d = decide(demand, pool, s, NOW, seen)
+    assert not d.resize
+    assert (d.dedicated, d.spot) == (pool.target_dedicated, pool.target_spot)
+    assert pool.allocation_state in d.reason
+
+
+@given(demands, pools(), scaling_settings(), last_seen)
+def test_autoscale_pool_is_left_alone(demand: Demand, pool: PoolView, s: ScalingSettings, seen: float | None) -> None:
+    pool = PoolView(**{**pool.__dict__, "auto_scale": True})
+    d = decide(demand, pool, s, NOW, seen)
+    assert not d.resize
+    assert (d.dedicated, d.spot) == (pool.target_dedicated, pool.target_spot)
+    assert "autoscale" in d.reason
+
+
+@given(st.integers(0, 60), scaling_settings())
+def test_spot_preferred_up_to_share_and_dedicated_floor_kept(n: int, s: ScalingSettings) -> None:
+    dedicated, spot = split(n, s)
+    assert dedicated + spot == n
+    assert spot <= math.floor(n * s.spot_share + 1e-9)
+    if n > 0:
+        assert dedicated >= min(s.dedicated_floor, n)
+    # Spot is preferred: as many Spot nodes as both the share and the floor allow.
+    assert spot == max(0, min(math.floor(n * s.spot_share + 1e-9), n - min(s.dedicated_floor, n)))
+
+
+@given(demands, pools(), scaling_settings(), last_seen)
+def test_decisions_split_spot_and_dedicated_by_the_settings(
+    demand: Demand, pool: PoolView, s: ScalingSettings, seen: float | None
+) -> None:
+    pool = PoolView(**{**pool.__dict__, "preempted": 0})
+    d = decide(demand, pool, s, NOW, seen)
+    if d.resize:
+        assert (d.dedicated, d.spot) == split(total(d), s)
+
+
+@given(st.integers(1, 30), st.integers(0, 30), st.sampled_from([0.5, 0.8, 1.0]))
+def test_preempted_spot_nodes_are_made_up_for(work: int, preempted: int, share: float) -> None:
+    s = ScalingSettings(min_nodes=0, max_nodes=100, spot_share=share, grow_queue_depth=1.0)
+    base_d, base_s = split(work, s)
+    preempted = min(preempted, base_s)
+    pool = PoolView("steady", base_d, base_s, base_d, base_s, preempted=preempted)
+    d = decide(Demand(work, 0), pool, s, NOW, NOW)
+    assert d.spot == base_s
+    assert d.dedicated == base_d + preempted
+    assert d.dedicated + d.spot - preempted >= work  # working nodes cover the demand
+    if preempted:
+        assert d.resize and "preempted" in d.reason
+
+
+@given(st.integers(0, 30), st.integers(0, 30))
+def test_preemption_make_up_stays_within_max(work: int, preempted: int) -> None:
+    s = ScalingSettings(min_nodes=0, max_nodes=10, spot_share=1.0)
+    pool = PoolView("steady", 0, 10, 0, 10, preempted=min(preempted, 10))
+    d = decide(Demand(work, 0), pool, s, NOW, NOW)
+    assert total(d) <= 10
+
+
+@given(demands, pools(), scaling_settings(), last_seen)
+def test_step_is_bounded_and_reason_is_one_line(
+    demand: Demand, pool: PoolView, s: ScalingSettings, seen: float | None
+) -> None:
+    current = pool.target_dedicated + pool.target_spot
+    assume(s.min_nodes <= current <= s.max_nodes)
+    assume(math.ceil(demand.running / s.slots_per_node) <= current)
+    d = decide(demand, pool, s, NOW, seen)
+    assert abs(total(d) - current) <= s.max_step + max(pool.preempted, 0)
+    assert d.reason and "\n" not in d.reason
+
+
+@settings(max_examples=50)
+@given(st.integers(1, 500))
+def test_grows_at_once_from_empty(files: int) -> None:
+    s = ScalingSettings(min_nodes=0, max_nodes=25, grow_queue_depth=1.0)
+    d = decide(Demand(files, 0), PoolView("steady", 0, 0, 0, 0), s, NOW, None)
+    assert d.resize and total(d) == min(25, files)
+
+
+def test_burst_goes_to_max_in_one_decision() -> None:
+    s = ScalingSettings(min_nodes=0, max_nodes=25)
+    d = decide(Demand(active=200, running=0), PoolView("steady", 0, 0, 0, 0), s, NOW, None)
+    assert (d.dedicated, d.spot, d.resize) == (25, 0, True)
+    assert "active=200" in d.reason
+
+
+def test_queue_depth_hysteresis() -> None:
+    s = ScalingSettings(min_nodes=0, max_nodes=25, grow_queue_depth=2.0)
+    one = PoolView("steady", 1, 0, 1, 0)
+    assert not decide(Demand(active=1, running=1), one, s, NOW, NOW).resize  # one queued behind one running
+    grow = decide(Demand(active=2, running=1), one, s, NOW, NOW)
+    assert grow.resize and total(grow) == 2
+    three = PoolView("steady", 3, 0, 3, 0)
+    assert not decide(Demand(active=2, running=1), three, s, NOW, NOW).resize  # 3 tasks, 3 nodes
+    shrink = decide(Demand(active=0, running=1), three, s, NOW, NOW)
+    assert shrink.resize and total(shrink) == 1  # idle nodes go while there is work
+
+
+def test_shrink_headroom_keeps_idle_nodes_while_there_is_work() -> None:
+    s = ScalingSettings(min_nodes=0, max_nodes=25, shrink_headroom=1)
+    d = decide(Demand(active=0, running=2), PoolView("steady", 5, 0, 5, 0), s, NOW, NOW)
+    assert total(d) == 3
+
+
+def test_never_seen_work_goes_to_min() -> None:
+    s = ScalingSettings(min_nodes=2, max_nodes=10)
+    d = decide(Demand(0, 0), PoolView("steady", 5, 0, 5, 0), s, NOW, None)
+    assert total(d) == 2 and d.resize
+
+
+def test_monitor_call_shape_still_works() -> None:
+    """The monitor calls decide positionally with the original fields only."""
+    d = decide(Demand(3, 1), PoolView("steady", 0, 0, 0, 0), ScalingSettings(), 0.0, None)
+    assert isinstance(d, Decision) and d.resize
+
+
+
+@pytest.mark.parametrize("trace_name", ["burst", "office day"])
+def test_benchmark_simulation_keeps_batch_constraints(trace_name: str) -> None:
+    """bench/sim: our timer resizes only a steady pool; no node works before allocation + start task."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from sim.pool import OurPolicy, Sim, SimParams
+    from sim.traces import burst, office_day
+
+    class RecordingSim(Sim):
+        states: list[str] = []
+
+        def resize(self, target: int, t: float) -> None:
+            self.states.append(self.allocation_state(t))
+            super().resize(target, t)
+
+    params = SimParams()
+    trace = burst() if trace_name == "burst" else office_day(1)
+    sim = RecordingSim(params, trace.arrivals, seed=1)
+    sim.states = []
+    result = sim.run(trace.horizon, OurPolicy(ScalingSettings(min_nodes=0, max_nodes=25)))
+    assert sim.states and set(sim.states) == {"steady"}
+    assert len(result.waits) == len(trace.arrivals) and min(result.waits) >= 0
+    for node in sim.nodes:
+        assert node.ready - node.requested == params.allocation_s + params.start_task_s
+    for task in sim.tasks:
+        assert task.start is not None and task.start >= params.allocation_s + params.start_task_s
+    assert result.node_seconds >= sum(task.duration for task in sim.tasks)
