@@ -133,6 +133,13 @@ class TickResult:
     reported: tuple[str, ...]
 
 
+def scaling_settings(s: Settings) -> ScalingSettings:
+    return ScalingSettings(
+        min_nodes=s.min_nodes, max_nodes=s.max_nodes, slots_per_node=s.slots_per_node, spot_share=s.spot_share,
+        dedicated_floor=s.dedicated_floor, idle_grace_seconds=s.idle_grace_seconds,
+    )
+
+
 def monitor_tick(deps: Deps) -> TickResult:
     """Ensure pool and job, scale the pool to the work, turn newly failed tasks into failure reports."""
     s = deps.settings
@@ -150,19 +157,20 @@ def monitor_tick(deps: Deps) -> TickResult:
         gw.ensure_job(s.pool_id)
         counts = gw.task_counts()
 
+    completed_since_last = max(0, counts.completed - int(state.get("completed", counts.completed)))
     work = counts.active + counts.running
-    last_work = now if work else state.get("last_work_seen")
+    last_work = now if (work or completed_since_last) else state.get("last_work_seen")
     resized = False
     reason = "no pool"
     target = 0
     if pool is not None:
         decision = decide(
-            Demand(counts.active, counts.running),
+            Demand(counts.active, counts.running, completed_since_last),
             PoolView(
                 pool.allocation_state, pool.current_dedicated, pool.current_spot, pool.target_dedicated,
                 pool.target_spot, pool.preempted, pool.auto_scale,
             ),
-            ScalingSettings(min_nodes=s.min_nodes, max_nodes=s.max_nodes, slots_per_node=s.slots_per_node),
+            scaling_settings(s),
             now,
             last_work,
         )
@@ -176,6 +184,7 @@ def monitor_tick(deps: Deps) -> TickResult:
 
     reported = report_failures(deps, state)
     state["last_work_seen"] = last_work
+    state["completed"] = counts.completed
     deps.storage.put_json(s.state_container, MONITOR_STATE_BLOB, state)
     event(
         "monitor", active=counts.active, running=counts.running, completed=counts.completed,

@@ -31,6 +31,9 @@ DEFAULTS: dict[str, str] = {
     "BATCH_MIN_NODES": "",
     "BATCH_MAX_NODES": "10",
     "BATCH_POOL_IDENTITY_ID": "",
+    "BATCH_SPOT_SHARE": "0",
+    "BATCH_DEDICATED_FLOOR": "0",
+    "SCALE_IDLE_GRACE_SECONDS": "300",
     "TASK_MAX_RETRIES": "1",
     "TASK_MAX_WALL_CLOCK_SECONDS": "3600",
     "TASK_RETENTION_SECONDS": "604800",
@@ -63,6 +66,9 @@ class Settings:
     min_nodes: int
     max_nodes: int
     pool_identity_id: str
+    spot_share: float
+    dedicated_floor: int
+    idle_grace_seconds: int
     task_max_retries: int
     task_max_wall_clock_seconds: int
     task_retention_seconds: int
@@ -90,6 +96,17 @@ class Settings:
             if value < low or (high is not None and value > high):
                 bound = f"between {low} and {high}" if high is not None else f">= {low}"
                 errors.append(f"{name}={value} must be {bound}")
+            return value
+
+        def fraction(name: str) -> float:
+            raw = get(name)
+            try:
+                value = float(raw)
+            except ValueError:
+                errors.append(f"{name}={raw!r} is not a number")
+                return 0.0
+            if not 0.0 <= value <= 1.0:
+                errors.append(f"{name}={value} must be between 0 and 1")
             return value
 
         def container(name: str) -> str:
@@ -171,6 +188,9 @@ class Settings:
             min_nodes=min_nodes,
             max_nodes=max_nodes,
             pool_identity_id=get("BATCH_POOL_IDENTITY_ID"),
+            spot_share=fraction("BATCH_SPOT_SHARE"),
+            dedicated_floor=integer("BATCH_DEDICATED_FLOOR", 0),
+            idle_grace_seconds=integer("SCALE_IDLE_GRACE_SECONDS", 0),
             task_max_retries=integer("TASK_MAX_RETRIES", 0, 100),
             task_max_wall_clock_seconds=integer("TASK_MAX_WALL_CLOCK_SECONDS", 10),
             task_retention_seconds=integer("TASK_RETENTION_SECONDS", 60),
