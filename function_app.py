@@ -1,8 +1,9 @@
-"""The Azure Functions app: one FunctionApp with the submit (blob) and monitor (timer) blueprints."""
+"""The Azure Functions app: one FunctionApp with the submit (blob), monitor and reconcile (timer) blueprints."""
 
 import azure.functions as func
 
 from functions.monitor import bp as monitor_bp
+from functions.reconcile import bp as reconcile_bp
 from functions.submit import bp as submit_bp
 from shared.settings import Settings
 
@@ -12,3 +13,4 @@ Settings.from_env()
 app = func.FunctionApp()
 app.register_functions(submit_bp)
 app.register_functions(monitor_bp)
+app.register_functions(reconcile_bp)

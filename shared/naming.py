@@ -34,8 +34,8 @@ def check_mappable(name: str) -> None:
     segments = name.split("/")
     if any(seg in ("", ".", "..") for seg in segments):
         raise UnmappableName("name has an empty, '.' or '..' folder segment")
-    if len(report_name_unchecked(name)) > MAX_BLOB_NAME:
-        raise UnmappableName(f"name is too long to map (limit {MAX_BLOB_NAME} characters with the report suffix)")
+    if segments[0].startswith("_mp3pipe"):
+        raise UnmappableName("names under _mp3pipe* folders are reserved for the pipeline's own files")
 
 
 def _stem(name: str) -> str:
@@ -43,22 +43,25 @@ def _stem(name: str) -> str:
 
 
 def output_name(name: str) -> str:
-    """videos/2024/a.b.mp4 -> videos/2024/a.b.mp3: folders and inner dots kept."""
+    """videos/2024/a.b.mp4 -> videos/2024/a.b.mp3: folders and inner dots kept.
+
+    The extension keeps its case (a.MP4 -> a.MP3), so two inputs never share one output.
+    """
     check_mappable(name)
-    return _stem(name) + ".mp3"
-
-
-def report_name_unchecked(name: str) -> str:
-    return _stem(name) + REPORT_SUFFIX
+    return name[:-1] + "3"
 
 
 def report_name(name: str) -> str:
-    """videos/2024/a.b.mp4 -> videos/2024/a.b.error.json; unmappable names go under one folder by hash."""
+    """videos/2024/a.b.mp4 -> videos/2024/a.b.error.json; names that cannot hold one go under one folder by hash."""
     try:
         check_mappable(name)
     except UnmappableName:
         return f"{UNMAPPABLE_FOLDER}/{name_hash(name, '')}{REPORT_SUFFIX}"
-    return report_name_unchecked(name)
+    ext = name[-4:]
+    path = _stem(name) + ("" if ext == ".mp4" else ext[:-1] + "3") + REPORT_SUFFIX
+    if len(path) > MAX_BLOB_NAME:
+        return f"{UNMAPPABLE_FOLDER}/{name_hash(name, '')}{REPORT_SUFFIX}"
+    return path
 
 
 def name_hash(name: str, etag: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from shared import naming, planning, reports
 from shared.batch.gateway import BatchGateway, FinishedTask, JobNotFound, PoolBusy, PoolSpec
 from shared.events import event
+from shared.records import MAX_RACE_RETRIES, FileRecord, Records
 from shared.scaling import Demand, PoolView, ScalingSettings, decide
 from shared.settings import Settings
 from shared.storage import Storage
@@ -37,7 +38,7 @@ class Deps:
 
 @dataclass(frozen=True)
 class SubmitResult:
-    status: str  # "skipped" | "submitted" | "duplicate" | "rejected" | "gone"
+    status: str  # "skipped" | "submitted" | "duplicate" | "superseded" | "rejected" | "gone"
     name: str
     task_id: str | None = None
     detail: str = ""
@@ -75,14 +76,16 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
             return SubmitResult("gone", name)
         raise
     etag = naming.clean_etag(props.etag)
+    last_modified: dt.datetime = props.last_modified
     try:
         naming.check_mappable(name)
     except naming.UnmappableName as exc:
-        write_report(
+        report = write_report(
             deps, name, etag, task_id=None, exit_code=None, reason=f"name cannot be mapped safely: {exc}",
             stderr_tail="", attempts=0,
         )
-        event("rejected", logging.WARNING, name=name, etag=etag, reason=str(exc))
+        claim_newest(deps, name, etag, last_modified, None, blob, state="rejected", reason=str(exc), report=report)
+        event("rejected", logging.WARNING, name=name, etag=etag, reason=str(exc), report=report)
         return SubmitResult("rejected", name, detail=str(exc))
 
     ttl = dt.timedelta(seconds=s.task_max_wall_clock_seconds) + dt.timedelta(hours=12)
@@ -97,6 +100,14 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
         max_retries=s.task_max_retries, max_wall_clock_seconds=s.task_max_wall_clock_seconds,
         retention_seconds=s.task_retention_seconds,
     )
+    newest, previous_task = claim_newest(deps, name, etag, last_modified, task.id, blob)
+    if not newest:
+        event("superseded", name=name, etag=etag, why="a newer version of this blob exists")
+        return SubmitResult("superseded", name, task.id)
+    if previous_task and previous_task != task.id:
+        # The older version's conversion must not land after (and over) this one's.
+        stopped = deps.gateway.terminate_task(previous_task)
+        event("terminated-older", name=name, task_id=previous_task, stopped=stopped)
     try:
         added = deps.gateway.add_task(task)
     except JobNotFound:
@@ -108,6 +119,36 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
     status = "submitted" if added else "duplicate"
     event(status, name=name, etag=etag, task_id=task.id, ms=round((time.perf_counter() - started) * 1000, 1))
     return SubmitResult(status, name, task.id)
+
+
+def claim_newest(
+    deps: Deps, name: str, etag: str, last_modified: dt.datetime, task_id: str | None, blob: BlobLike,
+    *, state: str = "submitted", reason: str = "", report: str = "",
+) -> tuple[bool, str | None]:
+    """Record this version as the name's newest, unless a newer one is recorded; returns (newest, older task id).
+
+    Conditional writes make two versions racing (a file dropped twice in a second) agree on one winner.
+    """
+    records = Records(deps.storage, deps.settings.state_container)
+    mine = FileRecord(name, etag, last_modified.isoformat(), task_id, state, "", reason, report)
+    for _ in range(MAX_RACE_RETRIES):
+        record, record_etag = records.get(name)
+        if record is not None and record.etag == etag:
+            return True, None  # this version is already recorded (a re-trigger or a reconcile)
+        if record is not None and not _is_newer(deps, blob, mine, record):
+            return False, None
+        if records.put_if(mine, record_etag):
+            return True, record.task_id if record is not None else None
+    raise RuntimeError(f"could not record the newest version of {name!r}: too many concurrent writers")
+
+
+def _is_newer(deps: Deps, blob: BlobLike, mine: FileRecord, theirs: FileRecord) -> bool:
+    ours, other = dt.datetime.fromisoformat(mine.last_modified), dt.datetime.fromisoformat(theirs.last_modified)
+    if ours != other:
+        return ours > other
+    # Same second: the blob's current version decides.
+    current = naming.clean_etag(blob.get_blob_properties().etag)
+    return current == mine.etag
 
 
 def write_report(
@@ -235,6 +276,7 @@ def report_failure(deps: Deps, task: FinishedTask) -> str | None:
         deps, name, etag, task_id=task.id, exit_code=task.exit_code, reason=reason, stderr_tail=tail,
         attempts=task.attempts, finished_at=task.finished_at, logs=logs,
     )
+    Records(deps.storage, s.state_container).mark(name, etag, state="failed", reason=reason, report=path)
     event("failed", logging.WARNING, name=name, etag=etag, task_id=task.id, exit_code=task.exit_code,
           reason=reason, report=path, attempts=task.attempts)
     return path

@@ -21,6 +21,8 @@ DEFAULTS: dict[str, str] = {
     "STATE_CONTAINER": "mp3pipe-state",
     "FFMPEG_PRESET": "standard",
     "MONITOR_SCHEDULE": "0 * * * * *",
+    "RECONCILE_SCHEDULE": "30 */10 * * * *",
+    "RECONCILE_BATCH": "500",
     "BATCH_GATEWAY": "local",
     "BATCH_ACCOUNT_URL": "",
     "BATCH_ACCOUNT_KEY": "",
@@ -56,6 +58,8 @@ class Settings:
     state_container: str
     ffmpeg_preset: str
     monitor_schedule: str
+    reconcile_schedule: str
+    reconcile_batch: int
     batch_gateway: str
     batch_account_url: str
     batch_account_key: str = field(repr=False)
@@ -145,12 +149,17 @@ class Settings:
         if preset not in PRESETS:
             errors.append(f"FFMPEG_PRESET={preset!r} is unknown; choose one of {', '.join(sorted(PRESETS))}")
 
-        schedule = get("MONITOR_SCHEDULE")
-        if len(schedule.split()) != 6:
-            errors.append(
-                f"MONITOR_SCHEDULE={schedule!r} is not an NCRONTAB expression with 6 fields "
-                "(second minute hour day month weekday)"
-            )
+        def ncrontab(name: str) -> str:
+            value = get(name)
+            if len(value.split()) != 6:
+                errors.append(
+                    f"{name}={value!r} is not an NCRONTAB expression with 6 fields "
+                    "(second minute hour day month weekday)"
+                )
+            return value
+
+        schedule = ncrontab("MONITOR_SCHEDULE")
+        reconcile_schedule = ncrontab("RECONCILE_SCHEDULE")
 
         gateway = get("BATCH_GATEWAY").lower()
         if gateway not in ("local", "azure"):
@@ -178,6 +187,8 @@ class Settings:
             state_container=container("STATE_CONTAINER"),
             ffmpeg_preset=preset,
             monitor_schedule=schedule,
+            reconcile_schedule=reconcile_schedule,
+            reconcile_batch=integer("RECONCILE_BATCH", 1, 5000),
             batch_gateway=gateway,
             batch_account_url=account_url,
             batch_account_key=get("BATCH_ACCOUNT_KEY"),

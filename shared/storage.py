@@ -8,7 +8,7 @@ import logging
 import threading
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import (
     BlobSasPermissions,
     BlobServiceClient,
@@ -76,6 +76,34 @@ class Storage:
         except ResourceNotFoundError:
             return None
         return json.loads(data)
+
+    def get_json_versioned(self, container: str, name: str) -> tuple[dict[str, Any] | None, str | None]:
+        """A JSON record and its ETag (for a conditional write), or (None, None)."""
+        try:
+            downloader = self.service.get_blob_client(container, name).download_blob()
+        except ResourceNotFoundError:
+            return None, None
+        return json.loads(downloader.readall()), downloader.properties.etag
+
+    def put_json_if(self, container: str, name: str, record: dict[str, Any], etag: str | None) -> bool:
+        """Write only if the record is unchanged since read (etag) or still absent (None); False on a race."""
+        from azure.core import MatchConditions
+
+        body = json.dumps(record, indent=2, ensure_ascii=False, sort_keys=True).encode()
+        blob = self.service.get_blob_client(container, name)
+        try:
+            if etag is None:
+                blob.upload_blob(body, overwrite=False, content_settings=_json_content())
+            else:
+                blob.upload_blob(body, overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified,
+                                 content_settings=_json_content())
+        except ResourceExistsError:
+            return False
+        except HttpResponseError as exc:
+            if exc.status_code in (409, 412):
+                return False
+            raise
+        return True
 
     def delete_if_exists(self, container: str, name: str) -> bool:
         try:

@@ -538,6 +538,8 @@ class BatchStandin:
             return self._post_task_collection(seg[1], r.body)
         if len(seg) == 3 and seg[0] == "jobs" and seg[2] == "tasks" and m == "GET":
             return self._list_tasks(seg[1], r)
+        if len(seg) == 5 and seg[0] == "jobs" and seg[2] == "tasks" and seg[4] == "terminate" and m == "POST":
+            return self._terminate_task(seg[1], seg[3])
         if len(seg) == 4 and seg[0] == "jobs" and seg[2] == "tasks" and m == "GET":
             task = self.tasks.get(seg[1], {}).get(seg[3])
             if task is None:
@@ -585,6 +587,19 @@ class BatchStandin:
         task = self._new_task(job_id, body, utcnow())
         tasks[body["id"]] = task
         return 201, None, {"ETag": task["eTag"], "DataServiceId": task["url"]}
+
+    def _terminate_task(self, job_id: str, task_id: str) -> tuple[int, Any, dict[str, str]]:
+        if job_id not in self.jobs:
+            return _job_not_found()
+        task = self.tasks[job_id].get(task_id)
+        if task is None:
+            return 404, _error("TaskNotFound", "The specified task does not exist."), {}
+        if task["state"] == "completed":
+            return 409, _error("TaskCompleted", "The specified task is already completed."), {}
+        _transition(task, "completed", utcnow(), "failure", None,
+                    ("TaskEnded", "Task Was Ended by User Request"), None)
+        task["eTag"] = self._etag()
+        return 204, None, {"ETag": task["eTag"]}
 
     def _post_task_collection(self, job_id: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         if job_id not in self.jobs:

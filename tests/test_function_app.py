@@ -22,5 +22,5 @@ def test_blob_trigger_on_the_input_container_setting_with_event_grid(indexed):
 
 def test_timer_uses_the_schedule_setting(indexed):
     _, timers = indexed
-    (monitor,) = timers
+    monitor = next(t for t in timers if t.name == "monitor")
     assert monitor.name == "monitor" and monitor.binding["schedule"] == "%MONITOR_SCHEDULE%"

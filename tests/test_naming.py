@@ -7,7 +7,13 @@ from shared import naming
 
 def test_output_keeps_folders_and_inner_dots():
     assert naming.output_name("videos/2024/a.b.mp4") == "videos/2024/a.b.mp3"
-    assert naming.output_name("UPPER.MP4") == "UPPER.mp3"
+    assert naming.output_name("UPPER.MP4") == "UPPER.MP3"  # case kept: a.MP4 and a.mp4 never collide
+
+
+def test_longest_names_map_and_their_report_goes_to_the_hash_folder():
+    name = "x" * 1020 + ".mp4"
+    assert naming.output_name(name) == "x" * 1020 + ".mp3"
+    assert naming.report_name(name).startswith(naming.UNMAPPABLE_FOLDER + "/")
 
 
 def test_report_sits_where_the_mp3_would_be():
@@ -25,7 +31,7 @@ def test_other_names_are_not_mp4(name):
 
 
 @pytest.mark.parametrize("name", ["../up.mp4", "a/../b.mp4", "a//b.mp4", "/abs.mp4", "new\nline.mp4", "a\\b.mp4",
-                                  "x" * 1020 + ".mp4"])
+                                  "_mp3pipe-logs/x.mp4"])
 def test_unsafe_names_are_unmappable(name):
     with pytest.raises(naming.UnmappableName):
         naming.output_name(name)

@@ -327,6 +327,15 @@ class AzureBatchGateway:
             raise JobNotFound(f"Batch job {self.job_id} not found ({_error_text(exc)})") from exc
         return True
 
+    def terminate_task(self, task_id: str) -> bool:
+        try:
+            self._call("terminate task", self.client.terminate_task, self.job_id, task_id)
+        except ResourceNotFoundError:
+            return False
+        except ResourceExistsError:
+            return False  # 409 TaskCompleted: nothing left to stop
+        return True
+
     def task_counts(self) -> TaskCounts:
         try:
             result = self._call("get task counts", self.client.get_job_task_counts, self.job_id)

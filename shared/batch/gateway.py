@@ -120,6 +120,9 @@ class BatchGateway(Protocol):
     def add_task(self, task: TaskSpec) -> bool:
         """Add a task; True when added, False when a task with its id exists already."""
 
+    def terminate_task(self, task_id: str) -> bool:
+        """Stop a queued or running task (it completes as failed, uploading no output); False if already done."""
+
     def task_counts(self) -> TaskCounts:
         """Counts of the job's tasks by state (one call)."""
 

@@ -15,6 +15,7 @@ import logging
 import os
 import shlex
 import shutil
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -50,6 +51,10 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (job_id, state, seq);
 CREATE INDEX IF NOT EXISTS tasks_done ON tasks (job_id, result, state_time);
 """
+
+
+def _now() -> float:
+    return round(time.time(), 6)
 
 
 def _utc(ts: float) -> dt.datetime:
@@ -115,6 +120,7 @@ class LocalBatchGateway:
         self._wake = threading.Condition()
         self._running_here = 0
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._task_locks: dict[str, threading.Lock] = {}
         self._stop = threading.Event()
         self._dispatcher: threading.Thread | None = None
         self._recover()
@@ -138,7 +144,7 @@ class LocalBatchGateway:
     def _recover(self) -> None:
         """Tasks left running by a process that died go back to the queue (Batch requeues on node loss)."""
         rows = self._q("SELECT seq, owner_pid FROM tasks WHERE state='running'")
-        now = time.time()
+        now = _now()
         for seq, pid in rows:
             if pid == os.getpid() or not _pid_alive(pid):
                 self._q(
@@ -152,7 +158,7 @@ class LocalBatchGateway:
         cur = self._q(
             "INSERT OR IGNORE INTO pools (id, slots_per_node, target_dedicated, target_spot, metadata, created) "
             "VALUES (?, ?, ?, 0, ?, ?) RETURNING id",
-            spec.id, spec.slots_per_node, spec.initial_dedicated_nodes, json.dumps(dict(spec.metadata)), time.time(),
+            spec.id, spec.slots_per_node, spec.initial_dedicated_nodes, json.dumps(dict(spec.metadata)), _now(),
         )
         self._notify()
         return bool(cur)
@@ -160,7 +166,7 @@ class LocalBatchGateway:
     def ensure_job(self, pool_id: str) -> bool:
         cur = self._q(
             "INSERT OR IGNORE INTO jobs (id, pool_id, created) VALUES (?, ?, ?) RETURNING id",
-            self.job_id, pool_id, time.time(),
+            self.job_id, pool_id, _now(),
         )
         return bool(cur)
 
@@ -170,7 +176,7 @@ class LocalBatchGateway:
     def add_task(self, task: TaskSpec) -> bool:
         if not self._job_exists():
             raise JobNotFound(f"job {self.job_id} does not exist")
-        now = time.time()
+        now = _now()
         cur = self._q(
             "INSERT OR IGNORE INTO tasks (job_id, id, spec, state, created, state_time) "
             "VALUES (?, ?, ?, 'active', ?, ?) RETURNING seq",
@@ -179,6 +185,27 @@ class LocalBatchGateway:
         if cur:
             self._notify()
         return bool(cur)
+
+    def terminate_task(self, task_id: str) -> bool:
+        with self._task_lock(task_id):
+            now = _now()
+            rows = self._q(
+                "UPDATE tasks SET state='completed', result='failure', exit_code=NULL, failure_message=?, "
+                "end_time=?, state_time=?, owner_pid=NULL WHERE job_id=? AND id=? AND state IN ('active', 'running') "
+                "RETURNING seq", "TaskEnded: the task was terminated", now, now, self.job_id, task_id,
+            )
+            proc = self._procs.get(task_id)
+            if proc is not None:
+                proc.kill()
+        return bool(rows)
+
+    def _task_lock(self, task_id: str) -> threading.Lock:
+        with self._lock:
+            return self._task_locks.setdefault(task_id.lower(), threading.Lock())
+
+    def _still_running_here(self, seq: int) -> bool:
+        rows = self._q("SELECT state, owner_pid FROM tasks WHERE seq=?", seq)
+        return bool(rows) and rows[0][0] == "running" and rows[0][1] == os.getpid()
 
     def task_counts(self) -> TaskCounts:
         if not self._job_exists():
@@ -208,7 +235,8 @@ class LocalBatchGateway:
         self._notify()
 
     def failed_tasks_since(self, since: dt.datetime | None) -> list[FinishedTask]:
-        t0 = since.timestamp() if since else 0.0
+        # Times are stored to the microsecond; half a microsecond of slack absorbs float round-trips.
+        t0 = since.timestamp() - 5e-7 if since else 0.0
         rows = self._q(
             "SELECT id, spec, exit_code, failure_message, retry_count, end_time, state_time FROM tasks "
             "WHERE job_id=? AND state='completed' AND result='failure' AND state_time>=? ORDER BY state_time, seq",
@@ -267,7 +295,7 @@ class LocalBatchGateway:
                 if row is None:
                     self._db.execute("COMMIT")
                     return None
-                now = time.time()
+                now = _now()
                 self._db.execute(
                     "UPDATE tasks SET state='running', owner_pid=?, start_time=?, state_time=? WHERE seq=?",
                     (os.getpid(), now, now, row[0]),
@@ -308,16 +336,25 @@ class LocalBatchGateway:
         wd.mkdir(parents=True)
         stdout_path, stderr_path = task_dir / "stdout.txt", task_dir / "stderr.txt"
         try:
+            self._attempt(seq, spec, retry_count, wd, stdout_path, stderr_path)
+        finally:
+            shutil.rmtree(wd, ignore_errors=True)
+
+    def _attempt(self, seq: int, spec: TaskSpec, retry_count: int, wd: Path, stdout_path: Path,
+                 stderr_path: Path) -> None:
+        can_retry = retry_count < spec.max_task_retry_count
+        try:
             for rf in spec.resource_files:
                 _download(rf.http_url, wd / rf.file_path)
         except Exception as exc:  # noqa: BLE001 - Batch reports this as a resource-file failure
+            gone = "BlobNotFound" in str(exc) or isinstance(exc, _not_found_errors())
             stderr_path.write_text(f"could not download a resource file: {type(exc).__name__}\n")
-            message = f"ResourceFileDownloadError: the input could not be downloaded ({type(exc).__name__})"
-            if "BlobNotFound" in str(exc) or "ResourceNotFound" in type(exc).__name__:
-                message = "ResourceFileDownloadError: the input blob no longer exists"
-            self._upload_outputs(spec, wd, success=False)
-            self._complete(seq, "failure", None, message)
-            shutil.rmtree(wd, ignore_errors=True)
+            if can_retry and not gone:
+                self._requeue(seq, retry=True)
+                return
+            message = ("ResourceFileDownloadError: the input blob no longer exists" if gone else
+                       f"ResourceFileDownloadError: the input could not be downloaded ({type(exc).__name__})")
+            self._finish(seq, spec, wd, "failure", None, message)
             return
 
         argv = shlex.split(spec.command_line)
@@ -326,7 +363,8 @@ class LocalBatchGateway:
         env = {**os.environ, **spec.env()}
         timed_out = False
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-            proc = subprocess.Popen(argv, cwd=wd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
+            proc = subprocess.Popen(argv, cwd=wd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
+                                    preexec_fn=_die_with_parent)
             self._procs[spec.id] = proc
             try:
                 code = proc.wait(timeout=spec.max_wall_clock_seconds)
@@ -337,33 +375,42 @@ class LocalBatchGateway:
             finally:
                 self._procs.pop(spec.id, None)
         if self._stop.is_set():
-            return  # shutting down: leave it running-owned-by-us; recovery requeues it next start
+            return  # shutting down: recovery requeues it at the next start
 
-        if code == 0 and not timed_out:
-            try:
-                self._upload_outputs(spec, wd, success=True)
-            except Exception as exc:  # noqa: BLE001
-                log.warning("output upload failed for %s: %s", spec.id, type(exc).__name__)
-                self._complete(seq, "failure", code,
-                               f"FileUploadError: could not upload the output ({type(exc).__name__})")
-            else:
-                self._complete(seq, "success", 0, "")
-        elif retry_count < spec.max_task_retry_count and not timed_out:
-            self._q(
-                "UPDATE tasks SET state='active', owner_pid=NULL, retry_count=retry_count+1, state_time=? WHERE seq=?",
-                time.time(), seq,
-            )
+        if code == 0:
+            self._finish(seq, spec, wd, "success", 0, "", can_retry=can_retry)
+        elif can_retry and not timed_out:
+            self._requeue(seq, retry=True)
         else:
             message = "MaxWallClockTimeExpiry: the task ran longer than its limit" if timed_out else ""
+            self._finish(seq, spec, wd, "failure", code, message)
+
+    def _requeue(self, seq: int, *, retry: bool) -> None:
+        column = "retry_count" if retry else "requeue_count"
+        self._q(
+            f"UPDATE tasks SET state='active', owner_pid=NULL, {column}={column}+1, state_time=? "
+            "WHERE seq=? AND state='running' AND owner_pid=?", _now(), seq, os.getpid(),
+        )
+
+    def _finish(self, seq: int, spec: TaskSpec, wd: Path, result: str, code: int | None, message: str,
+                *, can_retry: bool = False) -> None:
+        """Upload output files on their condition, then complete; a terminated task uploads nothing."""
+        with self._task_lock(spec.id):
+            if not self._still_running_here(seq):
+                return  # terminated (superseded) meanwhile: its output must not land
             try:
-                self._upload_outputs(spec, wd, success=False)
-            except Exception:  # noqa: BLE001
-                log.warning("log upload failed for %s", spec.id)
-            self._complete(seq, "failure", code, message)
-        shutil.rmtree(wd, ignore_errors=True)
+                self._upload_outputs(spec, wd, success=result == "success")
+            except Exception as exc:  # noqa: BLE001 - storage unavailable: retry the task, else report
+                log.warning("output upload failed for %s: %s", spec.id, type(exc).__name__)
+                if can_retry:
+                    self._requeue(seq, retry=True)
+                    return
+                if result == "success":
+                    result, message = "failure", f"FileUploadError: could not upload the output ({type(exc).__name__})"
+            self._complete(seq, result, code, message)
 
     def _complete(self, seq: int, result: str, code: int | None, message: str) -> None:
-        now = time.time()
+        now = _now()
         self._q(
             "UPDATE tasks SET state='completed', result=?, exit_code=?, failure_message=?, end_time=?, state_time=?, "
             "owner_pid=NULL WHERE seq=?", result, code, message, now, now, seq,
@@ -379,6 +426,22 @@ class LocalBatchGateway:
             for match in matches:
                 name = f"{rule.path.rstrip('/')}/{Path(match).name}" if wildcard else rule.path
                 _upload(rule.container_url, name, Path(match))
+
+
+def _die_with_parent() -> None:
+    """ffmpeg dies with the host (kill -9 included), as a task dies with its node."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _not_found_errors() -> tuple[type[BaseException], ...]:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    return (ResourceNotFoundError,)
 
 
 def _download(url: str, dest: Path) -> None:
