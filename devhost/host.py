@@ -261,8 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     try:
         app = importlib.import_module("function_app").app
+        from shared import bootstrap
+
+        bootstrap.deps()  # settings, storage and containers checked now, not at the first file
     except ValueError as exc:  # SettingsError: say which setting, not a stack trace
         print(str(exc), file=sys.stderr)
+        log.error("%s", exc)
         return 2
     host = LocalHost(app, poll_interval=args.poll_interval, timer_on_start=not args.no_timer_on_start).start()
     log.info("local host started: blob functions %s, timers %s",
@@ -273,8 +277,6 @@ def main(argv: list[str] | None = None) -> int:
     stopped.wait()
     log.info("stopping")
     host.stop()
-    from shared import bootstrap
-
     gateway = bootstrap.deps().gateway
     close = getattr(gateway, "close", None)
     if close:

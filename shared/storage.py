@@ -23,7 +23,7 @@ from shared.settings import Settings
 log = logging.getLogger("mp3pipe.storage")
 
 
-def service_client(settings: Settings) -> BlobServiceClient:
+def service_client(settings: Settings, **kwargs: Any) -> BlobServiceClient:
     """A BlobServiceClient for the app's storage: Entra ID identity first, a connection string otherwise."""
     import os
 
@@ -34,8 +34,8 @@ def service_client(settings: Settings) -> BlobServiceClient:
 
         url = uri or f"https://{account}.blob.core.windows.net"
         client_id = os.environ.get("AzureWebJobsStorage__clientId")
-        return BlobServiceClient(url, credential=DefaultAzureCredential(managed_identity_client_id=client_id))
-    return BlobServiceClient.from_connection_string(settings.storage_connection)
+        return BlobServiceClient(url, credential=DefaultAzureCredential(managed_identity_client_id=client_id), **kwargs)
+    return BlobServiceClient.from_connection_string(settings.storage_connection, **kwargs)
 
 
 class Storage:
