@@ -26,14 +26,14 @@ def ffmpeg_exe() -> str:
 
 
 def make_mp4(path: Path, seconds: float = 5.0, *, audio: bool = True, video: bool = True, size: str = "320x240",
-             frequency: int = 440, audio_streams: int = 1) -> Path:
+             frequency: int = 440, audio_streams: int = 1, rate: int = 25) -> Path:
     """An H.264 + AAC MP4 from lavfi test sources (a test pattern and sine tones)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     args = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
     maps: list[str] = []
     n = 0
     if video:
-        args += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds}"]
+        args += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
         maps += ["-map", f"{n}:v"]
         n += 1
     if audio:
@@ -49,6 +49,13 @@ def make_mp4(path: Path, seconds: float = 5.0, *, audio: bool = True, video: boo
     args += ["-t", str(seconds), str(path)]
     subprocess.run(args, check=True)
     return path
+
+
+def truncated_copy(src: Path, dest: Path, fraction: float = 0.6) -> Path:
+    """The first part of an MP4, as an interrupted upload would leave it."""
+    data = src.read_bytes()
+    dest.write_bytes(data[: int(len(data) * fraction)])
+    return dest
 
 
 def duration(path: Path) -> float | None:

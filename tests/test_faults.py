@@ -1,0 +1,168 @@
+"""Faults and bad input: every dropped blob version ends as an MP3 or a failure report, none lost, none twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from devhost.local_pipeline import LocalPipeline
+from devhost.media import duration, make_mp4, truncated_copy
+from shared import naming
+
+HOSTILE = [
+    "with space.mp4",
+    "quote's \"double\".mp4",
+    "semi;colon.mp4",
+    "$(touch PWNED).mp4",
+    "`touch PWNED2`.mp4",
+    "a && touch PWNED3.mp4",
+    "pipe | cat.mp4",
+    "-rf.mp4",
+    "ünï 空白.mp4",
+    "LOUD.MP4",
+    "Twin.mp4",
+    "twin.mp4",
+    "/".join(["deep"] * 40) + "/nested.mp4",
+    "long/" + "n" * 990 + ".mp4",
+]
+# Storage itself refuses '..' segments and turns '\\' into '/'; these it accepts, and we cannot mirror safely.
+UNMAPPABLE = ["tab\there.mp4", "new\nline.mp4", "a//double.mp4", "/lead.mp4", "_mp3pipe-logs/sneaky.mp4"]
+
+
+def _tag() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="module")
+def pipe(azurite, tmp_path_factory):
+    t = _tag()
+    settings = {"INPUT_CONTAINER": f"in-{t}", "OUTPUT_CONTAINER": f"out-{t}", "STATE_CONTAINER": f"st-{t}",
+                "MONITOR_SCHEDULE": "*/1 * * * * *"}
+    with LocalPipeline(tmp_path_factory.mktemp("faults"), settings=settings, azurite=azurite) as p:
+        yield p
+
+
+def _tasks(pipe: LocalPipeline) -> list[tuple[str, str, str | None]]:
+    db = sqlite3.connect(pipe.state_dir / "batch" / "batch.sqlite3")
+    try:
+        return db.execute("SELECT id, state, result FROM tasks").fetchall()
+    finally:
+        db.close()
+
+
+def _mp3_duration(pipe: LocalPipeline, name: str, tmp: Path) -> float | None:
+    return duration(pipe.download(pipe.output_container, name, tmp / _tag() / "x.mp3"))
+
+
+def test_hostile_names_never_reach_a_shell_and_land_at_their_mirror(pipe, media, tmp_path):
+    etags = {name: pipe.drop(name, media["tone"]) for name in HOSTILE + UNMAPPABLE}
+    outcomes = pipe.wait(etags, timeout=180)
+    for name in HOSTILE:
+        assert outcomes[name].kind == "converted", name
+        assert outcomes[name].output == naming.output_name(name)
+    for name in UNMAPPABLE:
+        o = outcomes[name]
+        assert o.kind == "failed", name
+        assert "cannot be mapped safely" in o.report["reason"] and o.report["input"] == name
+    present = {b.name for b in pipe.service.get_container_client(pipe.output_container).list_blobs()}
+    assert {"LOUD.MP3", "Twin.mp3", "twin.mp3"} <= present  # case kept: nothing collides
+    assert not {name[:-1] + "3" for name in UNMAPPABLE} & present  # no guessed output for unmappable names
+    for marker in ("PWNED", "PWNED2", "PWNED3"):
+        assert not list(pipe.state_dir.rglob(marker)) and not Path(marker).exists()
+    assert abs(_mp3_duration(pipe, naming.output_name("$(touch PWNED).mp4"), tmp_path) - 4.0) < 0.2
+
+
+def test_bad_contents_fail_alone_with_ffmpegs_reason(pipe, media, tmp_path):
+    multi = make_mp4(tmp_path / "multi.mp4", 3.0, audio_streams=2)
+    long = make_mp4(tmp_path / "long.mp4", 600.0, size="64x64", rate=1)
+    drops: dict[str, bytes | Path] = {
+        "bad/zero.mp4": b"",
+        "bad/text.mp4": b"this is not a video, just text with an .mp4 name\n",
+        "bad/truncated.mp4": truncated_copy(media["tone_long"], tmp_path / "trunc.mp4"),
+        "bad/noaudio.mp4": media["silent_video"],
+        "ok/multi-audio.mp4": multi,
+        "ok/long.mp4": long,
+        "ok/good1.mp4": media["tone"],
+        "ok/good2.mp4": media["tone_long"],
+    }
+    etags = {name: pipe.drop(name, data) for name, data in drops.items()}
+    outcomes = pipe.wait(etags, timeout=240)
+    for name in ("bad/zero.mp4", "bad/text.mp4", "bad/truncated.mp4", "bad/noaudio.mp4"):
+        o = outcomes[name]
+        assert o.kind == "failed", name
+        assert o.report["stderr_tail"].strip(), name  # ffmpeg's own words are in the report
+        assert o.report["attempts"] == 2  # bounded: TASK_MAX_RETRIES=1 retry, then reported
+    assert outcomes["bad/noaudio.mp4"].report["reason"] == "the input has no audio stream"
+    assert "not a complete MP4" in outcomes["bad/truncated.mp4"].report["reason"]
+    for name in ("ok/multi-audio.mp4", "ok/long.mp4", "ok/good1.mp4", "ok/good2.mp4"):
+        assert outcomes[name].kind == "converted", name
+    assert abs(_mp3_duration(pipe, "ok/long.mp3", tmp_path) - 600.0) < 0.5
+    assert abs(_mp3_duration(pipe, "ok/multi-audio.mp3", tmp_path) - 3.0) < 0.2
+
+
+def test_overwritten_while_converting_the_newer_version_wins(pipe, tmp_path, media):
+    slow = make_mp4(tmp_path / "slow.mp4", 1800.0, size="64x64", rate=1)  # ~10 s of conversion
+    first = pipe.drop("race/clip.mp4", slow)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(s == "running" for _, s, _ in _tasks(pipe)):
+        time.sleep(0.05)
+    second = pipe.drop("race/clip.mp4", media["tone"])
+    assert first != second
+    outcome = pipe.wait({"race/clip.mp4": second}, timeout=120)["race/clip.mp4"]
+    assert outcome.kind == "converted"
+    time.sleep(12)  # long enough for the old conversion to have finished, had it not been stopped
+    assert abs(_mp3_duration(pipe, "race/clip.mp3", tmp_path) - 4.0) < 0.2
+    report = pipe.outcome("race/clip.mp4", second)
+    assert report.kind == "converted"
+
+
+def test_dropped_twice_in_a_second_gives_one_outcome_for_the_last(pipe, media, tmp_path):
+    pipe.drop("twice/x.mp4", media["tone_long"])
+    last = pipe.drop("twice/x.mp4", media["tone"])
+    assert pipe.wait({"twice/x.mp4": last}, timeout=60)["twice/x.mp4"].kind == "converted"
+    time.sleep(3)
+    assert abs(_mp3_duration(pipe, "twice/x.mp3", tmp_path) - 4.0) < 0.2
+    names = {b.name for b in pipe.service.get_container_client(pipe.output_container).list_blobs()}
+    assert "twice/x.error.json" not in names
+
+
+def test_a_killed_ffmpeg_is_retried_and_the_file_still_converts(pipe, tmp_path):
+    slow = make_mp4(tmp_path / "slow2.mp4", 1800.0, size="64x64", rate=1)
+    etag = pipe.drop("killed/ffmpeg.mp4", slow)
+    deadline = time.monotonic() + 60
+    pid = None
+    while time.monotonic() < deadline and pid is None:
+        out = subprocess.run(["pgrep", "-f", "libmp3lame"], capture_output=True, text=True).stdout.split()
+        for candidate in out:
+            if str(pipe.state_dir) in os.readlink(f"/proc/{candidate}/cwd"):
+                pid = int(candidate)
+        time.sleep(0.05)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    outcome = pipe.wait({"killed/ffmpeg.mp4": etag}, timeout=120)["killed/ffmpeg.mp4"]
+    assert outcome.kind == "converted"
+    assert abs(_mp3_duration(pipe, "killed/ffmpeg.mp3", tmp_path) - 1800.0) < 0.5
+
+
+def test_deleted_before_its_task_runs_gets_a_report(azurite, tmp_path, media):
+    t = _tag()
+    settings = {"INPUT_CONTAINER": f"in-{t}", "OUTPUT_CONTAINER": f"out-{t}", "STATE_CONTAINER": f"st-{t}",
+                "BATCH_MIN_NODES": "0", "SCALE_IDLE_GRACE_SECONDS": "0", "MONITOR_SCHEDULE": "*/4 * * * * *"}
+    with LocalPipeline(tmp_path / "state", settings=settings, azurite=azurite) as pipe:
+        time.sleep(1.5)  # the start-up tick saw no work: the pool is at 0 nodes
+        etag = pipe.drop("gone.mp4", media["tone"])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _tasks(pipe):
+            time.sleep(0.05)
+        assert [s for _, s, _ in _tasks(pipe)] == ["active"]
+        pipe.service.get_blob_client(pipe.input_container, "gone.mp4").delete_blob()
+        outcome = pipe.wait({"gone.mp4": etag}, timeout=60)["gone.mp4"]
+        assert outcome.kind == "failed"
+        assert "no longer exists" in outcome.report["reason"] and "deleted" in outcome.report["reason"]
