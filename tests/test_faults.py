@@ -12,28 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from devhost.hostile import HOSTILE_NAMES, SHELL_MARKERS, UNMAPPABLE_NAMES, bad_contents, odd_but_valid
 from devhost.local_pipeline import LocalPipeline
-from devhost.media import duration, make_mp4, truncated_copy
+from devhost.media import duration, make_mp4
 from shared import naming
 
-HOSTILE = [
-    "with space.mp4",
-    "quote's \"double\".mp4",
-    "semi;colon.mp4",
-    "$(touch PWNED).mp4",
-    "`touch PWNED2`.mp4",
-    "a && touch PWNED3.mp4",
-    "pipe | cat.mp4",
-    "-rf.mp4",
-    "ünï 空白.mp4",
-    "LOUD.MP4",
-    "Twin.mp4",
-    "twin.mp4",
-    "/".join(["deep"] * 40) + "/nested.mp4",
-    "long/" + "n" * 990 + ".mp4",
-]
-# Storage itself refuses '..' segments and turns '\\' into '/'; these it accepts, and we cannot mirror safely.
-UNMAPPABLE = ["tab\there.mp4", "new\nline.mp4", "a//double.mp4", "/lead.mp4", "_mp3pipe-logs/sneaky.mp4"]
+HOSTILE = HOSTILE_NAMES
+UNMAPPABLE = UNMAPPABLE_NAMES
 
 
 def _tag() -> str:
@@ -74,21 +59,15 @@ def test_hostile_names_never_reach_a_shell_and_land_at_their_mirror(pipe, media,
     present = {b.name for b in pipe.service.get_container_client(pipe.output_container).list_blobs()}
     assert {"LOUD.MP3", "Twin.mp3", "twin.mp3"} <= present  # case kept: nothing collides
     assert not {name[:-1] + "3" for name in UNMAPPABLE} & present  # no guessed output for unmappable names
-    for marker in ("PWNED", "PWNED2", "PWNED3"):
+    for marker in SHELL_MARKERS:
         assert not list(pipe.state_dir.rglob(marker)) and not Path(marker).exists()
     assert abs(_mp3_duration(pipe, naming.output_name("$(touch PWNED).mp4"), tmp_path) - 4.0) < 0.2
 
 
 def test_bad_contents_fail_alone_with_ffmpegs_reason(pipe, media, tmp_path):
-    multi = make_mp4(tmp_path / "multi.mp4", 3.0, audio_streams=2)
-    long = make_mp4(tmp_path / "long.mp4", 600.0, size="64x64", rate=1)
     drops: dict[str, bytes | Path] = {
-        "bad/zero.mp4": b"",
-        "bad/text.mp4": b"this is not a video, just text with an .mp4 name\n",
-        "bad/truncated.mp4": truncated_copy(media["tone_long"], tmp_path / "trunc.mp4"),
-        "bad/noaudio.mp4": media["silent_video"],
-        "ok/multi-audio.mp4": multi,
-        "ok/long.mp4": long,
+        **bad_contents(tmp_path / "bad", media["tone_long"]),
+        **odd_but_valid(tmp_path / "odd"),
         "ok/good1.mp4": media["tone"],
         "ok/good2.mp4": media["tone_long"],
     }
@@ -101,10 +80,10 @@ def test_bad_contents_fail_alone_with_ffmpegs_reason(pipe, media, tmp_path):
         assert o.report["attempts"] == 2  # bounded: TASK_MAX_RETRIES=1 retry, then reported
     assert outcomes["bad/noaudio.mp4"].report["reason"] == "the input has no audio stream"
     assert "not a complete MP4" in outcomes["bad/truncated.mp4"].report["reason"]
-    for name in ("ok/multi-audio.mp4", "ok/long.mp4", "ok/good1.mp4", "ok/good2.mp4"):
+    for name in ("odd/multi-audio.mp4", "odd/long.mp4", "ok/good1.mp4", "ok/good2.mp4"):
         assert outcomes[name].kind == "converted", name
-    assert abs(_mp3_duration(pipe, "ok/long.mp3", tmp_path) - 600.0) < 0.5
-    assert abs(_mp3_duration(pipe, "ok/multi-audio.mp3", tmp_path) - 3.0) < 0.2
+    assert abs(_mp3_duration(pipe, "odd/long.mp3", tmp_path) - 600.0) < 0.5
+    assert abs(_mp3_duration(pipe, "odd/multi-audio.mp3", tmp_path) - 3.0) < 0.2
 
 
 def test_overwritten_while_converting_the_newer_version_wins(pipe, tmp_path, media):
