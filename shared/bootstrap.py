@@ -11,15 +11,18 @@ from shared.settings import Settings, SettingsError
 from shared.storage import Storage
 
 
-def build_gateway(settings: Settings) -> BatchGateway:
-    """The one place that chooses the Batch adapter (BATCH_GATEWAY=local|azure)."""
+def build_gateway(settings: Settings, *, run_tasks: bool = True) -> BatchGateway:
+    """The one place that chooses the Batch adapter (BATCH_GATEWAY=local|azure).
+
+    `run_tasks=False` (tools such as the CLI): the local adapter only reads and queues; the host runs tasks.
+    """
     if settings.batch_gateway == "azure":
         from shared.batch.azure import AzureBatchGateway
 
         return AzureBatchGateway.from_settings(settings)
     from shared.batch.local import LocalBatchGateway
 
-    return LocalBatchGateway.from_settings(settings)
+    return LocalBatchGateway.from_settings(settings, run_tasks=run_tasks)
 
 
 def preflight(settings: Settings) -> None:
@@ -63,6 +66,14 @@ def preflight(settings: Settings) -> None:
             break
     if errors:
         raise SettingsError("Invalid app settings:\n  - " + "\n  - ".join(errors))
+
+
+def tool_deps() -> Deps:
+    """Dependencies for command-line tools: same settings and adapters, no task execution."""
+    settings = Settings.from_env()
+    preflight(settings)
+    return Deps(settings=settings, storage=Storage.from_settings(settings),
+                gateway=build_gateway(settings, run_tasks=False))
 
 
 @functools.cache

@@ -280,3 +280,19 @@ def report_failure(deps: Deps, task: FinishedTask) -> str | None:
     event("failed", logging.WARNING, name=name, etag=etag, task_id=task.id, exit_code=task.exit_code,
           reason=reason, report=path, attempts=task.attempts)
     return path
+
+
+def retry(deps: Deps, name: str) -> SubmitResult:
+    """Convert one file again: stamp the input blob (a new version, a new task id) and submit it now.
+
+    Setting metadata gives the blob a new ETag without copying its bytes; submitting directly does not wait for
+    a trigger (Event Grid raises no BlobCreated for a metadata change).
+    """
+    from datetime import UTC, datetime
+
+    blob = deps.storage.service.get_blob_client(deps.settings.input_container, name)
+    metadata = dict(blob.get_blob_properties().metadata or {})
+    metadata["mp3pipe_retry"] = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    blob.set_blob_metadata(metadata)
+    event("retry", name=name)
+    return submit_blob(blob, deps)

@@ -85,7 +85,8 @@ class Storage:
             return None, None
         return json.loads(downloader.readall()), downloader.properties.etag
 
-    def put_json_if(self, container: str, name: str, record: dict[str, Any], etag: str | None) -> bool:
+    def put_json_if(self, container: str, name: str, record: dict[str, Any], etag: str | None,
+                    metadata: dict[str, str] | None = None) -> bool:
         """Write only if the record is unchanged since read (etag) or still absent (None); False on a race."""
         from azure.core import MatchConditions
 
@@ -93,10 +94,10 @@ class Storage:
         blob = self.service.get_blob_client(container, name)
         try:
             if etag is None:
-                blob.upload_blob(body, overwrite=False, content_settings=_json_content())
+                blob.upload_blob(body, overwrite=False, content_settings=_json_content(), metadata=metadata)
             else:
                 blob.upload_blob(body, overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified,
-                                 content_settings=_json_content())
+                                 content_settings=_json_content(), metadata=metadata)
         except ResourceExistsError:
             return False
         except HttpResponseError as exc:
@@ -129,6 +130,14 @@ class Storage:
         except ResourceNotFoundError:
             return None
         return data.decode("utf-8", errors="replace")
+
+    def upload_file(self, container: str, name: str, path: Any, progress: Any = None) -> str:
+        """Upload a local file in blocks, several at a time; returns the new blob's ETag."""
+        with open(path, "rb") as fh:
+            result = self.service.get_blob_client(container, name).upload_blob(
+                fh, overwrite=True, max_concurrency=4, progress_hook=progress,
+            )
+        return result["etag"]
 
     # -- URLs for Batch nodes ------------------------------------------------------------------------------------
     def _signing(self, expiry: dt.datetime) -> dict[str, Any]:

@@ -336,6 +336,14 @@ class AzureBatchGateway:
             return False  # 409 TaskCompleted: nothing left to stop
         return True
 
+    def task_status(self, task_id: str) -> str | None:
+        try:
+            task = self._call("get task", self.client.get_task, self.job_id, task_id, select=["id", "state"])
+        except ResourceNotFoundError:
+            return None
+        state = getattr(task.state, "value", task.state)
+        return str(state).lower() if state is not None else None
+
     def task_counts(self) -> TaskCounts:
         try:
             result = self._call("get task counts", self.client.get_job_task_counts, self.job_id)

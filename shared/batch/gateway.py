@@ -123,6 +123,9 @@ class BatchGateway(Protocol):
     def terminate_task(self, task_id: str) -> bool:
         """Stop a queued or running task (it completes as failed, uploading no output); False if already done."""
 
+    def task_status(self, task_id: str) -> str | None:
+        """One task's state ("active", "running", "completed"), or None when it does not exist."""
+
     def task_counts(self) -> TaskCounts:
         """Counts of the job's tasks by state (one call)."""
 

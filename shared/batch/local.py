@@ -128,12 +128,13 @@ class LocalBatchGateway:
             self.start()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> LocalBatchGateway:
+    def from_settings(cls, settings: Any, *, run_tasks: bool = True) -> LocalBatchGateway:
         return cls(
             settings.local_state_dir,
             job_id=settings.job_id,
             pool_id=settings.pool_id,
             ffmpeg_path=settings.ffmpeg_path or None,
+            run_tasks=run_tasks,
         )
 
     # -- SQL helpers ---------------------------------------------------------------------------------------------
@@ -206,6 +207,10 @@ class LocalBatchGateway:
     def _still_running_here(self, seq: int) -> bool:
         rows = self._q("SELECT state, owner_pid FROM tasks WHERE seq=?", seq)
         return bool(rows) and rows[0][0] == "running" and rows[0][1] == os.getpid()
+
+    def task_status(self, task_id: str) -> str | None:
+        row = self.task_state(task_id)
+        return row[0] if row else None
 
     def task_counts(self) -> TaskCounts:
         if not self._job_exists():

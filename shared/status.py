@@ -1,0 +1,107 @@
+"""Per-file status for operators: joins input, record and output listings (no listing of Batch tasks)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+
+from shared import naming
+from shared.batch.gateway import JobNotFound, PoolState, TaskCounts
+from shared.pipeline import Deps
+from shared.records import Records
+
+STATES = ("waiting", "queued", "converting", "done", "failed")
+
+
+@dataclass
+class FileStatus:
+    """Where one input file stands."""
+
+    name: str
+    state: str  # one of STATES; "waiting" = not submitted yet (trigger pending, or missed: run backfill)
+    dropped_at: dt.datetime
+    output: str | None = None
+    reason: str = ""
+    finished_at: dt.datetime | None = None
+    task_id: str | None = None
+
+
+@dataclass
+class StatusReport:
+    files: list[FileStatus]
+    pool: PoolState | None
+    job: TaskCounts | None
+    counts: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def busy(self) -> bool:
+        return any(self.counts[s] for s in ("waiting", "queued", "converting"))
+
+
+def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200) -> StatusReport:
+    """Three listings (inputs, records with metadata, outputs), then one task lookup per unfinished file (bounded)."""
+    s = deps.settings
+    service = deps.storage.service
+    inputs = [b for b in service.get_container_client(s.input_container).list_blobs(name_starts_with=prefix or None)
+              if naming.is_mp4(b.name)]
+    records = Records(deps.storage, s.state_container).list_all()
+    outputs = {b.name: b.last_modified
+               for b in service.get_container_client(s.output_container).list_blobs(name_starts_with=prefix or None)}
+    lookups = 0
+    files: list[FileStatus] = []
+    for blob in inputs:
+        etag = naming.clean_etag(blob.etag)
+        status = FileStatus(blob.name, "waiting", blob.last_modified)
+        try:
+            status.output = naming.output_name(blob.name)
+        except naming.UnmappableName:
+            status.output = None
+        record = records.get(blob.name)
+        landed = outputs.get(status.output or "")
+        if record is not None and record.etag == etag:
+            status.task_id = record.task_id
+            if record.state in ("failed", "rejected"):
+                status.state = "failed"
+            elif landed is not None and landed >= blob.last_modified:
+                status.state, status.finished_at = "done", landed
+            elif lookups < max_task_lookups and record.task_id:
+                lookups += 1
+                task = deps.gateway.task_status(record.task_id)
+                status.state = {"running": "converting", "completed": "converting"}.get(task or "", "queued")
+            else:
+                status.state = "queued"
+        elif landed is not None and landed >= blob.last_modified:
+            status.state, status.finished_at = "done", landed
+        if status.state == "failed":
+            report = deps.storage.get_json(s.output_container, naming.report_name(blob.name)) or {}
+            status.reason = report.get("reason", "failed (report not written yet)")
+            finished = report.get("finished_at")
+            status.finished_at = dt.datetime.fromisoformat(finished) if finished else None
+            status.output = naming.report_name(blob.name)
+        files.append(status)
+    try:
+        job: TaskCounts | None = deps.gateway.task_counts()
+    except JobNotFound:
+        job = None
+    report = StatusReport(files, deps.gateway.pool_state(), job)
+    report.counts.update(f.state for f in files)
+    return report
+
+
+def as_json(report: StatusReport) -> str:
+    def fmt(value: dt.datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return json.dumps({
+        "counts": {state: report.counts[state] for state in STATES},
+        "pool": None if report.pool is None else {
+            "current": report.pool.current_dedicated + report.pool.current_spot,
+            "target": report.pool.target_dedicated + report.pool.target_spot,
+            "allocation_state": report.pool.allocation_state,
+        },
+        "files": [{"input": f.name, "state": f.state, "output": f.output, "reason": f.reason,
+                   "dropped_at": fmt(f.dropped_at), "finished_at": fmt(f.finished_at), "task_id": f.task_id}
+                  for f in report.files],
+    }, indent=2, ensure_ascii=False)
