@@ -27,7 +27,7 @@ from shared import naming, planning  # noqa: E402
 
 def task_versions(pipe: LocalPipeline) -> Counter[tuple[str, str]]:
     """(input name, ETag) -> number of tasks, from the local gateway's own database."""
-    db = sqlite3.connect(pipe.state_dir / "batch" / "batch.sqlite3")
+    db = sqlite3.connect(pipe.state_dir / "batch" / "batch.sqlite3", timeout=30)
     try:
         rows = db.execute("SELECT spec FROM tasks").fetchall()
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -211,7 +212,7 @@ def monitor_tick(deps: Deps) -> TickResult:
                 pool.allocation_state, pool.current_dedicated, pool.current_spot, pool.target_dedicated,
                 pool.target_spot, pool.preempted, pool.auto_scale,
             ),
-            scaling_settings(s),
+            dataclasses.replace(scaling_settings(s), slots_per_node=pool.slots_per_node),
             now,
             last_work,
         )

@@ -12,7 +12,7 @@ from devhost.media import duration, make_mp4
 
 
 def _task_rows(pipe: LocalPipeline) -> list[tuple[str, str, str | None]]:
-    db = sqlite3.connect(pipe.state_dir / "batch" / "batch.sqlite3")
+    db = sqlite3.connect(pipe.state_dir / "batch" / "batch.sqlite3", timeout=30)
     try:
         return db.execute("SELECT id, state, result FROM tasks").fetchall()
     finally:

@@ -35,7 +35,7 @@ def pipe(azurite, tmp_path_factory):
 
 
 def _tasks(pipe: LocalPipeline) -> list[tuple[str, str, str | None]]:
-    db = sqlite3.connect(pipe.state_dir / "batch" / "batch.sqlite3")
+    db = sqlite3.connect(pipe.state_dir / "batch" / "batch.sqlite3", timeout=30)
     try:
         return db.execute("SELECT id, state, result FROM tasks").fetchall()
     finally:

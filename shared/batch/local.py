@@ -28,7 +28,6 @@ from shared.batch.gateway import (
     FinishedTask,
     JobNotFound,
     OutputFile,
-    PoolBusy,
     PoolSpec,
     PoolState,
     ResourceFile,
@@ -235,11 +234,13 @@ class LocalBatchGateway:
 
     def resize(self, dedicated: int, spot: int) -> None:
         if self.pool_state() is None:
-            raise PoolBusy(f"pool {self.pool_id} does not exist")
+            raise JobNotFound(f"pool {self.pool_id} does not exist")
         self._q("UPDATE pools SET target_dedicated=?, target_spot=? WHERE id=?", dedicated, spot, self.pool_id)
         self._notify()
 
     def failed_tasks_since(self, since: dt.datetime | None) -> list[FinishedTask]:
+        if not self._job_exists():
+            raise JobNotFound(f"job {self.job_id} does not exist")
         # Times are stored to the microsecond; half a microsecond of slack absorbs float round-trips.
         t0 = since.timestamp() - 5e-7 if since else 0.0
         rows = self._q(

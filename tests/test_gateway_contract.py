@@ -1,0 +1,219 @@
+"""One contract for the Batch port, run against both adapters (local, and Azure via the REST stand-in)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared import ffmpeg, planning
+from shared.batch.azure import AzureBatchGateway
+from shared.batch.gateway import BatchGateway, JobNotFound, PoolSpec, TaskSpec
+from shared.batch.local import LocalBatchGateway
+from tests.batch_standin import BatchStandin, FakeCredential
+
+pytest_plugins = ["tests.conftest_batch"]
+
+POOL = "contract-pool"
+JOB = "contract-job"
+ENV = ((planning.ENV_INPUT_BLOB, "videos/a b.mp4"), (planning.ENV_INPUT_ETAG, "0x8D1"))
+# The pipeline's own command: with no resource file, input.mp4 is missing and ffmpeg really fails.
+FAILING = ffmpeg.command_line("standard")
+SUCCEEDING = "ffmpeg -nostdin -hide_banner -f lavfi -i sine=duration=0.1 -f null -"
+MISSING_INPUT_EXIT = 254  # what ffmpeg returns when its input file does not exist (AVERROR(ENOENT) & 0xff)
+
+
+def task(task_id: str, command: str = FAILING, retries: int = 1) -> TaskSpec:
+    return TaskSpec(id=task_id, display_name=f"videos/{task_id}.mp4", command_line=command, resource_files=(),
+                    output_files=(), environment=ENV, max_task_retry_count=retries, max_wall_clock_seconds=60)
+
+
+class Kit:
+    """One adapter under test plus the way to make its tasks finish (a real run, or the stand-in's control API)."""
+
+    name = ""
+    gw: BatchGateway
+
+    def complete(self, spec: TaskSpec, *, ok: bool) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class LocalKit(Kit):
+    name = "local"
+
+    def __init__(self, state_dir: Path) -> None:
+        # Tasks really run (ffmpeg processes), gated by the pool size each test asks for.
+        self.local = LocalBatchGateway(state_dir, job_id=JOB, pool_id=POOL, max_slots=1, run_tasks=True)
+        self.gw = self.local
+
+    def complete(self, spec: TaskSpec, *, ok: bool) -> None:
+        deadline = time.monotonic() + 15
+        while (self.local.task_state(spec.id) or ("",))[0] != "completed":
+            assert time.monotonic() < deadline, f"local task {spec.id} did not complete"
+            time.sleep(0.02)
+        assert self.local.task_state(spec.id)[1] == ("success" if ok else "failure")
+
+    def close(self) -> None:
+        self.local.close()
+
+
+class AzureKit(Kit):
+    name = "azure"
+
+    def __init__(self, standin: BatchStandin) -> None:
+        self.standin = standin
+        self.azure = AzureBatchGateway(
+            account_url=standin.url, credential=FakeCredential(), pool_id=POOL, job_id=JOB, vm_size="standard_d2s_v3",
+            slots_per_node=1, connection_verify=standin.ca_path, retry_backoff_factor=0.01, retry_backoff_max=0,
+        )
+        self.gw = self.azure
+        self._clock = dt.datetime.now(dt.UTC)
+
+    def complete(self, spec: TaskSpec, *, ok: bool) -> None:
+        # Batch would run it; the stand-in is told the outcome, each one a millisecond after the previous.
+        self._clock += dt.timedelta(milliseconds=1)
+        self.standin.set_task(JOB, spec.id, exit_code=0 if ok else MISSING_INPUT_EXIT,
+                              retry_count=0 if ok else spec.max_task_retry_count, at=self._clock)
+
+    def close(self) -> None:
+        self.azure.close()
+
+
+@pytest.fixture(params=["local", "azure"])
+def kit(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kit]:
+    k: Kit = LocalKit(tmp_path) if request.param == "local" else AzureKit(request.getfixturevalue("batch_standin"))
+    try:
+        yield k
+    finally:
+        k.close()
+
+
+def ready(k: Kit, nodes: int = 0) -> BatchGateway:
+    k.gw.ensure_pool(PoolSpec(id=POOL, slots_per_node=1, initial_dedicated_nodes=nodes))
+    k.gw.ensure_job(POOL)
+    return k.gw
+
+
+# -- pool and job -----------------------------------------------------------------------------------------
+
+
+def test_pool_state_is_none_before_the_pool_exists(kit: Kit) -> None:
+    assert kit.gw.pool_state() is None
+
+
+def test_ensure_pool_and_job_are_idempotent(kit: Kit) -> None:
+    spec = PoolSpec(id=POOL, slots_per_node=2, initial_dedicated_nodes=1)
+    assert kit.gw.ensure_pool(spec) is True
+    assert kit.gw.ensure_pool(spec) is False
+    assert kit.gw.ensure_job(POOL) is True
+    assert kit.gw.ensure_job(POOL) is False
+    state = kit.gw.pool_state()
+    assert state is not None
+    assert (state.allocation_state, state.target_dedicated, state.target_spot, state.slots_per_node) == \
+        ("steady", 1, 0, 2)
+    assert kit.gw.task_counts().active == 0
+
+
+def test_job_not_found_before_the_job_exists(kit: Kit) -> None:
+    kit.gw.ensure_pool(PoolSpec(id=POOL, slots_per_node=1))
+    with pytest.raises(JobNotFound):
+        kit.gw.add_task(task("early"))
+    with pytest.raises(JobNotFound):
+        kit.gw.task_counts()
+    kit.gw.ensure_job(POOL)
+    assert kit.gw.add_task(task("early")) is True
+
+
+def test_resize_changes_the_target(kit: Kit) -> None:
+    gw = ready(kit)
+    gw.resize(2, 1)
+    state = gw.pool_state()
+    assert state is not None and (state.target_dedicated, state.target_spot) == (2, 1)
+
+
+# -- tasks ------------------------------------------------------------------------------------------------
+
+
+def test_the_same_task_twice_is_one_task(kit: Kit) -> None:
+    gw = ready(kit)
+    assert gw.add_task(task("twice")) is True
+    assert gw.add_task(task("twice")) is False
+    counts = gw.task_counts()
+    assert (counts.active, counts.running, counts.completed) == (1, 0, 0)
+
+
+def test_task_counts_reflect_active_tasks(kit: Kit) -> None:
+    gw = ready(kit)  # no nodes: the tasks wait
+    for i in range(3):
+        assert gw.add_task(task(f"queued-{i}")) is True
+    counts = gw.task_counts()
+    assert (counts.active, counts.running, counts.completed, counts.succeeded, counts.failed) == (3, 0, 0, 0, 0)
+
+
+def test_terminate_ends_a_waiting_task_as_failed_once(kit: Kit) -> None:
+    gw = ready(kit)
+    gw.add_task(task("stop-me"))
+    assert gw.terminate_task("stop-me") is True
+    assert gw.terminate_task("stop-me") is False
+    assert gw.terminate_task("never-added") is False
+    (ended,) = gw.failed_tasks_since(None)
+    assert (ended.id, ended.exit_code, ended.attempts) == ("stop-me", None, 1)
+    assert "TaskEnded" in ended.failure_message
+    counts = gw.task_counts()
+    assert (counts.active, counts.completed, counts.failed) == (0, 1, 1)
+
+
+# -- failures ---------------------------------------------------------------------------------------------
+
+
+def test_failed_tasks_are_reported_with_exit_code_attempts_and_environment(kit: Kit) -> None:
+    gw = ready(kit, nodes=1)  # one node: the local gateway runs the tasks one after another
+    older, good, newer = task("fail-old"), task("ok", SUCCEEDING), task("fail-new")
+    for spec, ok in ((older, False), (good, True), (newer, False)):
+        assert gw.add_task(spec) is True
+        kit.complete(spec, ok=ok)
+    counts = gw.task_counts()
+    assert (counts.active, counts.running, counts.completed, counts.succeeded, counts.failed) == (0, 0, 3, 1, 2)
+
+    failed = gw.failed_tasks_since(None)
+    assert [f.id for f in failed] == ["fail-old", "fail-new"]  # only failures, oldest first
+    for f in failed:
+        assert isinstance(f.exit_code, int) and f.exit_code != 0
+        assert f.attempts == 1 + older.max_task_retry_count  # the first try and one retry
+        assert f.environment == dict(ENV)
+        assert f.display_name == f"videos/{f.id}.mp4"
+        assert f.state_transition_time.utcoffset() == dt.timedelta(0)
+        assert f.finished_at.utcoffset() == dt.timedelta(0)
+    first, last = failed
+    assert first.state_transition_time < last.state_transition_time
+
+    # The watermark is inclusive: a task exactly at it comes back, older ones do not.
+    assert [f.id for f in gw.failed_tasks_since(last.state_transition_time)] == ["fail-new"]
+    assert [f.id for f in gw.failed_tasks_since(first.state_transition_time)] == ["fail-old", "fail-new"]
+    assert gw.failed_tasks_since(last.state_transition_time + dt.timedelta(milliseconds=1)) == []
+
+
+def test_task_status_follows_the_task(kit: Kit) -> None:
+    gw = ready(kit, nodes=1)
+    assert gw.task_status("nope") is None
+    spec = task("status")
+    gw.add_task(spec)
+    assert gw.task_status("status") in ("active", "running", "completed")
+    kit.complete(spec, ok=False)
+    assert gw.task_status("status") == "completed"
+
+
+def test_failed_tasks_since_before_the_job_exists_is_job_not_found(kit: Kit) -> None:
+    with pytest.raises(JobNotFound):
+        kit.gw.failed_tasks_since(None)
+
+
+def test_resize_before_the_pool_exists_is_job_not_found(kit: Kit) -> None:
+    with pytest.raises(JobNotFound):
+        kit.gw.resize(1, 0)

@@ -1,0 +1,259 @@
+"""Whole monitor ticks on the Azure adapter (Batch REST stand-in) with real Azurite: request economy, reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from devhost.azurite import Azurite
+from shared import naming, pipeline
+from shared.batch.azure import AzureBatchGateway
+from shared.settings import Settings
+from shared.storage import Storage
+from tests.batch_standin import BatchStandin, FakeCredential
+
+pytest_plugins = ["tests.conftest_batch"]
+
+# Batch requests per monitor tick, filled in by test_a_tick_costs_the_same_with_10_and_5000_tasks (for reports).
+REQUEST_COUNTS: dict[int, dict[str, int]] = {}
+
+START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+STDERR = (
+    "Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'input.mp4':\n"
+    "  Stream #0:0[0x1](und): Video: h264 (avc1 / 0x31637661), yuv420p, 320x240, 25 fps\n"
+    "Stream map '0:a:0' matches no streams.\n"
+    "To ignore this, add a trailing '?' to the map.\n"
+)
+REPORT_KEYS = {"input", "etag", "task_id", "exit_code", "reason", "stderr_tail", "attempts", "finished_at"}
+
+
+class Clock:
+    """The monitor's clock (epoch seconds), moved by the test."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.now = start.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class World:
+    standin: BatchStandin
+    deps: pipeline.Deps
+    clock: Clock
+    resizes: list[dict[str, object]] = field(default_factory=list)  # every resize body the ticks sent
+
+    @property
+    def settings(self) -> Settings:
+        return self.deps.settings
+
+    def tick(self) -> tuple[pipeline.TickResult, list[tuple[str, str, int]]]:
+        """One timer run; returns its result and the Batch requests it made (method, path, status)."""
+        self.standin.clear_requests()
+        result = pipeline.monitor_tick(self.deps)
+        self.resizes += [r.body for r in self.standin.sent("POST", f"/pools/{self.settings.pool_id}/resize")]
+        return result, [(r.method, r.path, r.status) for r in self.standin.requests]
+
+    def reports(self) -> list[str]:
+        container = self.deps.storage.service.get_container_client(self.settings.output_container)
+        return sorted(b.name for b in container.list_blobs() if b.name.endswith(naming.REPORT_SUFFIX))
+
+
+def make_world(azurite: Azurite, standin: BatchStandin, **env: str) -> World:
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings.from_env({
+        "AzureWebJobsStorage": azurite.connection_string, "INPUT_CONTAINER": f"in-{tag}",
+        "OUTPUT_CONTAINER": f"out-{tag}", "STATE_CONTAINER": f"st-{tag}", "BATCH_GATEWAY": "azure",
+        "BATCH_ACCOUNT_URL": standin.url, "BATCH_MIN_NODES": "0", "BATCH_MAX_NODES": "10",
+        "BATCH_SLOTS_PER_NODE": "1", **env,
+    })
+    storage = Storage.from_settings(settings)
+    storage.ensure_containers(settings.input_container, settings.output_container, settings.state_container)
+    gateway = AzureBatchGateway(
+        account_url=settings.batch_account_url, credential=FakeCredential(), pool_id=settings.pool_id,
+        job_id=settings.job_id, vm_size=settings.vm_size, slots_per_node=settings.slots_per_node,
+        pool_identity_id=settings.pool_identity_id, connection_verify=standin.ca_path, retry_backoff_factor=0.01,
+        retry_backoff_max=0,
+    )
+    clock = Clock(START)
+    return World(standin, pipeline.Deps(settings=settings, storage=storage, gateway=gateway, clock=clock), clock)
+
+
+@pytest.fixture
+def world(azurite: Azurite, batch_standin: BatchStandin) -> Iterator[World]:
+    w = make_world(azurite, batch_standin)
+    yield w
+    w.deps.gateway.close()  # type: ignore[attr-defined]
+
+
+def submit(w: World, name: str, data: bytes = b"an mp4 with no audio stream") -> tuple[str, str]:
+    """Upload an input blob and submit it through the real submit use-case; returns (task id, ETag)."""
+    blob = w.deps.storage.service.get_blob_client(w.settings.input_container, name)
+    etag = naming.clean_etag(blob.upload_blob(data, overwrite=True)["etag"])
+    result = pipeline.submit_blob(blob, w.deps)
+    assert result.status == "submitted" and result.task_id
+    return result.task_id, etag
+
+
+def fail(w: World, task_id: str, at: dt.datetime) -> None:
+    """What Batch does when ffmpeg fails twice: stderr uploaded on taskfailure, the task completed as failed."""
+    w.deps.storage.service.get_blob_client(
+        w.settings.output_container, f"{naming.logs_folder(task_id)}/stderr.txt"
+    ).upload_blob(STDERR.encode(), overwrite=True)
+    w.standin.set_task(w.settings.job_id, task_id, exit_code=1, retry_count=1, at=at)
+
+
+# -- request economy --------------------------------------------------------------------------------------
+
+
+def run_scenario(azurite: Azurite, total: int) -> dict[str, list[tuple[str, str, int]]]:
+    """Ticks on a fresh account whose job grows to `total` tasks; returns each tick's Batch requests."""
+    live = {10: (4, 1), 5_000: (640, 50)}[total]
+    old_failed = 0 if total == 10 else 300
+    succeeded = total - sum(live) - old_failed - 1
+    with BatchStandin() as standin:
+        w = make_world(azurite, standin)
+        job = w.settings.job_id
+        ticks: dict[str, list[tuple[str, str, int]]] = {}
+        _, ticks["first run (creates pool and job)"] = w.tick()
+
+        long_ago = START - dt.timedelta(days=2)
+        standin.bulk_load(job, succeeded, prefix="done", at=long_ago)
+        standin.bulk_load(job, old_failed, prefix="oldfail", result="failure", at=long_ago)
+        standin.bulk_load(job, 1, prefix="lastfail", result="failure", at=long_ago + dt.timedelta(hours=1))
+        w.clock.advance(60)
+        _, ticks["history, no work (lists past failures once)"] = w.tick()
+
+        standin.bulk_load(job, live[0], prefix="queued", state="active")
+        standin.bulk_load(job, live[1], prefix="running", state="running")
+        assert len(standin.tasks[job]) == total
+        w.clock.advance(60)
+        grow, ticks["work arrives (resize)"] = w.tick()
+        assert grow.resized and grow.active == live[0] and grow.running == live[1]
+        assert w.resizes == [{"targetDedicatedNodes": grow.target_nodes, "targetLowPriorityNodes": 0,
+                              "nodeDeallocationOption": "taskcompletion"}]
+
+        standin.finish_resize(w.settings.pool_id)
+        w.clock.advance(60)
+        steady, ticks["steady (no resize)"] = w.tick()
+        assert not steady.resized and steady.target_nodes == grow.target_nodes
+        (listing,) = standin.sent("GET", f"/jobs/{job}/tasks")  # only failures since the watermark come back
+        assert "stateTransitionTime ge datetime'" in listing.query["$filter"]
+        w.deps.gateway.close()  # type: ignore[attr-defined]
+        assert standin.validation_errors == []
+    return ticks
+
+
+def test_a_tick_costs_the_same_with_10_and_5000_tasks(azurite: Azurite, capsys: pytest.CaptureFixture[str]) -> None:
+    small = run_scenario(azurite, 10)
+    large = run_scenario(azurite, 5_000)
+    pool, job = "/pools/mp3pipe-pool", "/jobs/mp3pipe-job"
+    assert small["work arrives (resize)"] == large["work arrives (resize)"] == [
+        ("GET", pool, 200), ("GET", f"{job}/taskcounts", 200), ("POST", f"{pool}/resize", 202),
+        ("GET", f"{job}/tasks", 200),
+    ]
+    assert small["steady (no resize)"] == large["steady (no resize)"] == [
+        ("GET", pool, 200), ("GET", f"{job}/taskcounts", 200), ("GET", f"{job}/tasks", 200),
+    ]
+    assert small["first run (creates pool and job)"] == large["first run (creates pool and job)"] == [
+        ("GET", pool, 404), ("POST", "/pools", 201), ("GET", pool, 200), ("GET", f"{job}/taskcounts", 404),
+        ("POST", "/jobs", 201), ("GET", f"{job}/taskcounts", 200), ("GET", f"{job}/tasks", 200),
+    ]
+    # The first listing of failures (no watermark yet) pages at 1,000: 1 and 301 failures are one page each.
+    assert small["history, no work (lists past failures once)"] == large["history, no work (lists past failures once)"]
+    for total, ticks in ((10, small), (5_000, large)):
+        REQUEST_COUNTS[total] = {label: len(requests) for label, requests in ticks.items()}
+    with capsys.disabled():
+        print("\nBatch requests per monitor tick:")
+        for label in small:
+            print(f"  {label:<45} 10 tasks: {REQUEST_COUNTS[10][label]}   5,000 tasks: {REQUEST_COUNTS[5_000][label]}")
+
+
+# -- failure reports --------------------------------------------------------------------------------------
+
+
+def test_a_failed_task_is_reported_once_across_two_ticks(world: World) -> None:
+    name = "videos/2024/clip one.mp4"
+    task_id, etag = submit(world, name)
+    env = {e["name"]: e["value"] for e in world.standin.tasks[world.settings.job_id][task_id]["environmentSettings"]}
+    assert env == {"MP3PIPE_INPUT_BLOB": name, "MP3PIPE_INPUT_ETAG": etag}
+    finished = START - dt.timedelta(seconds=30)
+    fail(world, task_id, finished)
+
+    first, requests = world.tick()
+    report = naming.report_name(name)
+    assert first.reported == (report,) == ("videos/2024/clip one.error.json",)
+    assert [m for m, _, _ in requests].count("POST") == 0  # nothing to resize: no work
+    blob = world.deps.storage.service.get_blob_client(world.settings.output_container, report)
+    written = blob.get_blob_properties().etag
+
+    world.clock.advance(60)
+    second, _ = world.tick()
+    assert second.reported == ()
+    assert world.reports() == [report]
+    assert blob.get_blob_properties().etag == written  # not even rewritten
+
+    body = json.loads(blob.download_blob().readall())
+    assert set(body) >= REPORT_KEYS
+    assert (body["input"], body["etag"], body["task_id"], body["exit_code"], body["attempts"]) == \
+        (name, etag, task_id, 1, 2)
+    assert body["reason"] == "the input has no audio stream"
+    assert "matches no streams" in body["stderr_tail"]
+    assert dt.datetime.fromisoformat(body["finished_at"]) == finished
+    assert body["logs"] == naming.logs_folder(task_id)
+
+
+def test_a_failure_at_the_watermark_after_a_tick_is_reported_once_too(world: World) -> None:
+    a, _ = submit(world, "a.mp4")
+    b, _ = submit(world, "b.mp4")
+    same_instant = START - dt.timedelta(seconds=10)
+    fail(world, a, same_instant)
+    assert world.tick()[0].reported == ("a.error.json",)
+    fail(world, b, same_instant)  # completes later, but Batch stamped it with the watermark's time
+    world.clock.advance(60)
+    assert world.tick()[0].reported == ("b.error.json",)
+    world.clock.advance(60)
+    assert world.tick()[0].reported == ()
+    assert world.reports() == ["a.error.json", "b.error.json"]
+
+
+# -- resize requests --------------------------------------------------------------------------------------
+
+
+def test_resizes_happen_only_when_steady_and_let_tasks_complete(azurite: Azurite,
+                                                                batch_standin: BatchStandin) -> None:
+    w = make_world(azurite, batch_standin, BATCH_SPOT_SHARE="0.5", SCALE_IDLE_GRACE_SECONDS="300")
+    pool, job = w.settings.pool_id, w.settings.job_id
+    w.tick()  # creates pool and job
+    ids = batch_standin.bulk_load(job, 4, prefix="queued", state="active")
+    w.clock.advance(60)
+    grow, _ = w.tick()
+    assert grow.resized and grow.target_nodes == 2
+
+    batch_standin.bulk_load(job, 40, prefix="burst", state="active")  # more demand while the pool resizes
+    w.clock.advance(60)
+    waiting, requests = w.tick()
+    assert not waiting.resized and ("POST", f"/pools/{pool}/resize", 202) not in requests
+
+    batch_standin.finish_resize(pool)
+    for task_id in ids + [f"burst-{i:05d}" for i in range(40)]:
+        batch_standin.set_task(job, task_id, exit_code=0)
+    w.clock.advance(60)
+    assert not w.tick()[0].resized  # idle, within the grace period
+    w.clock.advance(301)
+    shrink, _ = w.tick()
+    assert shrink.resized and shrink.target_nodes == 0
+    assert w.resizes == [
+        {"targetDedicatedNodes": 1, "targetLowPriorityNodes": 1, "nodeDeallocationOption": "taskcompletion"},
+        {"targetDedicatedNodes": 0, "targetLowPriorityNodes": 0, "nodeDeallocationOption": "taskcompletion"},
+    ]
+    w.deps.gateway.close()  # type: ignore[attr-defined]
