@@ -257,3 +257,35 @@ def test_resizes_happen_only_when_steady_and_let_tasks_complete(azurite: Azurite
         {"targetDedicatedNodes": 0, "targetLowPriorityNodes": 0, "nodeDeallocationOption": "taskcompletion"},
     ]
     w.deps.gateway.close()  # type: ignore[attr-defined]
+
+
+# -- Batch-side faults --------------------------------------------------------------------------------------
+
+
+def test_a_preempted_task_is_requeued_not_reported(world: World) -> None:
+    world.tick()
+    task_id, _ = submit(world, "preempted.mp4")
+    world.standin.set_task(world.settings.job_id, task_id, state="running", at=START + dt.timedelta(seconds=5))
+    # The Spot node running it is preempted: Batch puts the task back in the queue.
+    world.standin.set_task(world.settings.job_id, task_id, state="active", at=START + dt.timedelta(seconds=9))
+    world.clock.advance(60)
+    result, _ = world.tick()
+    assert world.reports() == [] and result.active == 1
+    world.standin.set_task(world.settings.job_id, task_id, state="completed", exit_code=0,
+                           at=START + dt.timedelta(seconds=70))
+    world.clock.advance(60)
+    world.tick()
+    assert world.reports() == []
+
+
+def test_throttling_and_server_errors_during_a_tick_are_retried(world: World) -> None:
+    world.tick()
+    job = world.settings.job_id
+    task_id, _ = submit(world, "throttled.mp4")
+    world.standin.fail_next(429, path=f"/jobs/{job}/taskcounts", times=1)
+    world.standin.fail_next(503, path=f"/pools/{world.settings.pool_id}", method="GET", times=1)
+    fail(world, task_id, START + dt.timedelta(seconds=30))
+    world.clock.advance(60)
+    result, requests = world.tick()
+    assert any(status == 429 for _, _, status in requests) and any(status == 503 for _, _, status in requests)
+    assert world.reports() == ["throttled.error.json"]
