@@ -33,6 +33,7 @@ DEFAULTS: dict[str, str] = {
     "BATCH_MIN_NODES": "",
     "BATCH_MAX_NODES": "10",
     "BATCH_POOL_IDENTITY_ID": "",
+    "BATCH_FFMPEG_PACKAGE": "",
     "BATCH_SPOT_SHARE": "0",
     "BATCH_DEDICATED_FLOOR": "0",
     "SCALE_IDLE_GRACE_SECONDS": "300",
@@ -70,6 +71,7 @@ class Settings:
     min_nodes: int
     max_nodes: int
     pool_identity_id: str
+    ffmpeg_package: str
     spot_share: float
     dedicated_floor: int
     idle_grace_seconds: int
@@ -199,6 +201,7 @@ class Settings:
             min_nodes=min_nodes,
             max_nodes=max_nodes,
             pool_identity_id=get("BATCH_POOL_IDENTITY_ID"),
+            ffmpeg_package=get("BATCH_FFMPEG_PACKAGE"),
             spot_share=fraction("BATCH_SPOT_SHARE"),
             dedicated_floor=integer("BATCH_DEDICATED_FLOOR", 0),
             idle_grace_seconds=integer("SCALE_IDLE_GRACE_SECONDS", 0),

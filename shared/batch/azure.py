@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -51,6 +52,27 @@ START_TASK_COMMAND = (
     "apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends ffmpeg && "
     'ffmpeg -hide_banner -version"'
 )
+
+
+
+def package_start_command(package: str) -> tuple[str, str, str | None]:
+    """Start task for the fast start mode: install a static ffmpeg from a Batch application package.
+
+    `package` is "appid" or "appid@version". Returns (command line, application id, version). Copying a binary
+    takes seconds where `apt-get update && apt-get install ffmpeg` takes about 90 s on every new node.
+    """
+    app_id, _, version = package.partition("@")
+
+    def flat(text: str) -> str:
+        return re.sub(r"[.\-#]", "_", text)
+
+    variable = f"AZ_BATCH_APP_PACKAGE_{flat(app_id)}" + (f"_{flat(version)}" if version else "")
+    command = (
+        f"/bin/sh -c 'set -e; f=$(find \"${variable}\" -type f -name ffmpeg | head -n 1); "
+        "install -m 0755 \"$f\" /usr/local/bin/ffmpeg; ffmpeg -hide_banner -version'"
+    )
+    return command, app_id, version or None
+
 
 POOL_STATE_FIELDS = [
     "id",
@@ -140,6 +162,7 @@ class AzureBatchGateway:
         pool_identity_id: str = "",
         app_name: str = APP_NAME,
         *,
+        ffmpeg_package: str = "",
         retry_total: int = 4,
         retry_backoff_factor: float = 0.8,
         retry_backoff_max: int = 30,
@@ -153,6 +176,7 @@ class AzureBatchGateway:
         self.slots_per_node = slots_per_node
         self.pool_identity_id = pool_identity_id
         self.app_name = app_name
+        self.ffmpeg_package = ffmpeg_package
         if client is None:
             client_kwargs.setdefault("connection_timeout", 20)
             client_kwargs.setdefault("read_timeout", 60)
@@ -188,6 +212,7 @@ class AzureBatchGateway:
             vm_size=settings.vm_size,
             slots_per_node=settings.slots_per_node,
             pool_identity_id=settings.pool_identity_id,
+            ffmpeg_package=settings.ffmpeg_package,
             **client_kwargs,
         )
 
@@ -227,6 +252,10 @@ class AzureBatchGateway:
         """The pool this adapter creates when none exists (IaC-made pools are used as they are)."""
         metadata = dict(spec.metadata)
         metadata.setdefault("app", self.app_name)
+        command, packages = START_TASK_COMMAND, None
+        if self.ffmpeg_package:
+            command, app_id, version = package_start_command(self.ffmpeg_package)
+            packages = [bm.BatchApplicationPackageReference(application_id=app_id, version=version)]
         return bm.BatchPoolCreateOptions(
             id=spec.id,
             vm_size=self.vm_size,
@@ -240,8 +269,9 @@ class AzureBatchGateway:
             task_slots_per_node=spec.slots_per_node,
             # Pack tasks onto the fewest nodes so shrinking (taskcompletion) finds idle nodes sooner.
             task_scheduling_policy=bm.BatchTaskSchedulingPolicy(node_fill_type=bm.BatchNodeFillType.PACK),
+            application_package_references=packages,
             start_task=bm.BatchStartTask(
-                command_line=START_TASK_COMMAND,
+                command_line=command,
                 user_identity=bm.UserIdentity(
                     auto_user=bm.AutoUserSpecification(
                         scope=bm.AutoUserScope.POOL, elevation_level=bm.ElevationLevel.ADMIN
