@@ -46,6 +46,7 @@ class Storage:
         self._delegation_key: UserDelegationKey | None = None
         self._delegation_expiry: dt.datetime | None = None
         self._lock = threading.Lock()
+        self._warned_key = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Storage:
@@ -144,6 +145,11 @@ class Storage:
         """Account key when the connection has one (Azurite), else a user-delegation key from our identity."""
         key = getattr(self.service.credential, "account_key", None)
         if key:
+            host = self.service.primary_hostname or ""
+            if not host.startswith(("127.0.0.1", "localhost")) and not self._warned_key:
+                self._warned_key = True
+                log.warning("signing node URLs with the storage account key; in Azure use the app's identity "
+                            "(AzureWebJobsStorage__accountName) so nodes get user-delegation SAS URLs instead")
             return {"account_key": key}
         with self._lock:
             if self._delegation_key is None or self._delegation_expiry is None or self._delegation_expiry < expiry:
