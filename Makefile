@@ -33,6 +33,8 @@ test: setup
 
 bench: setup
 	$(PY) bench/scaling.py
+	$(PY) bench/faults.py
+	$(PY) bench/pipeline.py
 
 clean:
 	rm -rf .state out

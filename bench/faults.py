@@ -9,7 +9,6 @@ an MP3 and a failure report. Both must be 0. Run: `.venv/bin/python bench/faults
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 import tempfile
 import time
@@ -27,13 +26,8 @@ from shared import naming, planning  # noqa: E402
 
 def task_versions(pipe: LocalPipeline) -> Counter[tuple[str, str]]:
     """(input name, ETag) -> number of tasks, from the local gateway's own database."""
-    db = sqlite3.connect(pipe.state_dir / "batch" / "batch.sqlite3", timeout=30)
-    try:
-        rows = db.execute("SELECT spec FROM tasks").fetchall()
-    finally:
-        db.close()
     counts: Counter[tuple[str, str]] = Counter()
-    for (raw,) in rows:
+    for *_, raw in pipe.task_rows():
         env = dict(json.loads(raw)["environment"])
         counts[(env[planning.ENV_INPUT_BLOB], env[planning.ENV_INPUT_ETAG])] += 1
     return counts

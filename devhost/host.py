@@ -32,6 +32,7 @@ log = logging.getLogger("mp3pipe.devhost")
 REPO = Path(__file__).resolve().parents[1]
 RECEIPTS_CONTAINER = "azure-webjobs-hosts"
 MAX_DEQUEUE = 5  # the real host's maxDequeueCount for blob triggers
+LISTING_REST = 1.0  # the watcher rests at least as long as its last listing took
 
 
 def load_local_settings(path: Path | None = None) -> None:
@@ -180,8 +181,8 @@ class LocalHost:
                 self.invocations += 1
 
         while not self.stop_event.is_set():
+            now = time.monotonic()
             try:
-                now = time.monotonic()
                 for blob in container.list_blobs(name_starts_with=f.prefix or None):
                     receipt = self._receipt_name(f, blob.etag, blob.name)
                     with lock:
@@ -192,7 +193,9 @@ class LocalHost:
             except Exception as exc:  # noqa: BLE001 - storage may be restarting; keep watching
                 log.warning("listing %s failed: %s", f.container, exc)
                 self.stop_event.wait(1.0)
-            self.stop_event.wait(self.poll_interval)
+            # A listing costs us and Azurite CPU in proportion to the container's blobs (~0.2 CPU-s per 1,000),
+            # on the cores ffmpeg needs: rest at least LISTING_REST times as long as it took (CPU share <= 50%).
+            self.stop_event.wait(max(self.poll_interval, LISTING_REST * (time.monotonic() - now)))
 
     @staticmethod
     def _write_receipt(receipts: Any, receipt: str) -> None:

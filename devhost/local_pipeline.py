@@ -170,6 +170,19 @@ class LocalPipeline:
                 raise RuntimeError(f"the local host exited with code {self.host.returncode}; see {self.log_path}")
             time.sleep(interval)
 
+    def task_rows(self) -> list[tuple[str, str, str | None, str]]:
+        """(task id, state, result, spec JSON) of every task in the local gateway's database."""
+        import sqlite3
+
+        path = self.state_dir / "batch" / "batch.sqlite3"
+        if not path.exists():
+            return []
+        db = sqlite3.connect(path, timeout=30)
+        try:
+            return db.execute("SELECT id, state, result, spec FROM tasks").fetchall()
+        finally:
+            db.close()
+
     def download(self, container: str, name: str, dest: Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         with open(dest, "wb") as fh:

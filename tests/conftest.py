@@ -14,6 +14,15 @@ from devhost.media import make_mp4
 SHARED_SAMPLE = REPO.parent / "shared" / "media" / "LowPriVMs-4.mp4"
 
 
+def isolated(**extra: str) -> dict[str, str]:
+    """Settings with containers of their own, so pipelines sharing one Azurite never see each other's files."""
+    import uuid
+
+    tag = uuid.uuid4().hex[:8]
+    return {"INPUT_CONTAINER": f"in-{tag}", "OUTPUT_CONTAINER": f"out-{tag}", "STATE_CONTAINER": f"st-{tag}",
+            "MONITOR_SCHEDULE": "*/1 * * * * *", **extra}
+
+
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     folder = tmp_path_factory.mktemp("azurite")

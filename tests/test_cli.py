@@ -6,20 +6,18 @@ import json
 import re
 import subprocess
 import sys
-import uuid
 
 import pytest
 
 from devhost.azurite import DEV_KEY, REPO
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import make_mp4
+from tests.conftest import isolated
 
 
 @pytest.fixture(scope="module")
 def pipe(azurite, tmp_path_factory):
-    t = uuid.uuid4().hex[:8]
-    settings = {"INPUT_CONTAINER": f"in-{t}", "OUTPUT_CONTAINER": f"out-{t}", "STATE_CONTAINER": f"st-{t}",
-                "MONITOR_SCHEDULE": "*/1 * * * * *"}
+    settings = isolated()
     with LocalPipeline(tmp_path_factory.mktemp("cli"), settings=settings, azurite=azurite) as p:
         yield p
 

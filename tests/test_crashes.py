@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
-import uuid
 
 from devhost.azurite import Azurite
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import duration, make_mp4
+from tests.conftest import isolated
 
 
 def _task_rows(pipe: LocalPipeline) -> list[tuple[str, str, str | None]]:
-    db = sqlite3.connect(pipe.state_dir / "batch" / "batch.sqlite3", timeout=30)
-    try:
-        return db.execute("SELECT id, state, result FROM tasks").fetchall()
-    finally:
-        db.close()
+    return [row[:3] for row in pipe.task_rows()]
 
 
 def _check_all_converted_once(pipe: LocalPipeline, etags: dict[str, str], tmp_path) -> None:
@@ -33,15 +28,13 @@ def _check_all_converted_once(pipe: LocalPipeline, etags: dict[str, str], tmp_pa
 
 
 def test_kill_9_of_the_host_mid_batch_loses_nothing_and_duplicates_nothing(azurite, tmp_path):
-    tag = uuid.uuid4().hex[:8]
-    settings = {"INPUT_CONTAINER": f"in-{tag}", "OUTPUT_CONTAINER": f"out-{tag}", "STATE_CONTAINER": f"st-{tag}",
-                "MONITOR_SCHEDULE": "*/1 * * * * *"}
+    settings = isolated()
     clip = make_mp4(tmp_path / "clip.mp4", 6.0, size="160x120")
     with LocalPipeline(tmp_path / "state", settings=settings, azurite=azurite) as pipe:
         etags = {f"batch/file-{i:02d}.mp4": pipe.drop(f"batch/file-{i:02d}.mp4", clip) for i in range(20)}
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            rows = _task_rows(pipe) if (pipe.state_dir / "batch" / "batch.sqlite3").exists() else []
+            rows = _task_rows(pipe)
             if sum(1 for _, s, _ in rows if s == "completed") >= 3 and any(s == "running" for _, s, _ in rows):
                 break
             time.sleep(0.02)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 import uuid
@@ -16,6 +15,7 @@ from devhost.hostile import HOSTILE_NAMES, SHELL_MARKERS, UNMAPPABLE_NAMES, bad_
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import duration, make_mp4
 from shared import naming
+from tests.conftest import isolated
 
 HOSTILE = HOSTILE_NAMES
 UNMAPPABLE = UNMAPPABLE_NAMES
@@ -27,19 +27,13 @@ def _tag() -> str:
 
 @pytest.fixture(scope="module")
 def pipe(azurite, tmp_path_factory):
-    t = _tag()
-    settings = {"INPUT_CONTAINER": f"in-{t}", "OUTPUT_CONTAINER": f"out-{t}", "STATE_CONTAINER": f"st-{t}",
-                "MONITOR_SCHEDULE": "*/1 * * * * *"}
+    settings = isolated()
     with LocalPipeline(tmp_path_factory.mktemp("faults"), settings=settings, azurite=azurite) as p:
         yield p
 
 
 def _tasks(pipe: LocalPipeline) -> list[tuple[str, str, str | None]]:
-    db = sqlite3.connect(pipe.state_dir / "batch" / "batch.sqlite3", timeout=30)
-    try:
-        return db.execute("SELECT id, state, result FROM tasks").fetchall()
-    finally:
-        db.close()
+    return [row[:3] for row in pipe.task_rows()]
 
 
 def _mp3_duration(pipe: LocalPipeline, name: str, tmp: Path) -> float | None:
@@ -131,9 +125,7 @@ def test_a_killed_ffmpeg_is_retried_and_the_file_still_converts(pipe, tmp_path):
 
 
 def test_deleted_before_its_task_runs_gets_a_report(azurite, tmp_path, media):
-    t = _tag()
-    settings = {"INPUT_CONTAINER": f"in-{t}", "OUTPUT_CONTAINER": f"out-{t}", "STATE_CONTAINER": f"st-{t}",
-                "BATCH_MIN_NODES": "0", "SCALE_IDLE_GRACE_SECONDS": "0", "MONITOR_SCHEDULE": "*/4 * * * * *"}
+    settings = isolated(BATCH_MIN_NODES="0", SCALE_IDLE_GRACE_SECONDS="0", MONITOR_SCHEDULE="*/4 * * * * *")
     with LocalPipeline(tmp_path / "state", settings=settings, azurite=azurite) as pipe:
         time.sleep(1.5)  # the start-up tick saw no work: the pool is at 0 nodes
         etag = pipe.drop("gone.mp4", media["tone"])

@@ -10,13 +10,12 @@ import pytest
 
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import duration
+from tests.conftest import isolated
 
 
 @pytest.fixture(scope="module")
 def pipe(azurite, tmp_path_factory):
-    tag = uuid.uuid4().hex[:8]
-    settings = {"INPUT_CONTAINER": f"in-{tag}", "OUTPUT_CONTAINER": f"out-{tag}", "STATE_CONTAINER": f"st-{tag}",
-                "MONITOR_SCHEDULE": "*/1 * * * * *"}
+    settings = isolated()
     with LocalPipeline(tmp_path_factory.mktemp("state"), settings=settings, azurite=azurite) as p:
         yield p
 

@@ -1,0 +1,661 @@
+"""Pipeline overhead against raw ffmpeg: throughput, latency, host memory and Batch requests per timer run."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from azure.core.exceptions import ResourceNotFoundError  # noqa: E402
+from azure.storage.blob import BlobServiceClient  # noqa: E402
+
+from devhost.local_pipeline import LocalPipeline  # noqa: E402
+from devhost.media import ffmpeg_exe, make_mp4  # noqa: E402
+from shared import ffmpeg, naming  # noqa: E402
+
+SAMPLE = REPO.parent / "shared" / "media" / "LowPriVMs-4.mp4"
+MEDIA_VERSION = "v1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+RAW_CPU: list[float] = []  # CPU seconds of the ffmpeg processes of each raw_run
+RAW_OTHERS: list[float] = []  # CPU seconds other processes on the machine used during each raw_run
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+# -- media --------------------------------------------------------------------------------------------------------
+def _ff(*args: str) -> None:
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def make_clips(folder: Path, count: int, seconds: float) -> list[Path]:
+    """`count` MP4s: one 720p H.264 track (generated once) muxed with a different stereo AAC track each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    video = folder / f"video-720p-{seconds:g}s.mp4"
+    if not video.exists():
+        tmp = video.with_suffix(".tmp.mp4")
+        _ff("-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=25:duration={seconds}", "-c:v", "libx264",
+            "-preset", "ultrafast", "-crf", "30", "-pix_fmt", "yuv420p", "-an", str(tmp))
+        tmp.rename(video)
+
+    def one(i: int) -> Path:
+        path = folder / f"clip-{i:03d}.mp4"
+        if path.exists():
+            return path
+        tmp = path.with_suffix(".tmp.mp4")
+        # Pink noise + a tone: LAME works about as hard as on real speech/music (a pure sine is much cheaper).
+        _ff("-i", str(video),
+            "-f", "lavfi", "-i", f"anoisesrc=color=pink:amplitude=0.2:sample_rate=44100:duration={seconds}:seed={i}",
+            "-f", "lavfi", "-i", f"sine=frequency={220 + 20 * i}:sample_rate=44100:duration={seconds}",
+            "-filter_complex", "[1:a][2:a]amix=inputs=2,aformat=channel_layouts=stereo[a]",
+            "-map", "0:v", "-map", "[a]", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-t", str(seconds), str(tmp))
+        tmp.rename(path)
+        return path
+
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def make_sized_mp4(path: Path, size_bytes: int, resolution: str) -> Path:
+    """A valid MP4 of about `size_bytes`: random-noise video (MPEG-4 part 2, q=1, cheap to encode) plus AAC audio."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.mp4")
+    _ff("-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", resolution, "-r", "25", "-i", "/dev/urandom",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-map", "0:v", "-map", "1:a",
+        "-c:v", "mpeg4", "-q:v", "1", "-c:a", "aac", "-b:a", "96k", "-t", "3600", "-fs", str(size_bytes), str(tmp))
+    tmp.rename(path)
+    return path
+
+
+# -- process accounting -------------------------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(own CPU seconds, reaped children's CPU seconds) of a process, from /proc/<pid>/stat."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0, 0.0
+    fields = raw.rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime) / CLK_TCK, (cutime + cstime) / CLK_TCK
+
+
+def machine_busy() -> float:
+    """CPU seconds all processes on the machine have used since boot (from /proc/stat)."""
+    values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def settle(max_wait: float, threshold: float = 0.15) -> str:
+    """Wait (at most max_wait s) until the machine is idle (< threshold of all cores busy) for 2 s in a row."""
+    if max_wait <= 0:
+        return ""
+    cores = os.cpu_count() or 1
+    started = time.monotonic()
+    quiet = 0
+    busy = 0.0
+    while quiet < 2 and time.monotonic() - started < max_wait:
+        before = machine_busy()
+        time.sleep(1.0)
+        busy = (machine_busy() - before) / cores
+        quiet = quiet + 1 if busy < threshold else 0
+    return f"(waited {time.monotonic() - started:.0f} s for an idle machine: {busy:.0%} busy)"
+
+
+def status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise KeyError(key)
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds spent by Azurite, the host (and its reaped ffmpeg children) and this process over a block."""
+
+    pipe: LocalPipeline
+    start: dict[str, float] = field(default_factory=dict)
+    spent: dict[str, float] = field(default_factory=dict)
+
+    def _read(self) -> dict[str, float]:
+        assert self.pipe.host is not None and self.pipe.azurite.proc is not None
+        host, children = cpu_seconds(self.pipe.host.pid)
+        azurite, _ = cpu_seconds(self.pipe.azurite.proc.pid)
+        t = os.times()
+        return {"azurite": azurite, "host (python)": host, "ffmpeg (host's children)": children,
+                "bench uploader+poller": t.user + t.system, "machine": machine_busy()}
+
+    def __enter__(self) -> CpuMeter:
+        self.start = self._read()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._read()
+        self.spent = {k: end[k] - self.start[k] for k in end}
+
+    def line(self, wall: float) -> str:
+        ours = {k: v for k, v in self.spent.items() if k != "machine"}
+        total = sum(ours.values())
+        others = max(0.0, self.spent["machine"] - total)
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in ours.items())
+        available = wall * (os.cpu_count() or 1)
+        return (f"    CPU s: {parts}; total {total:.1f} of {available:.1f} available; other processes on the machine "
+                f"{others:.1f}")
+
+
+# -- raw ffmpeg ---------------------------------------------------------------------------------------------------
+def raw_run(files: list[Path], workdir: Path, parallel: int) -> float:
+    """The physical limit: ffmpeg with the task's argv on local files, `parallel` at a time; wall seconds."""
+    argv = ffmpeg.argv(program=ffmpeg_exe())
+    dirs = []
+    for i, f in enumerate(files):
+        d = workdir / f"{i:03d}"
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        (d / ffmpeg.INPUT_FILE).symlink_to(f.resolve())
+        dirs.append(d)
+
+    def one(d: Path) -> None:
+        subprocess.run(argv, cwd=d, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True)
+
+    started = time.perf_counter()
+    before, busy = os.times(), machine_busy()
+    with ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(one, dirs))
+    after, busy = os.times(), machine_busy() - busy
+    ours = after.children_user + after.children_system - before.children_user - before.children_system
+    ours += after.user + after.system - before.user - before.system
+    RAW_CPU.append(ours)
+    RAW_OTHERS.append(max(0.0, busy - ours))
+    return time.perf_counter() - started
+
+
+# -- the pipeline -------------------------------------------------------------------------------------------------
+def out_names(service: BlobServiceClient, container: str) -> set[str]:
+    return {b.name for b in service.get_container_client(container).list_blobs()}
+
+
+def watch_outputs(service: BlobServiceClient, container: str, wanted: dict[str, str], timeout: float,
+                  interval: float, stop_early: Callable[[], None] | None = None) -> dict[str, float]:
+    """Poll the output container; returns wall time (time.time()) each wanted MP3 was first seen."""
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    cc = service.get_container_client(container)
+    while len(seen) < len(wanted) and time.monotonic() < deadline:
+        now = time.time()
+        for b in cc.list_blobs():
+            if b.name in wanted.values() and b.name not in seen:
+                seen[b.name] = now
+            elif b.name.endswith(".error.json") and b.name not in seen:
+                raise RuntimeError(f"a conversion failed: {b.name}")
+        if stop_early:
+            stop_early()
+        time.sleep(interval)
+    if len(seen) < len(wanted):
+        raise TimeoutError(f"{len(wanted) - len(seen)} MP3s did not land within {timeout}s")
+    return seen
+
+
+def task_times(state_dir: Path) -> list[tuple[float, float, float]]:
+    """(created, started, ended) of every completed local Batch task, in time.time() seconds."""
+    db = sqlite3.connect(state_dir / "batch" / "batch.sqlite3")
+    try:
+        return db.execute(
+            "SELECT created, start_time, end_time FROM tasks WHERE state='completed' AND result='success'"
+        ).fetchall()
+    finally:
+        db.close()
+
+
+def wait_log(path: Path, offset: int, needle: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                if needle.encode() in fh.read():
+                    return
+        time.sleep(0.05)
+    raise TimeoutError(f"{needle!r} not in {path} within {timeout}s")
+
+
+def check_host(pipe: LocalPipeline) -> None:
+    if pipe.host is not None and pipe.host.poll() is not None:
+        raise RuntimeError(f"the local host exited with code {pipe.host.returncode}; see {pipe.log_path}")
+
+
+@dataclass
+class ThroughputRun:
+    label: str
+    wall: float  # first drop started -> last MP3 seen
+    uploaded_at: float  # seconds after start when the last drop/copy returned
+    first_mp3: float
+    cpu: str
+    breakdown: str
+
+
+def throughput(pipe: LocalPipeline, files: list[Path], prefix: str, *, server_copy: bool,
+               drop_concurrency: int, profile: Path | None) -> ThroughputRun:
+    """Drop all files at once; time until the last MP3 has landed.
+
+    server_copy=False: upload each file from local disk into the input container (what a user does).
+    server_copy=True: the files were staged in another container of the same Azurite beforehand; the clock runs
+    from a server-side copy into the input container, so it measures the pipeline without the user's upload.
+    """
+    service = pipe.service
+    names = {f"{prefix}/{i:03d}-{f.name}": f for i, f in enumerate(files)}
+    wanted = {n: naming.output_name(n) for n in names}
+    staging = service.get_container_client("bench-staging")
+    if server_copy:
+        try:
+            staging.create_container()
+        except Exception:  # noqa: BLE001 - exists
+            pass
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda f: _stage(staging, f), set(files)))
+    before = {r for r in task_times(pipe.state_dir)}
+    spy = None
+    if profile is not None:
+        assert pipe.host is not None
+        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pipe.host.pid),
+                                "-o", str(profile), "-f", "speedscope", "-r", "100"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+    results: dict[str, float] = {}
+    with CpuMeter(pipe) as cpu:
+        t0 = time.time()
+
+        def drop(item: tuple[str, Path]) -> None:
+            name, path = item
+            if server_copy:
+                src = staging.get_blob_client(path.name).url
+                service.get_blob_client(pipe.input_container, name).start_copy_from_url(src, requires_sync=True)
+            else:
+                pipe.drop(name, path)
+
+        def dropper() -> None:
+            with ThreadPoolExecutor(drop_concurrency) as pool:
+                list(pool.map(drop, names.items()))
+            results["uploaded"] = time.time()
+
+        th = threading.Thread(target=dropper)
+        th.start()
+        # A slow poll (cheap for Azurite on 2 cores) only to see that all landed; the landing times come from the
+        # local gateway's task records: end_time is written right after the MP3's block list committed.
+        watch_outputs(service, pipe.output_container, wanted, timeout=600, interval=0.5,
+                      stop_early=lambda: check_host(pipe))
+        th.join()
+    if spy is not None:
+        spy.send_signal(2)
+        spy.wait(timeout=60)
+    after = [r for r in task_times(pipe.state_dir) if r not in before]
+    if len(after) != len(names):
+        raise RuntimeError(f"{len(after)} new succeeded tasks for {len(names)} files")
+    end = max(r[2] for r in after)
+    wall = end - t0
+    breakdown = ""
+    if after:
+        created = sorted(r[0] - t0 for r in after)
+        run = [r[2] - r[1] for r in after]
+        wait_q = [r[1] - r[0] for r in after]
+        breakdown = (
+            f"    tasks created {created[0]:.2f}..{created[-1]:.2f} s after t0; queued for a slot median "
+            f"{statistics.median(wait_q):.2f} s; task run (download+ffmpeg+upload) median {statistics.median(run):.2f}"
+            f" s, sum {sum(run):.1f} s (= {sum(run) / (wall * (os.cpu_count() or 1)):.0%} of slot time)"
+        )
+    return ThroughputRun("", wall, results["uploaded"] - t0, min(r[2] for r in after) - t0, cpu.line(wall), breakdown)
+
+
+def _stage(staging: Any, f: Path) -> None:
+    with open(f, "rb") as fh:
+        staging.upload_blob(f.name, fh, overwrite=True, max_concurrency=4)
+
+
+def latency_once(pipe: LocalPipeline, name: str, path: Path) -> tuple[float, float]:
+    """(drop -> MP3 seen seconds, upload seconds) for one small file; polls the MP3 every 10 ms."""
+    mp3 = pipe.service.get_blob_client(pipe.output_container, naming.output_name(name))
+    t0 = time.perf_counter()
+    pipe.drop(name, path)
+    uploaded = time.perf_counter() - t0
+    deadline = t0 + 60
+    while time.perf_counter() < deadline:
+        try:
+            mp3.get_blob_properties()
+            return time.perf_counter() - t0, uploaded
+        except ResourceNotFoundError:
+            time.sleep(0.01)
+    check_host(pipe)
+    raise TimeoutError(f"{name} not converted within 60 s")
+
+
+def memory_once(pipe: LocalPipeline, name: str, path: Path) -> dict[str, int]:
+    """Fresh host process; drop one file; VmHWM of the host before and after the MP3 landed (kB)."""
+    pipe.stop_host()
+    offset = pipe.log_path.stat().st_size if pipe.log_path.exists() else 0
+    pipe.start_host()
+    assert pipe.host is not None
+    wait_log(pipe.log_path, offset, '"event": "monitor"')
+    pid = pipe.host.pid
+    ready = status_kb(pid, "VmHWM")
+    peak_rss = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_rss
+        while not stop.is_set():
+            try:
+                peak_rss = max(peak_rss, status_kb(pid, "VmRSS"))
+            except (OSError, KeyError):
+                return
+            time.sleep(0.05)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    t0 = time.perf_counter()
+    etag = pipe.drop(name, path)
+    up = time.perf_counter() - t0
+    watch_outputs(pipe.service, pipe.output_container, {name: naming.output_name(name)}, timeout=600,
+                  interval=0.1, stop_early=lambda: check_host(pipe))
+    total = time.perf_counter() - t0
+    stop.set()
+    th.join()
+    hwm = status_kb(pid, "VmHWM")
+    del etag
+    return {"ready_hwm_kb": ready, "hwm_kb": hwm, "sampled_peak_rss_kb": peak_rss, "upload_ms": int(up * 1000),
+            "total_ms": int(total * 1000)}
+
+
+def watch_cost(pipe: LocalPipeline, small: Path, count: int) -> str:
+    """Idle CPU of the host and Azurite, and drop latency, once the input container holds `count` more blobs."""
+    service = pipe.service
+    cc = service.get_container_client(pipe.input_container)
+    receipts = service.get_container_client("azure-webjobs-hosts")
+
+    def idle_cpu(seconds: float = 5.0) -> tuple[float, float]:
+        assert pipe.host is not None and pipe.azurite.proc is not None
+        h0, a0 = cpu_seconds(pipe.host.pid)[0], cpu_seconds(pipe.azurite.proc.pid)[0]
+        time.sleep(seconds)
+        h1, a1 = cpu_seconds(pipe.host.pid)[0], cpu_seconds(pipe.azurite.proc.pid)[0]
+        return (h1 - h0) / seconds, (a1 - a0) / seconds
+
+    before_n = sum(1 for _ in cc.list_blob_names())
+    h_before, a_before = idle_cpu()
+    lat_before = median(latency_once(pipe, f"watch/before-{i}.mp4", small)[0] for i in range(3))
+    # Not MP4s: the host lists them on every poll and invokes `submit` once for each (which skips them).
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: cc.upload_blob(f"old/{i:05d}.txt", b"x", overwrite=True), range(count)))
+    deadline = time.monotonic() + 120
+    while sum(1 for _ in receipts.list_blob_names(name_starts_with="blobreceipts/")) < before_n + count + 3:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the host did not take in the extra blobs within 120 s")
+        time.sleep(0.5)
+    h_after, a_after = idle_cpu()
+    lat_after = median(latency_once(pipe, f"watch/after-{i}.mp4", small)[0] for i in range(3))
+    n_after = before_n + count + 3
+    return (f"  idle, {before_n + 3} blobs in the input container: host {h_before:.0%} of a core, Azurite "
+            f"{a_before:.0%}; small-file latency {lat_before:.3f} s\n"
+            f"  idle, {n_after} blobs in the input container: host {h_after:.0%} of a core, Azurite {a_after:.0%}; "
+            f"small-file latency {lat_after:.3f} s")
+
+
+# -- Batch requests per timer run ---------------------------------------------------------------------------------
+def requests_per_tick(connection: str, state_dir: Path) -> tuple[int, int, str]:
+    """monitor_tick through AzureBatchGateway against the Batch REST stand-in, with 10 and 5,000 tasks."""
+    from azure.storage.blob import BlobServiceClient as Bsc
+
+    from shared.batch.azure import AzureBatchGateway
+    from shared.pipeline import Deps, monitor_tick
+    from shared.settings import Settings
+    from shared.storage import Storage
+    from tests.batch_standin import BatchStandin, FakeCredential
+
+    standin = BatchStandin().start()
+    quiet = logging.getLogger("mp3pipe")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the failure reports' event lines
+    try:
+        env = {
+            "AzureWebJobsStorage": connection, "BATCH_GATEWAY": "azure", "BATCH_ACCOUNT_URL": standin.url,
+            "INPUT_CONTAINER": "bench-req-in", "OUTPUT_CONTAINER": "bench-req-out",
+            "STATE_CONTAINER": "bench-req-state", "LOCAL_STATE_DIR": str(state_dir), "BATCH_MAX_NODES": "10",
+        }
+        settings = Settings.from_env(env)
+        storage = Storage(Bsc.from_connection_string(connection))
+        storage.ensure_containers(settings.input_container, settings.output_container, settings.state_container)
+        gw = AzureBatchGateway(
+            account_url=standin.url, credential=FakeCredential(), pool_id=settings.pool_id, job_id=settings.job_id,
+            vm_size=settings.vm_size, slots_per_node=settings.slots_per_node, connection_verify=standin.ca_path,
+            retry_backoff_factor=0.01, retry_backoff_max=0,
+        )
+        deps = Deps(settings=settings, storage=storage, gateway=gw)
+        long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+        job = settings.job_id
+
+        def tick() -> tuple[int, Counter[str]]:
+            standin.clear_requests()
+            monitor_tick(deps)
+            reqs = list(standin.requests)
+            return len(reqs), Counter(f"{r.method} {r.path.split('?')[0]}" for r in reqs)
+
+        tick()  # creates the pool and the job (a one-off, like the first timer run in a new account)
+        # Both jobs have finished, failed, queued and running tasks; old failures lie before the watermark.
+        older = long_ago - dt.timedelta(days=1)
+        standin.bulk_load(job, 2, prefix="smallfail", result="failure", at=older)
+        tick()  # reports those two once and sets the failure watermark
+        standin.bulk_load(job, 5, prefix="small", at=long_ago)
+        standin.bulk_load(job, 2, prefix="smallq", state="active")
+        standin.bulk_load(job, 1, prefix="smallr", state="running")
+        assert len(standin.tasks[job]) == 10
+        n10, kinds10 = tick()  # the first run that sees the work: scales the pool
+        steady10, _ = tick()
+        standin.finish_resize(settings.pool_id)  # the nodes arrived
+        standin.bulk_load(job, 3_990, prefix="done", at=long_ago)
+        standin.bulk_load(job, 300, prefix="oldfail", result="failure", at=older)
+        standin.bulk_load(job, 640, prefix="queued", state="active")
+        standin.bulk_load(job, 50, prefix="running", state="running")
+        standin.bulk_load(job, 10, prefix="newfail", result="failure")
+        assert len(standin.tasks[job]) == 5_000
+        n5000, kinds5000 = tick()  # sees more work (scales again) and 10 new failures (reports them)
+        steady5000, _ = tick()
+        gw.close()
+        detail = (f"    10 tasks: {dict(kinds10)}\n    5,000 tasks: {dict(kinds5000)}\n"
+                  f"    the next (steady) run: {steady10} with 10 tasks, {steady5000} with 5,000; stand-in spec "
+                  f"violations: {len(standin.validation_errors)}")
+        return n10, n5000, detail
+    finally:
+        quiet.setLevel(level)
+        standin.stop()
+
+
+# -- main ---------------------------------------------------------------------------------------------------------
+def median(xs: Iterable[float]) -> float:
+    return statistics.median(list(xs))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--files", type=int, default=40)
+    p.add_argument("--seconds", type=float, default=60.0, help="audio (and video) length of each throughput file")
+    p.add_argument("--latency-runs", type=int, default=5)
+    p.add_argument("--big-mb", type=int, default=1024, help="size of the large MP4 of the memory check")
+    p.add_argument("--drop-concurrency", type=int, default=0, help="uploads at once (0: all files at once)")
+    p.add_argument("--media-dir", type=Path, help="generated media are cached here between runs",
+                   default=Path(tempfile.gettempdir()) / f"mp3pipe-bench-media-{MEDIA_VERSION}")
+    p.add_argument("--skip", default="", help="comma-separated phases to skip: paced,copy,memory,watch,requests")
+    p.add_argument("--watch-blobs", type=int, default=2000, help="extra blobs for the watching-cost check")
+    p.add_argument("--profile-dir", type=Path, help="py-spy the host during the stored-files run")
+    p.add_argument("--wait-quiet", type=float, default=20,
+                   help="before each timed phase wait up to this many seconds for other processes to go quiet")
+    p.add_argument("--keep", action="store_true", help="keep the temporary state folder")
+    args = p.parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
+    cores = os.cpu_count() or 1
+    t_start = time.perf_counter()
+    say(f"mp3pipe pipeline benchmark: {cores} cores, load average {os.getloadavg()[0]:.2f}, ffmpeg {ffmpeg_exe()}")
+
+    media = args.media_dir
+    t = time.perf_counter()
+    clips = make_clips(media / f"clips-{args.seconds:g}s", args.files, args.seconds)
+    files = list(clips)
+    if SAMPLE.exists():
+        files.append(SAMPLE)
+    small = media / "small.mp4"
+    if not small.exists():
+        make_mp4(small, 5.0, size="320x240")
+    big = make_sized_mp4(media / f"big-{args.big_mb}mb.mp4", args.big_mb * 1024 * 1024, "1280x720")
+    one_mb = make_sized_mp4(media / "small-1mb.mp4", 1024 * 1024, "160x120")
+    total_mb = sum(f.stat().st_size for f in files) / 1e6
+    say(f"media ({time.perf_counter() - t:.1f} s, cached in {media}): {len(clips)} x {args.seconds:g} s 720p H.264 + "
+        f"stereo AAC{' + ' + SAMPLE.name if SAMPLE.exists() else ''} = {len(files)} files, {total_mb:.0f} MB; "
+        f"small {small.stat().st_size / 1e3:.0f} kB; memory check {one_mb.stat().st_size / 1e6:.1f} MB and "
+        f"{big.stat().st_size / 1e6:.0f} MB")
+
+    tmp = Path(tempfile.mkdtemp(prefix="mp3pipe-bench-"))
+    try:
+        # 1a. the physical limit
+        waits = [settle(args.wait_quiet)]
+        raw_times = [raw_run(files, tmp / "raw", cores) for _ in range(2)]
+        raw_tp = min(raw_times)
+        raw_cpu = RAW_CPU[raw_times.index(raw_tp)]
+        raw_others = RAW_OTHERS[raw_times.index(raw_tp)]
+        raw_lat = [raw_run([small], tmp / "raw-small", 1) for _ in range(args.latency_runs)]
+
+        pipe = LocalPipeline(tmp / "state", log_name="host.log")
+        pipe.start()
+        try:
+            latency_once(pipe, "warmup/w.mp4", small)  # host imports, pool and job creation
+            conc = args.drop_concurrency or len(files)
+            # 1b. throughput, drop from local disk
+            profile = None
+            if args.profile_dir:
+                args.profile_dir.mkdir(parents=True, exist_ok=True)
+                profile = args.profile_dir / "host-stored-files.speedscope.json"
+            waits.append(settle(args.wait_quiet))
+            tp = throughput(pipe, files, "tp", server_copy=False, drop_concurrency=conc, profile=None)
+            tpp = None
+            if "paced" not in skip:
+                waits.append(settle(args.wait_quiet))
+                tpp = throughput(pipe, files, "tpp", server_copy=False, drop_concurrency=4, profile=None)
+            tpc = None
+            if "copy" not in skip:
+                waits.append(settle(args.wait_quiet))
+                tpc = throughput(pipe, files, "tpc", server_copy=True, drop_concurrency=conc, profile=profile)
+            # 2. latency
+            waits.append(settle(args.wait_quiet))
+            lat = [latency_once(pipe, f"lat/{i}.mp4", small) for i in range(args.latency_runs)]
+            sample_lat = latency_once(pipe, "lat/sample.mp4", SAMPLE) if SAMPLE.exists() else None
+            # 3. memory
+            mem_small = mem_big = None
+            if "memory" not in skip:
+                mem_small = memory_once(pipe, "mem/one-mb.mp4", one_mb)
+                mem_big = memory_once(pipe, "mem/big.mp4", big)
+            watch = None
+            if "watch" not in skip:
+                waits.append(settle(args.wait_quiet))
+                watch = watch_cost(pipe, small, args.watch_blobs)
+            host_log = pipe.log_path
+            pipe.stop_host()
+            # 4. requests per timer run (Batch REST stand-in; storage on the same Azurite)
+            req = None
+            if "requests" not in skip:
+                req = requests_per_tick(pipe.azurite.connection_string, tmp / "req-state")
+        finally:
+            pipe.stop()
+
+        say()
+        say(f"1. throughput: {len(files)} files ({total_mb:.0f} MB), dropped {conc} at a time")
+        say(f"  raw ffmpeg, same argv, local files, {cores} at a time: {raw_tp:.2f} s (runs: "
+            f"{', '.join(f'{x:.2f}' for x in raw_times)}); CPU s: ffmpeg {raw_cpu:.1f}, other processes on the "
+            f"machine {raw_others:.1f}")
+        say(f"  pipeline, clock from the start of the drop (upload from local disk into Azurite included): "
+            f"{tp.wall:.2f} s (last upload returned at {tp.uploaded_at:.2f} s, first MP3 at {tp.first_mp3:.2f} s)")
+        say(tp.cpu)
+        say(tp.breakdown)
+        if tpp:
+            say(f"  pipeline, clock from the start of the drop, uploading 4 files at a time instead: {tpp.wall:.2f} s "
+                f"(last upload returned at {tpp.uploaded_at:.2f} s, first MP3 at {tpp.first_mp3:.2f} s); ratio "
+                f"{tpp.wall / raw_tp:.2f}")
+            say(tpp.cpu)
+            say(tpp.breakdown)
+        if tpc:
+            say(f"  pipeline, clock from a server-side copy of already-stored files into the input container: "
+                f"{tpc.wall:.2f} s (copies done at {tpc.uploaded_at:.2f} s, first MP3 at {tpc.first_mp3:.2f} s)")
+            say(tpc.cpu)
+            say(tpc.breakdown)
+            say(f"  ratio (stored files) = {tpc.wall / raw_tp:.2f}")
+        throughput_ratio = tp.wall / raw_tp
+        say(f"  ratio (from the drop) = {throughput_ratio:.2f}  (target <= 1.15)")
+
+        lat_med = median(x for x, _ in lat)
+        raw_lat_med = median(raw_lat)
+        say(f"2. latency: small MP4 ({small.stat().st_size / 1e3:.0f} kB, 5 s), median of {args.latency_runs}")
+        say(f"  pipeline drop -> MP3 landed: {lat_med:.3f} s (runs {', '.join(f'{x:.3f}' for x, _ in lat)}; "
+            f"upload part median {median(u for _, u in lat):.3f} s)")
+        say(f"  raw ffmpeg (process start included): {raw_lat_med:.3f} s")
+        latency_delta = lat_med - raw_lat_med
+        say(f"  difference = {latency_delta:.3f} s  (target <= 1.0 s)")
+        if sample_lat:
+            say(f"  {SAMPLE.name} ({SAMPLE.stat().st_size / 1e6:.1f} MB): drop -> MP3 {sample_lat[0]:.3f} s, "
+                f"raw ffmpeg {raw_run([SAMPLE], tmp / 'raw-sample', 1):.3f} s")
+
+        memory_ratio = float("nan")
+        if mem_small and mem_big:
+            memory_ratio = mem_big["hwm_kb"] / mem_small["hwm_kb"]
+            say("3. memory of the host process (python -m devhost.host, local gateway in-process), fresh per file")
+            for label, m, f in (("1 MB", mem_small, one_mb), ("1 GB", mem_big, big)):
+                grew = (m["hwm_kb"] - m["ready_hwm_kb"]) / 1024
+                say(f"  {label} MP4 ({f.stat().st_size / 1e6:.1f} MB): VmHWM {m['hwm_kb'] / 1024:.1f} MiB "
+                    f"(ready {m['ready_hwm_kb'] / 1024:.1f} MiB, +{grew:.1f} MiB while converting); upload "
+                    f"{m['upload_ms'] / 1000:.1f} s, drop -> MP3 {m['total_ms'] / 1000:.1f} s")
+            say(f"  ratio = {memory_ratio:.2f}  (target: about 1)")
+
+        requests_10 = requests_5000 = -1
+        if req:
+            requests_10, requests_5000, detail = req
+            say(f"4. Batch requests per timer run (monitor_tick, AzureBatchGateway -> REST stand-in): "
+                f"10 tasks {requests_10}, 5,000 tasks {requests_5000}")
+            say(detail)
+        if watch:
+            say(f"5. watching cost of the local host (it lists the input container every poll), + {args.watch_blobs} "
+                "blobs")
+            say(watch)
+
+        say(f"idle waits before the timed phases: {' '.join(w for w in waits if w) or 'none'}")
+        if args.keep:
+            say(f"host log: {host_log}")
+        say(f"benchmark wall time {time.perf_counter() - t_start:.0f} s")
+        say(f"throughput_ratio={throughput_ratio:.2f} latency_delta_s={latency_delta:.2f} "
+            f"memory_ratio={memory_ratio:.2f} requests_10={requests_10} requests_5000={requests_5000}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"kept {tmp}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
