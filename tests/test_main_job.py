@@ -1,0 +1,39 @@
+"""The main job (`make run`): samples or INPUT=dir OUTPUT=dir, a summary table, and its exit status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from devhost.azurite import REPO
+from devhost.media import duration, make_mp4
+
+
+def run_job(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "devhost.run", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env={**__import__("os").environ, "COLUMNS": "160"})
+
+
+def test_samples_convert_and_the_summary_table_is_printed(tmp_path):
+    result = run_job("--state", str(tmp_path / "state"), "--output", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "mp3pipe summary" in result.stdout and "converted=3 failed=0 pending=0" in result.stdout
+    assert (tmp_path / "out" / "talks" / "2024" / "intro.take.2.mp3").exists()  # the sample in a sub-folder
+
+
+def test_input_and_output_folders_keep_structure_and_a_failure_exits_1(tmp_path):
+    src = tmp_path / "in"
+    make_mp4(src / "a.mp4", 3.0)
+    make_mp4(src / "nested" / "deeper" / "b.c.mp4", 2.0)
+    (src / "nested" / "broken.mp4").write_bytes(b"not a video")
+    (src / "notes.txt").write_text("ignored")
+    out = tmp_path / "out"
+    result = run_job("--input", str(src), "--output", str(out), "--state", str(tmp_path / "state"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "converted=2 failed=1 pending=0" in result.stdout
+    assert abs(duration(out / "a.mp3") - 3.0) < 0.2
+    assert abs(duration(out / "nested" / "deeper" / "b.c.mp3") - 2.0) < 0.2
+    report = json.loads((out / "nested" / "broken.error.json").read_text())
+    assert report["input"] == "nested/broken.mp4" and "not a complete MP4" in report["reason"]
+    assert not (out / "notes.mp3").exists()
