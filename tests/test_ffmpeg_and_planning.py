@@ -1,3 +1,5 @@
+"""Unit tests: the ffmpeg argv presets and the planned Batch task (fixed file names, no blob name in commands)."""
+
 from shared import ffmpeg, planning
 
 

@@ -1,3 +1,5 @@
+"""Unit tests: blob name -> output, report and task id mapping, and which names cannot be mapped safely."""
+
 import re
 
 import pytest

@@ -1,3 +1,5 @@
+"""Unit tests: settings validation names every missing or malformed app setting."""
+
 import pytest
 
 from shared.settings import DEFAULTS, Settings, SettingsError
