@@ -180,6 +180,10 @@ class LocalPipeline:
         db = sqlite3.connect(path, timeout=30)
         try:
             return db.execute("SELECT id, state, result, spec FROM tasks").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []  # the host is creating the database right now
+            raise
         finally:
             db.close()
 
