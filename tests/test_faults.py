@@ -127,7 +127,9 @@ def test_a_killed_ffmpeg_is_retried_and_the_file_still_converts(pipe, tmp_path):
 def test_deleted_before_its_task_runs_gets_a_report(azurite, tmp_path, media):
     settings = isolated(BATCH_MIN_NODES="0", SCALE_IDLE_GRACE_SECONDS="0", MONITOR_SCHEDULE="*/4 * * * * *")
     with LocalPipeline(tmp_path / "state", settings=settings, azurite=azurite) as pipe:
-        time.sleep(1.5)  # the start-up tick saw no work: the pool is at 0 nodes
+        deadline = time.monotonic() + 30  # the start-up tick has run and seen no work: the pool is at 0 nodes
+        while time.monotonic() < deadline and '"event": "monitor"' not in pipe.log_path.read_text():
+            time.sleep(0.05)
         etag = pipe.drop("gone.mp4", media["tone"])
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not _tasks(pipe):
