@@ -127,9 +127,14 @@ def test_a_killed_ffmpeg_is_retried_and_the_file_still_converts(pipe, tmp_path):
 def test_deleted_before_its_task_runs_gets_a_report(azurite, tmp_path, media):
     settings = isolated(BATCH_MIN_NODES="0", SCALE_IDLE_GRACE_SECONDS="0", MONITOR_SCHEDULE="*/4 * * * * *")
     with LocalPipeline(tmp_path / "state", settings=settings, azurite=azurite) as pipe:
-        deadline = time.monotonic() + 30  # the start-up tick has run and seen no work: the pool is at 0 nodes
-        while time.monotonic() < deadline and '"event": "monitor"' not in pipe.log_path.read_text():
-            time.sleep(0.05)
+        # Drop right after a tick that saw no work (pool at 0 nodes): the next tick is ~4 s away.
+        ticks = lambda: pipe.log_path.read_text().count('"event": "monitor"')  # noqa: E731
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and ticks() < 1:
+            time.sleep(0.02)
+        seen = ticks()
+        while time.monotonic() < deadline and ticks() == seen:
+            time.sleep(0.02)
         etag = pipe.drop("gone.mp4", media["tone"])
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not _tasks(pipe):
