@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 
 from shared.batch.gateway import BatchGateway
 from shared.pipeline import Deps
@@ -27,60 +26,45 @@ def build_gateway(settings: Settings, *, run_tasks: bool = True) -> BatchGateway
 
 def preflight(settings: Settings) -> None:
     """Check storage and containers once at start-up; raise SettingsError naming the setting that is wrong."""
-    from azure.core.exceptions import (
-        ClientAuthenticationError,
-        HttpResponseError,
-        ResourceExistsError,
-        ResourceNotFoundError,
-        ServiceRequestError,
-    )
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 
     from shared.storage import service_client
 
-    service = service_client(settings, retry_total=1, connection_timeout=5)
+    storage = Storage(service_client(settings, retry_total=1, connection_timeout=5))
     errors: list[str] = []
     for setting, name in (("INPUT_CONTAINER", settings.input_container),
                           ("OUTPUT_CONTAINER", settings.output_container),
                           ("STATE_CONTAINER", settings.state_container)):
-        container = service.get_container_client(name)
         try:
-            container.get_container_properties()
-        except ResourceNotFoundError:
-            try:
-                container.create_container()
-            except ResourceExistsError:
-                pass
-            except HttpResponseError as exc:
-                errors.append(f"{setting}={name!r}: the container does not exist and could not be created "
-                              f"({exc.status_code} {getattr(exc, 'error_code', '') or exc.reason})")
+            storage.ensure_containers(name)
         except ServiceRequestError as exc:
-            errors.append(f"AzureWebJobsStorage: cannot reach the storage endpoint {service.url} "
+            errors.append(f"AzureWebJobsStorage: cannot reach the storage endpoint {storage.service.url} "
                           f"({type(exc).__name__})")
             break
         except (ClientAuthenticationError, HttpResponseError) as exc:
             if isinstance(exc, ClientAuthenticationError) or exc.status_code in (401, 403):
                 errors.append("AzureWebJobsStorage: the storage account rejected the credentials "
                               "(wrong account key, or the identity lacks a Storage Blob Data role)")
-            else:
-                errors.append(f"AzureWebJobsStorage: storage answered {exc.status_code} for {setting}={name!r}")
-            break
+                break
+            errors.append(f"{setting}={name!r}: the container is not usable and could not be created "
+                          f"({exc.status_code} {getattr(exc, 'error_code', '') or exc.reason})")
     if errors:
         raise SettingsError("Invalid app settings:\n  - " + "\n  - ".join(errors))
 
 
-def tool_deps() -> Deps:
-    """Dependencies for command-line tools: same settings and adapters, no task execution."""
+def _build(*, run_tasks: bool) -> Deps:
     settings = Settings.from_env()
     preflight(settings)
     return Deps(settings=settings, storage=Storage.from_settings(settings),
-                gateway=build_gateway(settings, run_tasks=False))
+                gateway=build_gateway(settings, run_tasks=run_tasks))
+
+
+def tool_deps() -> Deps:
+    """Dependencies for command-line tools: same settings and adapters, no task execution."""
+    return _build(run_tasks=False)
 
 
 @functools.cache
 def deps() -> Deps:
     """The process-wide dependencies the functions use (settings checked, containers ensured, once)."""
-    settings = Settings.from_env()
-    if os.environ.get("MP3PIPE_SKIP_PREFLIGHT") != "1":
-        preflight(settings)
-    storage = Storage.from_settings(settings)
-    return Deps(settings=settings, storage=storage, gateway=build_gateway(settings))
+    return _build(run_tasks=True)

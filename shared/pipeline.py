@@ -289,11 +289,9 @@ def retry(deps: Deps, name: str) -> SubmitResult:
     Setting metadata gives the blob a new ETag without copying its bytes; submitting directly does not wait for
     a trigger (Event Grid raises no BlobCreated for a metadata change).
     """
-    from datetime import UTC, datetime
-
     blob = deps.storage.service.get_blob_client(deps.settings.input_container, name)
     metadata = dict(blob.get_blob_properties().metadata or {})
-    metadata["mp3pipe_retry"] = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    metadata["mp3pipe_retry"] = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     blob.set_blob_metadata(metadata)
     event("retry", name=name)
     return submit_blob(blob, deps)

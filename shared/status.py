@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from shared import naming
-from shared.batch.gateway import JobNotFound, PoolState, TaskCounts
+from shared.batch.gateway import PoolState
 from shared.pipeline import Deps
 from shared.records import Records
 
@@ -32,7 +32,6 @@ class FileStatus:
 class StatusReport:
     files: list[FileStatus]
     pool: PoolState | None
-    job: TaskCounts | None
     counts: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -81,11 +80,7 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200) -> Status
             status.finished_at = dt.datetime.fromisoformat(finished) if finished else None
             status.output = naming.report_name(blob.name)
         files.append(status)
-    try:
-        job: TaskCounts | None = deps.gateway.task_counts()
-    except JobNotFound:
-        job = None
-    report = StatusReport(files, deps.gateway.pool_state(), job)
+    report = StatusReport(files, deps.gateway.pool_state())
     report.counts.update(f.state for f in files)
     return report
 

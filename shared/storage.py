@@ -57,16 +57,21 @@ class Storage:
         return self.service.account_name or ""
 
     def ensure_containers(self, *names: str) -> None:
+        """Create the containers that do not exist yet (an existing one costs a read, not a create attempt)."""
         for name in names:
+            container = self.service.get_container_client(name)
             try:
-                self.service.create_container(name)
-                log.info("created container %s", name)
-            except ResourceExistsError:
-                pass
+                container.get_container_properties()
+            except ResourceNotFoundError:
+                try:
+                    container.create_container()
+                    log.info("created container %s", name)
+                except ResourceExistsError:
+                    pass
 
     # -- records -------------------------------------------------------------------------------------------------
     def put_json(self, container: str, name: str, record: dict[str, Any]) -> None:
-        body = json.dumps(record, indent=2, ensure_ascii=False, sort_keys=True).encode()
+        body = _json_body(record)
         self.service.get_blob_client(container, name).upload_blob(
             body, overwrite=True, content_settings=_json_content()
         )
@@ -91,7 +96,7 @@ class Storage:
         """Write only if the record is unchanged since read (etag) or still absent (None); False on a race."""
         from azure.core import MatchConditions
 
-        body = json.dumps(record, indent=2, ensure_ascii=False, sort_keys=True).encode()
+        body = _json_body(record)
         blob = self.service.get_blob_client(container, name)
         try:
             if etag is None:
@@ -184,6 +189,10 @@ class Storage:
 
     def plain_container_url(self, container: str) -> str:
         return self.service.get_container_client(container).url
+
+
+def _json_body(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, indent=2, ensure_ascii=False, sort_keys=True).encode()
 
 
 def _json_content() -> Any:

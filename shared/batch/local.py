@@ -24,6 +24,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from azure.core.exceptions import ResourceNotFoundError
+
 from shared.batch.gateway import (
     FinishedTask,
     JobNotFound,
@@ -353,10 +355,10 @@ class LocalBatchGateway:
             for rf in spec.resource_files:
                 _download(rf.http_url, wd / rf.file_path)
         except Exception as exc:  # noqa: BLE001 - Batch reports this as a resource-file failure
-            gone = "BlobNotFound" in str(exc) or isinstance(exc, _not_found_errors())
+            gone = isinstance(exc, ResourceNotFoundError)
             stderr_path.write_text(f"could not download a resource file: {type(exc).__name__}\n")
             if can_retry and not gone:
-                self._requeue(seq, retry=True)
+                self._retry(seq)
                 return
             message = ("ResourceFileDownloadError: the input blob no longer exists" if gone else
                        f"ResourceFileDownloadError: the input could not be downloaded ({type(exc).__name__})")
@@ -386,15 +388,15 @@ class LocalBatchGateway:
         if code == 0:
             self._finish(seq, spec, wd, "success", 0, "", can_retry=can_retry)
         elif can_retry and not timed_out:
-            self._requeue(seq, retry=True)
+            self._retry(seq)
         else:
             message = "MaxWallClockTimeExpiry: the task ran longer than its limit" if timed_out else ""
             self._finish(seq, spec, wd, "failure", code, message)
 
-    def _requeue(self, seq: int, *, retry: bool) -> None:
-        column = "retry_count" if retry else "requeue_count"
+    def _retry(self, seq: int) -> None:
+        """Back to the queue for another attempt (Batch's max_task_retry_count), unless terminated meanwhile."""
         self._q(
-            f"UPDATE tasks SET state='active', owner_pid=NULL, {column}={column}+1, state_time=? "
+            "UPDATE tasks SET state='active', owner_pid=NULL, retry_count=retry_count+1, state_time=? "
             "WHERE seq=? AND state='running' AND owner_pid=?", _now(), seq, os.getpid(),
         )
 
@@ -409,7 +411,7 @@ class LocalBatchGateway:
             except Exception as exc:  # noqa: BLE001 - storage unavailable: retry the task, else report
                 log.warning("output upload failed for %s: %s", spec.id, type(exc).__name__)
                 if can_retry:
-                    self._requeue(seq, retry=True)
+                    self._retry(seq)
                     return
                 if result == "success":
                     result, message = "failure", f"FileUploadError: could not upload the output ({type(exc).__name__})"
@@ -444,12 +446,6 @@ def _die_with_parent() -> None:
         pass
 
 
-def _not_found_errors() -> tuple[type[BaseException], ...]:
-    from azure.core.exceptions import ResourceNotFoundError
-
-    return (ResourceNotFoundError,)
-
-
 def _download(url: str, dest: Path) -> None:
     """One streamed GET to disk through a 1 MiB buffer, as a node agent fetches a resource file.
 
@@ -459,8 +455,6 @@ def _download(url: str, dest: Path) -> None:
     """
     import urllib.error
     import urllib.request
-
-    from azure.core.exceptions import ResourceNotFoundError
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     buffer = memoryview(bytearray(1 << 20))
