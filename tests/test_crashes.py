@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from devhost.azurite import Azurite
@@ -12,6 +13,20 @@ from tests.conftest import isolated
 
 def _task_rows(pipe: LocalPipeline) -> list[tuple[str, str, str | None]]:
     return [row[:3] for row in pipe.task_rows()]
+
+
+def _ffmpeg_pids(pipe: LocalPipeline) -> list[int]:
+    """ffmpeg processes working in this pipeline's task folders."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and str(pipe.state_dir) in os.readlink(f"/proc/{entry}/cwd"):
+                cmdline = open(f"/proc/{entry}/cmdline", "rb").read()  # noqa: SIM115
+                if b"libmp3lame" in cmdline:
+                    pids.append(int(entry))
+        except OSError:
+            continue
+    return pids
 
 
 def _check_all_converted_once(pipe: LocalPipeline, etags: dict[str, str], tmp_path) -> None:
@@ -43,6 +58,28 @@ def test_kill_9_of_the_host_mid_batch_loses_nothing_and_duplicates_nothing(azuri
         assert done_before < 20
         pipe.start_host()
         _check_all_converted_once(pipe, etags, tmp_path)
+
+
+def test_ffmpeg_dies_with_a_killed_host_and_the_file_converts_after_restart(azurite, tmp_path):
+    long = make_mp4(tmp_path / "long.mp4", 1800.0, size="64x64", rate=1)
+    with LocalPipeline(tmp_path / "state", settings=isolated(), azurite=azurite) as pipe:
+        etag = pipe.drop("crash/long.mp4", long)
+        deadline = time.monotonic() + 60
+        while not _ffmpeg_pids(pipe) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _ffmpeg_pids(pipe), "ffmpeg never started"
+        pipe.kill_host()
+        deadline = time.monotonic() + 5
+        while _ffmpeg_pids(pipe) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _ffmpeg_pids(pipe) == []  # no conversion keeps a core busy for a host that is gone
+        pipe.start_host()
+        outcome = pipe.wait({"crash/long.mp4": etag}, timeout=120)["crash/long.mp4"]
+        assert outcome.kind == "converted"
+        rows = _task_rows(pipe)
+        assert [state for _, state, _ in rows] == ["completed"]
+        mp3 = pipe.download(pipe.output_container, outcome.output, tmp_path / "long.mp3")
+        assert abs(duration(mp3) - 1800.0) < 0.5
 
 
 def test_restarting_azurite_with_its_data_mid_batch_loses_nothing(tmp_path):

@@ -8,7 +8,9 @@ container URLs on the stated upload condition, exactly as Batch does.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import glob
 import json
 import logging
@@ -18,6 +20,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import asdict
@@ -145,10 +148,11 @@ class LocalBatchGateway:
 
     def _recover(self) -> None:
         """Tasks left running by a process that died go back to the queue (Batch requeues on node loss)."""
-        rows = self._q("SELECT seq, owner_pid FROM tasks WHERE state='running'")
+        rows = self._q("SELECT seq, owner_pid, job_id, id FROM tasks WHERE state='running'")
         now = _now()
-        for seq, pid in rows:
+        for seq, pid, job_id, task_id in rows:
             if pid == os.getpid() or not _pid_alive(pid):
+                _kill_orphan(self.root / "tasks" / job_id / task_id)
                 self._q(
                     "UPDATE tasks SET state='active', owner_pid=NULL, state_time=?, requeue_count=requeue_count+1 "
                     "WHERE seq=? AND state='running'", now, seq,
@@ -371,8 +375,11 @@ class LocalBatchGateway:
         env = {**os.environ, **spec.env()}
         timed_out = False
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-            proc = subprocess.Popen(argv, cwd=wd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
-                                    preexec_fn=_die_with_parent)
+            # No preexec_fn: Python code between fork and exec can deadlock in a threaded host (it did, on an
+            # import lock held by another thread at fork time). The parent-death signal is set by setpriv instead.
+            proc = subprocess.Popen(_dies_with_host(argv), cwd=wd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    env=env, start_new_session=True)
+            (wd.parent / "pid").write_text(str(proc.pid))
             self._procs[spec.id] = proc
             try:
                 code = proc.wait(timeout=spec.max_wall_clock_seconds)
@@ -436,14 +443,32 @@ class LocalBatchGateway:
                 _upload(rule.container_url, name, Path(match))
 
 
-def _die_with_parent() -> None:
-    """ffmpeg dies with the host (kill -9 included), as a task dies with its node."""
-    try:
-        import ctypes
+@functools.cache
+def _setpriv() -> str | None:
+    """util-linux `setpriv` when it can set a parent-death signal (Linux); None elsewhere."""
+    path = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    if path and subprocess.run([path, "--pdeathsig", "KILL", "--", "true"], capture_output=True).returncode == 0:
+        return path
+    return None
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+
+def _dies_with_host(argv: list[str]) -> list[str]:
+    """ffmpeg dies with the host thread that started it (kill -9 included), as a task dies with its node."""
+    setpriv = _setpriv()
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
+
+
+def _kill_orphan(task_dir: Path) -> None:
+    """Kill a task process that outlived its dead host (no setpriv here, or the host died before it was set)."""
+    try:
+        pid = int((task_dir / "pid").read_text())
+        cwd = os.readlink(f"/proc/{pid}/cwd")  # the pid may have been reused: it must still be in the task's folder
+    except (OSError, ValueError):
+        return
+    if cwd.removesuffix(" (deleted)") == str(task_dir / "wd"):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+            log.info("killed task process %s left by a dead host", pid)
 
 
 def _download(url: str, dest: Path) -> None:
