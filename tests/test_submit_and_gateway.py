@@ -153,3 +153,60 @@ def test_a_task_running_when_its_process_is_killed_runs_again(tmp_path):
         subprocess.run(["pkill", "-f", "sine=duration=30"], check=False)
         if gw:
             gw.close()
+
+
+def test_an_input_unreachable_for_a_few_seconds_still_converts_in_one_attempt(tmp_path, media):
+    """Storage restarting (refused connections, then a 503) is retried like a node agent does, not failed."""
+    import http.server
+    import socket
+    import threading
+
+    from shared.batch.gateway import ResourceFile
+
+    body = media["tone"].read_bytes()
+    hits: list[int] = []
+
+    class Flaky(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            hits.append(1)
+            if len(hits) == 1:
+                self.send_error(503, "Server Busy")
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def serve_later() -> None:  # nothing listens for the first 2 s: connections are refused
+        time.sleep(2.0)
+        servers.append(http.server.ThreadingHTTPServer(("127.0.0.1", port), Flaky))
+        servers[0].serve_forever()
+
+    threading.Thread(target=serve_later, daemon=True).start()
+    gw = LocalBatchGateway(tmp_path, max_slots=1)
+    try:
+        gw.ensure_pool(PoolSpec(id="mp3pipe-pool", slots_per_node=1, initial_dedicated_nodes=1))
+        gw.ensure_job("mp3pipe-pool")
+        gw.add_task(TaskSpec(
+            id="flaky", display_name="flaky", command_line="ffmpeg -nostdin -i input.mp4 -f null -",
+            resource_files=(ResourceFile(http_url=f"http://127.0.0.1:{port}/in.mp4", file_path="input.mp4"),),
+            output_files=(), max_task_retry_count=0,
+        ))
+        deadline = time.monotonic() + 60
+        while (gw.task_state("flaky") or ("",))[0] != "completed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gw.task_state("flaky") == ("completed", "success", 0)
+        assert len(hits) == 2  # the 503, then the file
+    finally:
+        gw.close()
+        for server in servers:
+            server.shutdown()
+            server.server_close()

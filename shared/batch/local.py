@@ -471,6 +471,22 @@ def _kill_orphan(task_dir: Path) -> None:
             log.info("killed task process %s left by a dead host", pid)
 
 
+@functools.cache
+def _http() -> Any:
+    """One pooled HTTP client for resource files; urllib3 retries what a node agent retries, with backoff.
+
+    Connection failures and 5xx (storage restarting, throttled) are retried for about a minute before the attempt
+    counts as failed; a 404 (the input was deleted) is not retried.
+    """
+    import urllib3
+
+    retry = urllib3.Retry(total=8, connect=8, read=3, status=5, backoff_factor=0.5, backoff_max=15,
+                          status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset({"GET"}),
+                          raise_on_status=False)
+    return urllib3.PoolManager(num_pools=4, maxsize=8, retries=retry,
+                               timeout=urllib3.Timeout(connect=10, read=60))
+
+
 def _download(url: str, dest: Path) -> None:
     """One streamed GET to disk through a 1 MiB buffer, as a node agent fetches a resource file.
 
@@ -478,19 +494,21 @@ def _download(url: str, dest: Path) -> None:
     32 MiB first range into memory, then 4 MiB ranges on 4 threads, at ~3x the CPU per byte here and more
     requests for Azurite, which shares the cores with ffmpeg.
     """
-    import urllib.error
-    import urllib.request
+    from azure.core.exceptions import HttpResponseError
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    buffer = memoryview(bytearray(1 << 20))
+    response = _http().request("GET", url, preload_content=False)
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as fh:
+        if response.status == 404:
+            raise ResourceNotFoundError(f"BlobNotFound: {response.reason}")
+        if response.status >= 400:
+            raise HttpResponseError(f"{response.status} {response.reason}")
+        buffer = memoryview(bytearray(1 << 20))
+        with open(dest, "wb") as fh:
             while n := response.readinto(buffer):
                 fh.write(buffer[:n])
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            raise ResourceNotFoundError(f"BlobNotFound: {exc.reason}") from None
-        raise
+    finally:
+        response.release_conn()
 
 
 def _upload(container_url: str, name: str, path: Path) -> None:
