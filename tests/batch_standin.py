@@ -242,6 +242,7 @@ class BatchStandin:
     requests: list[Recorded] = field(default_factory=list)
     validation_errors: list[str] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    preempted: dict[str, int] = field(default_factory=dict)  # pool id -> Spot nodes preempted (still in the pool)
 
     def __post_init__(self) -> None:
         if self.validate is None:
@@ -521,6 +522,8 @@ class BatchStandin:
             if pool is None:
                 return 404, _error("PoolNotFound", "The specified pool does not exist."), {}
             return 200, _select(pool, r.query.get("$select")), {"ETag": pool["eTag"]}
+        if seg == ["nodecounts"] and m == "GET":
+            return self._node_counts(r.query.get("$filter"))
         if len(seg) == 3 and seg[0] == "pools" and seg[2] == "resize" and m == "POST":
             return self._resize(seg[1], r.body)
         if seg == ["jobs"] and m == "POST":
@@ -547,6 +550,26 @@ class BatchStandin:
             return 200, _select(task, r.query.get("$select")), {"ETag": task["eTag"]}
         self.validation_errors.append(f"{m} {r.path}: the stand-in does not implement this operation")
         return 404, _error("InvalidUri", "Not implemented by the stand-in"), {}
+
+    def _node_counts(self, filter_text: str | None) -> tuple[int, Any, dict[str, str]]:
+        wanted = None
+        if filter_text:
+            match = re.fullmatch(r"poolId eq '([^']*)'", filter_text.strip())
+            if match is None:
+                raise FilterError(f"unsupported node-counts $filter {filter_text!r}")
+            wanted = match.group(1)
+        value = []
+        for pool_id, pool in self.pools.items():
+            if wanted is not None and pool_id.lower() != wanted.lower():
+                continue
+            spot = pool.get("currentLowPriorityNodes", 0)
+            preempted = min(self.preempted.get(pool_id, 0), spot)
+            value.append({
+                "poolId": pool_id,
+                "dedicated": _node_state_counts(idle=pool.get("currentDedicatedNodes", 0)),
+                "lowPriority": _node_state_counts(idle=spot - preempted, preempted=preempted),
+            })
+        return 200, {"value": value}, {}
 
     def _post_pool(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         if body["id"] in self.pools:
@@ -674,6 +697,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 # --------------------------------------------------------------------------------------------------
 # Pure helpers
+
+
+def _node_state_counts(**states: int) -> dict[str, int]:
+    names = ("creating", "idle", "offline", "preempted", "rebooting", "reimaging", "running", "starting",
+             "startTaskFailed", "leavingPool", "unknown", "unusable", "waitingForStartTask", "deallocated",
+             "deallocating", "upgradingOS")
+    counts = {name: states.get(name, 0) for name in names}
+    counts["total"] = sum(counts.values())
+    return counts
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

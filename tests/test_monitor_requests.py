@@ -259,6 +259,30 @@ def test_resizes_happen_only_when_steady_and_let_tasks_complete(azurite: Azurite
     w.deps.gateway.close()  # type: ignore[attr-defined]
 
 
+def test_preempted_spot_nodes_are_made_up_for_with_dedicated_ones(azurite: Azurite,
+                                                                   batch_standin: BatchStandin) -> None:
+    w = make_world(azurite, batch_standin, BATCH_SPOT_SHARE="0.5", SCALE_IDLE_GRACE_SECONDS="300")
+    pool, job = w.settings.pool_id, w.settings.job_id
+    w.tick()
+    batch_standin.bulk_load(job, 4, prefix="queued", state="active")
+    w.clock.advance(60)
+    assert w.tick()[0].resized
+    batch_standin.finish_resize(pool)  # 1 dedicated + 1 Spot node
+    w.clock.advance(60)
+    steady, requests = w.tick()
+    assert not steady.resized
+    assert [p for _, p, _ in requests].count("/nodecounts") == 1  # asked only because the pool has Spot nodes
+
+    batch_standin.preempted[pool] = 1  # Azure takes the Spot node back; it stays in the pool, doing nothing
+    w.clock.advance(60)
+    result, _ = w.tick()
+    assert result.resized and "preempted" in result.reason
+    assert w.resizes[-1] == {"targetDedicatedNodes": 2, "targetLowPriorityNodes": 1,
+                             "nodeDeallocationOption": "taskcompletion"}
+    assert batch_standin.validation_errors == []
+    w.deps.gateway.close()  # type: ignore[attr-defined]
+
+
 # -- Batch-side faults --------------------------------------------------------------------------------------
 
 

@@ -407,9 +407,26 @@ class AzureBatchGateway:
             target_spot=pool.target_low_priority_nodes or 0,
             slots_per_node=pool.task_slots_per_node or self.slots_per_node,
             auto_scale=bool(pool.enable_auto_scale),
+            preempted=self._preempted_spot() if (pool.current_low_priority_nodes or 0) > 0 else 0,
         )
         self._last_state = (time.monotonic(), state)
         return state
+
+    def _preempted_spot(self) -> int:
+        """Preempted Spot nodes (one node-counts request, made only while the pool has Spot nodes).
+
+        A preempted node stays in the pool and in its current Spot count, doing no work; the policy makes up for
+        it with dedicated nodes. Counts unavailable: 0, and the timer goes on (Batch re-allocates Spot by itself).
+        """
+        try:
+            counts = self._call("get node counts", self.client.list_pool_node_counts,
+                                filter=f"poolId eq '{self.pool_id}'")
+            for entry in counts:
+                if entry.pool_id.lower() == self.pool_id.lower() and entry.low_priority is not None:
+                    return entry.low_priority.preempted or 0
+        except (GatewayError, ResourceNotFoundError, ResourceExistsError) as exc:
+            log.warning("preempted Spot nodes unknown this run: %s", exc)
+        return 0
 
     def resize(self, dedicated: int, spot: int) -> None:
         # The monitor reads pool_state() just before deciding; reuse that answer instead of a second GET.
