@@ -210,3 +210,44 @@ def test_an_input_unreachable_for_a_few_seconds_still_converts_in_one_attempt(tm
         for server in servers:
             server.shutdown()
             server.server_close()
+
+
+def test_a_task_left_running_before_a_reboot_runs_again_even_if_its_pid_is_reused(tmp_path):
+    """After a reboot the dead owner's pid may belong to an unrelated live process: the task must still rerun."""
+    gw = LocalBatchGateway(tmp_path, run_tasks=False)
+    gw.ensure_pool(PoolSpec(id="mp3pipe-pool", slots_per_node=1, initial_dedicated_nodes=1))
+    gw.ensure_job("mp3pipe-pool")
+    gw.add_task(_spec("before-reboot", "ffmpeg -nostdin -hide_banner -f lavfi -i sine=duration=0.2 -f null -"))
+    unrelated = subprocess.Popen(["sleep", "60"])  # alive, holding the pid the row names
+    try:
+        gw._q("UPDATE tasks SET state='running', owner_pid=? WHERE id='before-reboot'", unrelated.pid)
+        gw.close()
+        gw = LocalBatchGateway(tmp_path, max_slots=1)  # the host starting again after the reboot
+        deadline = time.monotonic() + 30
+        while gw.task_state("before-reboot")[0] != "completed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gw.task_state("before-reboot") == ("completed", "success", 0)
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+        gw.close()
+
+
+def test_a_task_running_in_a_live_host_is_not_taken_over_by_a_second_process(tmp_path):
+    """The CLI (or a second host) starting beside a running host must not requeue the host's running task."""
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], cwd=os.getcwd())
+    probe = None
+    try:
+        probe = LocalBatchGateway(tmp_path, run_tasks=False)
+        deadline = time.monotonic() + 30
+        while (probe.task_state("slow") or ("",))[0] != "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        probe.close()
+        probe = LocalBatchGateway(tmp_path, run_tasks=False)  # recovery runs again, beside the live owner
+        assert probe.task_state("slow")[0] == "running"
+    finally:
+        child.kill()
+        child.wait()
+        subprocess.run(["pkill", "-f", "sine=duration=30"], check=False)
+        if probe:
+            probe.close()

@@ -1,15 +1,17 @@
 """The local Batch adapter: Batch's task model (pool, persistent job, tasks) run as ffmpeg processes here.
 
 State lives in SQLite under the state folder, so queued and running tasks survive a crash: a task whose
-owning process died runs again after restart. Concurrency follows the pool size the timer sets, capped at
-the machine's cores. Resource files are downloaded from their URLs and output files uploaded to their
-container URLs on the stated upload condition, exactly as Batch does.
+owning process died runs again after restart (each running process holds an flock on `owners/<pid>.lock`,
+which the kernel releases when the process dies, whatever later becomes of the pid). Concurrency follows the
+pool size the timer sets, capped at the machine's cores. Resource files are downloaded from their URLs and
+output files uploaded to their container URLs on the stated upload condition, exactly as Batch does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import functools
 import glob
 import json
@@ -65,16 +67,35 @@ def _utc(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
+_HELD_OWNER_LOCKS: dict[Path, int] = {}  # lock file -> open descriptor, held for the life of this process
+
+
+def _hold_owner_lock(path: Path) -> None:
+    """Hold an exclusive flock for as long as this process lives: the kernel drops it when the process dies."""
+    if path in _HELD_OWNER_LOCKS:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _HELD_OWNER_LOCKS[path] = fd
+
+
+def _owner_alive(path: Path) -> bool:
+    """Whether the process that wrote this owner lock still runs. A pid alone cannot say: after a reboot or a
+    wrap-around the same number may belong to an unrelated process, which would leave the task running for ever."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         return True
-    return True
+    finally:
+        os.close(fd)  # releases the lock if we got it
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    return False
 
 
 def spec_to_json(spec: TaskSpec) -> str:
@@ -151,7 +172,7 @@ class LocalBatchGateway:
         rows = self._q("SELECT seq, owner_pid, job_id, id FROM tasks WHERE state='running'")
         now = _now()
         for seq, pid, job_id, task_id in rows:
-            if pid == os.getpid() or not _pid_alive(pid):
+            if pid == os.getpid() or not pid or not _owner_alive(self._owner_lock(pid)):
                 _kill_orphan(self.root / "tasks" / job_id / task_id)
                 self._q(
                     "UPDATE tasks SET state='active', owner_pid=NULL, state_time=?, requeue_count=requeue_count+1 "
@@ -273,8 +294,12 @@ class LocalBatchGateway:
         return [r[0] for r in self._q("SELECT id FROM tasks WHERE job_id=? ORDER BY seq", self.job_id)]
 
     # -- execution -----------------------------------------------------------------------------------------------
+    def _owner_lock(self, pid: int) -> Path:
+        return self.root / "owners" / f"{pid}.lock"
+
     def start(self) -> None:
         if self._dispatcher is None:
+            _hold_owner_lock(self._owner_lock(os.getpid()))  # before claiming: tasks we own point at it
             self._dispatcher = threading.Thread(target=self._dispatch_loop, name="local-batch", daemon=True)
             self._dispatcher.start()
 
