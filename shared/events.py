@@ -16,6 +16,14 @@ def scrub(text: str) -> str:
     return _SAS.sub(lambda m: m.group(1) + "=REDACTED", text)
 
 
+class ScrubSas(logging.Filter):
+    """A logging filter for third-party loggers that print URLs (urllib3's retry warnings): SAS parameters go."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = scrub(record.getMessage()), None
+        return True
+
+
 def event(kind: str, level: int = logging.INFO, /, **fields: Any) -> dict[str, Any]:
     """Log one event as a JSON line (Application Insights parses customDimensions from it)."""
     record = {"event": kind, **fields}

@@ -155,7 +155,7 @@ def test_a_task_running_when_its_process_is_killed_runs_again(tmp_path):
             gw.close()
 
 
-def test_an_input_unreachable_for_a_few_seconds_still_converts_in_one_attempt(tmp_path, media):
+def test_an_input_unreachable_for_a_few_seconds_still_converts_in_one_attempt(tmp_path, media, caplog):
     """Storage restarting (refused connections, then a 503) is retried like a node agent does, not failed."""
     import http.server
     import socket
@@ -197,7 +197,8 @@ def test_an_input_unreachable_for_a_few_seconds_still_converts_in_one_attempt(tm
         gw.ensure_job("mp3pipe-pool")
         gw.add_task(TaskSpec(
             id="flaky", display_name="flaky", command_line="ffmpeg -nostdin -i input.mp4 -f null -",
-            resource_files=(ResourceFile(http_url=f"http://127.0.0.1:{port}/in.mp4", file_path="input.mp4"),),
+            resource_files=(ResourceFile(http_url=f"http://127.0.0.1:{port}/in.mp4?sv=2024-01-01&sig=s3cr3t",
+                                         file_path="input.mp4"),),
             output_files=(), max_task_retry_count=0,
         ))
         deadline = time.monotonic() + 60
@@ -205,6 +206,7 @@ def test_an_input_unreachable_for_a_few_seconds_still_converts_in_one_attempt(tm
             time.sleep(0.05)
         assert gw.task_state("flaky") == ("completed", "success", 0)
         assert len(hits) == 2  # the 503, then the file
+        assert "Retrying" in caplog.text and "s3cr3t" not in caplog.text  # retries are logged, the SAS is not
     finally:
         gw.close()
         for server in servers:

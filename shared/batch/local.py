@@ -505,6 +505,9 @@ def _http() -> Any:
     """
     import urllib3
 
+    from shared.events import ScrubSas
+
+    logging.getLogger("urllib3.connectionpool").addFilter(ScrubSas())  # its retry warnings print the SAS URL
     retry = urllib3.Retry(total=8, connect=8, read=3, status=5, backoff_factor=0.5, backoff_max=15,
                           status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset({"GET"}),
                           raise_on_status=False)
