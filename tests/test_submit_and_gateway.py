@@ -224,7 +224,11 @@ def test_a_task_left_running_before_a_reboot_runs_again_even_if_its_pid_is_reuse
     try:
         gw._q("UPDATE tasks SET state='running', owner_pid=? WHERE id='before-reboot'", unrelated.pid)
         gw.close()
+        stale = tmp_path / "batch" / "owners" / "999999.lock"  # left by a host that ended
+        stale.parent.mkdir(parents=True, exist_ok=True)
+        stale.touch()
         gw = LocalBatchGateway(tmp_path, max_slots=1)  # the host starting again after the reboot
+        assert not stale.exists()
         deadline = time.monotonic() + 30
         while gw.task_state("before-reboot")[0] != "completed" and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -179,6 +179,9 @@ class LocalBatchGateway:
                     "WHERE seq=? AND state='running'", now, seq,
                 )
                 log.info("requeued task seq=%s left running by dead process %s", seq, pid)
+        for lock in (self.root / "owners").glob("*.lock"):
+            if lock not in _HELD_OWNER_LOCKS:
+                _owner_alive(lock)  # removes the lock files of processes that have ended
 
     # -- the port ------------------------------------------------------------------------------------------------
     def ensure_pool(self, spec: PoolSpec) -> bool:
