@@ -8,7 +8,6 @@ an MP3 and a failure report. Both must be 0. Run: `.venv/bin/python bench/faults
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
@@ -22,13 +21,14 @@ from devhost.hostile import HOSTILE_NAMES, UNMAPPABLE_NAMES, bad_contents, odd_b
 from devhost.local_pipeline import LocalPipeline  # noqa: E402
 from devhost.media import make_mp4  # noqa: E402
 from shared import naming, planning  # noqa: E402
+from shared.batch.local import spec_from_json  # noqa: E402
 
 
 def task_versions(pipe: LocalPipeline) -> Counter[tuple[str, str]]:
     """(input name, ETag) -> number of tasks, from the local gateway's own database."""
     counts: Counter[tuple[str, str]] = Counter()
     for *_, raw in pipe.task_rows():
-        env = dict(json.loads(raw)["environment"])
+        env = spec_from_json(raw).env()
         counts[(env[planning.ENV_INPUT_BLOB], env[planning.ENV_INPUT_ETAG])] += 1
     return counts
 

@@ -15,11 +15,10 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -31,6 +30,7 @@ from azure.storage.blob import BlobServiceClient  # noqa: E402
 from devhost.local_pipeline import LocalPipeline  # noqa: E402
 from devhost.media import ffmpeg_exe, make_mp4  # noqa: E402
 from shared import ffmpeg, naming  # noqa: E402
+from shared.storage import Storage  # noqa: E402
 
 SAMPLE = REPO.parent / "shared" / "media" / "LowPriVMs-4.mp4"
 MEDIA_VERSION = "v1"
@@ -194,10 +194,6 @@ def raw_run(files: list[Path], workdir: Path, parallel: int) -> float:
 
 
 # -- the pipeline -------------------------------------------------------------------------------------------------
-def out_names(service: BlobServiceClient, container: str) -> set[str]:
-    return {b.name for b in service.get_container_client(container).list_blobs()}
-
-
 def watch_outputs(service: BlobServiceClient, container: str, wanted: dict[str, str], timeout: float,
                   interval: float, stop_early: Callable[[], None] | None = None) -> dict[str, float]:
     """Poll the output container; returns wall time (time.time()) each wanted MP3 was first seen."""
@@ -242,14 +238,8 @@ def wait_log(path: Path, offset: int, needle: str, timeout: float = 60.0) -> Non
     raise TimeoutError(f"{needle!r} not in {path} within {timeout}s")
 
 
-def check_host(pipe: LocalPipeline) -> None:
-    if pipe.host is not None and pipe.host.poll() is not None:
-        raise RuntimeError(f"the local host exited with code {pipe.host.returncode}; see {pipe.log_path}")
-
-
 @dataclass
 class ThroughputRun:
-    label: str
     wall: float  # first drop started -> last MP3 seen
     uploaded_at: float  # seconds after start when the last drop/copy returned
     first_mp3: float
@@ -270,12 +260,10 @@ def throughput(pipe: LocalPipeline, files: list[Path], prefix: str, *, server_co
     wanted = {n: naming.output_name(n) for n in names}
     staging = service.get_container_client("bench-staging")
     if server_copy:
-        try:
-            staging.create_container()
-        except Exception:  # noqa: BLE001 - exists
-            pass
+        storage = Storage(service)
+        storage.ensure_containers(staging.container_name)
         with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda f: _stage(staging, f), set(files)))
+            list(pool.map(lambda f: storage.upload_file(staging.container_name, f.name, f), set(files)))
     before = {r for r in task_times(pipe.state_dir)}
     spy = None
     if profile is not None:
@@ -306,7 +294,7 @@ def throughput(pipe: LocalPipeline, files: list[Path], prefix: str, *, server_co
         # A slow poll (cheap for Azurite on 2 cores) only to see that all landed; the landing times come from the
         # local gateway's task records: end_time is written right after the MP3's block list committed.
         watch_outputs(service, pipe.output_container, wanted, timeout=600, interval=0.5,
-                      stop_early=lambda: check_host(pipe))
+                      stop_early=pipe.check_host)
         th.join()
     if spy is not None:
         spy.send_signal(2)
@@ -326,12 +314,7 @@ def throughput(pipe: LocalPipeline, files: list[Path], prefix: str, *, server_co
             f"{statistics.median(wait_q):.2f} s; task run (download+ffmpeg+upload) median {statistics.median(run):.2f}"
             f" s, sum {sum(run):.1f} s (= {sum(run) / (wall * (os.cpu_count() or 1)):.0%} of slot time)"
         )
-    return ThroughputRun("", wall, results["uploaded"] - t0, min(r[2] for r in after) - t0, cpu.line(wall), breakdown)
-
-
-def _stage(staging: Any, f: Path) -> None:
-    with open(f, "rb") as fh:
-        staging.upload_blob(f.name, fh, overwrite=True, max_concurrency=4)
+    return ThroughputRun(wall, results["uploaded"] - t0, min(r[2] for r in after) - t0, cpu.line(wall), breakdown)
 
 
 def latency_once(pipe: LocalPipeline, name: str, path: Path) -> tuple[float, float]:
@@ -347,7 +330,7 @@ def latency_once(pipe: LocalPipeline, name: str, path: Path) -> tuple[float, flo
             return time.perf_counter() - t0, uploaded
         except ResourceNotFoundError:
             time.sleep(0.01)
-    check_host(pipe)
+    pipe.check_host()
     raise TimeoutError(f"{name} not converted within 60 s")
 
 
@@ -375,15 +358,14 @@ def memory_once(pipe: LocalPipeline, name: str, path: Path) -> dict[str, int]:
     th = threading.Thread(target=sample, daemon=True)
     th.start()
     t0 = time.perf_counter()
-    etag = pipe.drop(name, path)
+    pipe.drop(name, path)
     up = time.perf_counter() - t0
     watch_outputs(pipe.service, pipe.output_container, {name: naming.output_name(name)}, timeout=600,
-                  interval=0.1, stop_early=lambda: check_host(pipe))
+                  interval=0.1, stop_early=pipe.check_host)
     total = time.perf_counter() - t0
     stop.set()
     th.join()
     hwm = status_kb(pid, "VmHWM")
-    del etag
     return {"ready_hwm_kb": ready, "hwm_kb": hwm, "sampled_peak_rss_kb": peak_rss, "upload_ms": int(up * 1000),
             "total_ms": int(total * 1000)}
 
@@ -403,7 +385,7 @@ def watch_cost(pipe: LocalPipeline, small: Path, count: int) -> str:
 
     before_n = sum(1 for _ in cc.list_blob_names())
     h_before, a_before = idle_cpu()
-    lat_before = median(latency_once(pipe, f"watch/before-{i}.mp4", small)[0] for i in range(3))
+    lat_before = statistics.median(latency_once(pipe, f"watch/before-{i}.mp4", small)[0] for i in range(3))
     # Not MP4s: the host lists them on every poll and invokes `submit` once for each (which skips them).
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: cc.upload_blob(f"old/{i:05d}.txt", b"x", overwrite=True), range(count)))
@@ -413,7 +395,7 @@ def watch_cost(pipe: LocalPipeline, small: Path, count: int) -> str:
             raise TimeoutError("the host did not take in the extra blobs within 120 s")
         time.sleep(0.5)
     h_after, a_after = idle_cpu()
-    lat_after = median(latency_once(pipe, f"watch/after-{i}.mp4", small)[0] for i in range(3))
+    lat_after = statistics.median(latency_once(pipe, f"watch/after-{i}.mp4", small)[0] for i in range(3))
     n_after = before_n + count + 3
     return (f"  idle, {before_n + 3} blobs in the input container: host {h_before:.0%} of a core, Azurite "
             f"{a_before:.0%}; small-file latency {lat_before:.3f} s\n"
@@ -426,11 +408,9 @@ def requests_per_tick(connection: str, state_dir: Path) -> tuple[int, int, str]:
     """monitor_tick through AzureBatchGateway against the Batch REST stand-in, with 10 and 5,000 tasks."""
     from azure.storage.blob import BlobServiceClient as Bsc
 
-    from shared.batch.azure import AzureBatchGateway
     from shared.pipeline import Deps, monitor_tick
     from shared.settings import Settings
-    from shared.storage import Storage
-    from tests.batch_standin import BatchStandin, FakeCredential
+    from tests.batch_standin import BatchStandin
 
     standin = BatchStandin().start()
     quiet = logging.getLogger("mp3pipe")
@@ -445,11 +425,8 @@ def requests_per_tick(connection: str, state_dir: Path) -> tuple[int, int, str]:
         settings = Settings.from_env(env)
         storage = Storage(Bsc.from_connection_string(connection))
         storage.ensure_containers(settings.input_container, settings.output_container, settings.state_container)
-        gw = AzureBatchGateway(
-            account_url=standin.url, credential=FakeCredential(), pool_id=settings.pool_id, job_id=settings.job_id,
-            vm_size=settings.vm_size, slots_per_node=settings.slots_per_node, connection_verify=standin.ca_path,
-            retry_backoff_factor=0.01, retry_backoff_max=0,
-        )
+        gw = standin.gateway(pool_id=settings.pool_id, job_id=settings.job_id, vm_size=settings.vm_size,
+                             slots_per_node=settings.slots_per_node)
         deps = Deps(settings=settings, storage=storage, gateway=gw)
         long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
         job = settings.job_id
@@ -491,10 +468,6 @@ def requests_per_tick(connection: str, state_dir: Path) -> tuple[int, int, str]:
 
 
 # -- main ---------------------------------------------------------------------------------------------------------
-def median(xs: Iterable[float]) -> float:
-    return statistics.median(list(xs))
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--files", type=int, default=40)
@@ -609,11 +582,11 @@ def main(argv: list[str] | None = None) -> int:
         throughput_ratio = tp.wall / raw_tp
         say(f"  ratio (from the drop) = {throughput_ratio:.2f}  (target <= 1.15)")
 
-        lat_med = median(x for x, _ in lat)
-        raw_lat_med = median(raw_lat)
+        lat_med = statistics.median(x for x, _ in lat)
+        raw_lat_med = statistics.median(raw_lat)
         say(f"2. latency: small MP4 ({small.stat().st_size / 1e3:.0f} kB, 5 s), median of {args.latency_runs}")
         say(f"  pipeline drop -> MP3 landed: {lat_med:.3f} s (runs {', '.join(f'{x:.3f}' for x, _ in lat)}; "
-            f"upload part median {median(u for _, u in lat):.3f} s)")
+            f"upload part median {statistics.median(u for _, u in lat):.3f} s)")
         say(f"  raw ffmpeg (process start included): {raw_lat_med:.3f} s")
         latency_delta = lat_med - raw_lat_med
         say(f"  difference = {latency_delta:.3f} s  (target <= 1.0 s)")

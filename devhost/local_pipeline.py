@@ -18,6 +18,7 @@ from azure.storage.blob import BlobServiceClient
 from devhost.azurite import REPO, Azurite
 from shared import naming
 from shared.settings import DEFAULTS
+from shared.storage import Storage
 
 
 @dataclass
@@ -123,12 +124,9 @@ class LocalPipeline:
 
     def drop(self, name: str, data: bytes | Path) -> str:
         """Upload one file into the input container; returns its ETag."""
-        blob = self.service.get_blob_client(self.input_container, name)
         if isinstance(data, Path):
-            with open(data, "rb") as fh:
-                result = blob.upload_blob(fh, overwrite=True, max_concurrency=4)
-        else:
-            result = blob.upload_blob(data, overwrite=True)
+            return naming.clean_etag(Storage(self.service).upload_file(self.input_container, name, data))
+        result = self.service.get_blob_client(self.input_container, name).upload_blob(data, overwrite=True)
         return naming.clean_etag(result["etag"])
 
     def outcome(self, name: str, etag: str, present: set[str] | None = None) -> Outcome:
@@ -166,9 +164,13 @@ class LocalPipeline:
                     outcomes[name] = self.outcome(name, etag, present)
             if all(o.kind != "pending" for o in outcomes.values()) or time.monotonic() > deadline:
                 return outcomes
-            if self.host is not None and self.host.poll() is not None:
-                raise RuntimeError(f"the local host exited with code {self.host.returncode}; see {self.log_path}")
+            self.check_host()
             time.sleep(interval)
+
+    def check_host(self) -> None:
+        """Raise if the local host process has exited (instead of waiting for outcomes that cannot come)."""
+        if self.host is not None and self.host.poll() is not None:
+            raise RuntimeError(f"the local host exited with code {self.host.returncode}; see {self.log_path}")
 
     def task_rows(self) -> list[tuple[str, str, str | None, str]]:
         """(task id, state, result, spec JSON) of every task in the local gateway's database."""

@@ -13,7 +13,7 @@ from shared import naming, planning, reports
 from shared.batch.gateway import BatchGateway, FinishedTask, JobNotFound, PoolBusy, PoolSpec
 from shared.events import event
 from shared.records import MAX_RACE_RETRIES, FileRecord, Records
-from shared.scaling import Demand, PoolView, ScalingSettings, decide
+from shared.scaling import PoolView, ScalingSettings, decide, observe, work_seen
 from shared.settings import Settings
 from shared.storage import Storage
 
@@ -199,15 +199,14 @@ def monitor_tick(deps: Deps) -> TickResult:
         gw.ensure_job(s.pool_id)
         counts = gw.task_counts()
 
-    completed_since_last = max(0, counts.completed - int(state.get("completed", counts.completed)))
-    work = counts.active + counts.running
-    last_work = now if (work or completed_since_last) else state.get("last_work_seen")
+    demand = observe(counts.active, counts.running, counts.completed, state.get("completed"))
+    last_work = work_seen(demand, now, state.get("last_work_seen"))
     resized = False
     reason = "no pool"
     target = 0
     if pool is not None:
         decision = decide(
-            Demand(counts.active, counts.running, completed_since_last),
+            demand,
             PoolView(
                 pool.allocation_state, pool.current_dedicated, pool.current_spot, pool.target_dedicated,
                 pool.target_spot, pool.preempted, pool.auto_scale,

@@ -70,6 +70,20 @@ class Decision:
     reason: str
 
 
+def observe(active: int, running: int, completed_total: int, completed_before: int | None) -> Demand:
+    """This tick's demand from the job's task counts; `completed_before` is the cumulative count the previous tick
+    saw (None on the first tick), so tasks that started and ended between two ticks still count as work."""
+    before = completed_total if completed_before is None else completed_before
+    return Demand(active, running, max(0, completed_total - before))
+
+
+def work_seen(demand: Demand, now: float, last_work_seen: float | None) -> float | None:
+    """When work was last seen, this tick included: tasks queued, running, or completed since the previous tick."""
+    if max(demand.active, 0) + max(demand.running, 0) + max(demand.completed_since_last, 0) > 0:
+        return now if last_work_seen is None else max(last_work_seen, now)
+    return last_work_seen
+
+
 def _clamp(value: int, low: int, high: int) -> int:
     return max(low, min(high, value))
 
@@ -107,8 +121,7 @@ def decide(
     high = max(settings.max_nodes, low)
     active, running = max(demand.active, 0), max(demand.running, 0)
     work = active + running
-    if work == 0 and demand.completed_since_last > 0:
-        last_work_seen = now if last_work_seen is None else max(last_work_seen, now)
+    last_work_seen = work_seen(demand, now, last_work_seen)
     needed = math.ceil(work / slots)
     busy = math.ceil(running / slots)  # nodes that running tasks occupy; never shrink below these
     current = keep_d + keep_s

@@ -22,6 +22,8 @@ import jsonschema
 import trustme
 from azure.core.credentials import AccessToken
 
+from shared.batch.azure import AzureBatchGateway
+
 API_VERSION = "2025-06-01"
 SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "specs"
 SPEC_FILE = SPEC_DIR / f"batch-{API_VERSION}.json"
@@ -290,6 +292,14 @@ class BatchStandin:
         self.stop()
 
     # -- test helpers -----------------------------------------------------------------------------------
+
+    def gateway(self, credential: Any = None, **fields: Any) -> AzureBatchGateway:
+        """The real Azure adapter pointed at this stand-in: its test CA, a fake token, fast retries."""
+        fields.setdefault("vm_size", "standard_d2s_v3")
+        return AzureBatchGateway(
+            account_url=self.url, credential=credential or FakeCredential(), connection_verify=self.ca_path,
+            retry_backoff_factor=0.01, retry_backoff_max=0, **fields,
+        )
 
     def fail_next(
         self,

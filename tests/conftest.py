@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from devhost.azurite import REPO, Azurite
+from devhost.local_pipeline import LocalPipeline
 from devhost.media import make_mp4
+from shared import pipeline
+from shared.batch.local import LocalBatchGateway
+from shared.settings import Settings
+from shared.storage import Storage
 
 SHARED_SAMPLE = REPO.parent / "shared" / "media" / "LowPriVMs-4.mp4"
 
@@ -21,6 +28,35 @@ def isolated(**extra: str) -> dict[str, str]:
     tag = uuid.uuid4().hex[:8]
     return {"INPUT_CONTAINER": f"in-{tag}", "OUTPUT_CONTAINER": f"out-{tag}", "STATE_CONTAINER": f"st-{tag}",
             "MONITOR_SCHEDULE": "*/1 * * * * *", **extra}
+
+
+def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:
+    """Poll `condition` until it is true or `timeout` seconds pass; returns whether it became true."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def task_states(pipe: LocalPipeline) -> list[tuple[str, str, str | None]]:
+    """(task id, state, result) of every task the pipeline's local gateway has."""
+    return [row[:3] for row in pipe.task_rows()]
+
+
+def ffmpeg_pids(pipe: LocalPipeline) -> list[int]:
+    """ffmpeg conversions (libmp3lame) running in this pipeline's task folders."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and str(pipe.state_dir) in os.readlink(f"/proc/{entry}/cwd"):
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if b"libmp3lame" in fh.read():
+                        pids.append(int(entry))
+        except OSError:
+            continue  # the process ended while we looked
+    return pids
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +78,17 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     if SHARED_SAMPLE.exists():
         files["tutorial"] = Path(shutil.copyfile(SHARED_SAMPLE, d / "LowPriVMs-4.mp4"))
     return files
+
+
+@pytest.fixture
+def deps(azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[pipeline.Deps]:
+    """In-process pipeline dependencies on real Azurite (own containers) and a local gateway that runs no tasks."""
+    env = {"AzureWebJobsStorage": azurite.connection_string, "LOCAL_STATE_DIR": str(tmp_path), **isolated()}
+    settings = Settings.from_env(env)
+    storage = Storage.from_settings(settings)
+    storage.ensure_containers(settings.input_container, settings.output_container, settings.state_container)
+    gateway = LocalBatchGateway(tmp_path, run_tasks=False)
+    # The converter reads the connection setting from the environment, as in the Functions worker.
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    yield pipeline.Deps(settings=settings, storage=storage, gateway=gateway)
+    gateway.close()

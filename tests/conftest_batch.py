@@ -1,4 +1,4 @@
-"""Pytest fixtures for the Batch REST stand-in (import them in tests/conftest.py)."""
+"""Pytest fixtures for the Batch REST stand-in (use them with `pytest_plugins = ["tests.conftest_batch"]`)."""
 
 from __future__ import annotations
 

@@ -58,19 +58,7 @@ def spec(task_id: str = "clip-0123456789abcdef") -> TaskSpec:
 def gateway(
     standin: BatchStandin, credential: FakeCredential, identity: str = "", **kwargs: object
 ) -> AzureBatchGateway:
-    return AzureBatchGateway(
-        account_url=standin.url,
-        credential=credential,
-        pool_id=POOL,
-        job_id=JOB,
-        vm_size="standard_d2s_v3",
-        slots_per_node=2,
-        pool_identity_id=identity,
-        connection_verify=standin.ca_path,
-        retry_backoff_factor=0.01,
-        retry_backoff_max=0,
-        **kwargs,
-    )
+    return standin.gateway(credential, pool_id=POOL, job_id=JOB, slots_per_node=2, pool_identity_id=identity, **kwargs)
 
 
 @pytest.fixture

@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 from devhost.azurite import Azurite
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import duration, make_mp4
-from tests.conftest import isolated
-
-
-def _task_rows(pipe: LocalPipeline) -> list[tuple[str, str, str | None]]:
-    return [row[:3] for row in pipe.task_rows()]
-
-
-def _ffmpeg_pids(pipe: LocalPipeline) -> list[int]:
-    """ffmpeg processes working in this pipeline's task folders."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        try:
-            if entry.isdigit() and str(pipe.state_dir) in os.readlink(f"/proc/{entry}/cwd"):
-                cmdline = open(f"/proc/{entry}/cmdline", "rb").read()  # noqa: SIM115
-                if b"libmp3lame" in cmdline:
-                    pids.append(int(entry))
-        except OSError:
-            continue
-    return pids
+from tests.conftest import ffmpeg_pids, isolated, task_states, wait_until
 
 
 def _settled_task_rows(pipe: LocalPipeline, timeout: float = 30.0) -> list[tuple[str, str, str | None]]:
     """Task rows once none is active or running: an output lands a moment before its task completes, as in Batch."""
-    deadline = time.monotonic() + timeout
-    rows = _task_rows(pipe)
-    while any(state != "completed" for _, state, _ in rows) and time.monotonic() < deadline:
-        time.sleep(0.05)
-        rows = _task_rows(pipe)
-    return rows
+    wait_until(lambda: all(state == "completed" for _, state, _ in task_states(pipe)), timeout)
+    return task_states(pipe)
 
 
 def _check_all_converted_once(pipe: LocalPipeline, etags: dict[str, str], tmp_path) -> None:
@@ -57,14 +34,14 @@ def test_kill_9_of_the_host_mid_batch_loses_nothing_and_duplicates_nothing(azuri
     clip = make_mp4(tmp_path / "clip.mp4", 6.0, size="160x120")
     with LocalPipeline(tmp_path / "state", settings=settings, azurite=azurite) as pipe:
         etags = {f"batch/file-{i:02d}.mp4": pipe.drop(f"batch/file-{i:02d}.mp4", clip) for i in range(20)}
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            rows = _task_rows(pipe)
-            if sum(1 for _, s, _ in rows if s == "completed") >= 3 and any(s == "running" for _, s, _ in rows):
-                break
-            time.sleep(0.02)
+
+        def mid_batch() -> bool:
+            rows = task_states(pipe)
+            return sum(1 for _, s, _ in rows if s == "completed") >= 3 and any(s == "running" for _, s, _ in rows)
+
+        wait_until(mid_batch, 60, interval=0.02)
         pipe.kill_host()  # mid-batch: some done, some running, some not yet submitted
-        done_before = sum(1 for _, s, _ in _task_rows(pipe) if s == "completed")
+        done_before = sum(1 for _, s, _ in task_states(pipe) if s == "completed")
         assert done_before < 20
         pipe.start_host()
         _check_all_converted_once(pipe, etags, tmp_path)
@@ -74,15 +51,11 @@ def test_ffmpeg_dies_with_a_killed_host_and_the_file_converts_after_restart(azur
     long = make_mp4(tmp_path / "long.mp4", 1800.0, size="64x64", rate=1)
     with LocalPipeline(tmp_path / "state", settings=isolated(), azurite=azurite) as pipe:
         etag = pipe.drop("crash/long.mp4", long)
-        deadline = time.monotonic() + 60
-        while not _ffmpeg_pids(pipe) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _ffmpeg_pids(pipe), "ffmpeg never started"
+        wait_until(lambda: ffmpeg_pids(pipe), 60)
+        assert ffmpeg_pids(pipe), "ffmpeg never started"
         pipe.kill_host()
-        deadline = time.monotonic() + 5
-        while _ffmpeg_pids(pipe) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _ffmpeg_pids(pipe) == []  # no conversion keeps a core busy for a host that is gone
+        wait_until(lambda: not ffmpeg_pids(pipe), 5)
+        assert ffmpeg_pids(pipe) == []  # no conversion keeps a core busy for a host that is gone
         pipe.start_host()
         outcome = pipe.wait({"crash/long.mp4": etag}, timeout=120)["crash/long.mp4"]
         assert outcome.kind == "converted"

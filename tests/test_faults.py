@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -15,10 +14,7 @@ from devhost.hostile import HOSTILE_NAMES, SHELL_MARKERS, UNMAPPABLE_NAMES, bad_
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import duration, make_mp4
 from shared import naming
-from tests.conftest import isolated
-
-HOSTILE = HOSTILE_NAMES
-UNMAPPABLE = UNMAPPABLE_NAMES
+from tests.conftest import ffmpeg_pids, isolated, task_states, wait_until
 
 
 def _tag() -> str:
@@ -32,27 +28,23 @@ def pipe(azurite, tmp_path_factory):
         yield p
 
 
-def _tasks(pipe: LocalPipeline) -> list[tuple[str, str, str | None]]:
-    return [row[:3] for row in pipe.task_rows()]
-
-
 def _mp3_duration(pipe: LocalPipeline, name: str, tmp: Path) -> float | None:
     return duration(pipe.download(pipe.output_container, name, tmp / _tag() / "x.mp3"))
 
 
 def test_hostile_names_never_reach_a_shell_and_land_at_their_mirror(pipe, media, tmp_path):
-    etags = {name: pipe.drop(name, media["tone"]) for name in HOSTILE + UNMAPPABLE}
+    etags = {name: pipe.drop(name, media["tone"]) for name in HOSTILE_NAMES + UNMAPPABLE_NAMES}
     outcomes = pipe.wait(etags, timeout=180)
-    for name in HOSTILE:
+    for name in HOSTILE_NAMES:
         assert outcomes[name].kind == "converted", name
         assert outcomes[name].output == naming.output_name(name)
-    for name in UNMAPPABLE:
+    for name in UNMAPPABLE_NAMES:
         o = outcomes[name]
         assert o.kind == "failed", name
         assert "cannot be mapped safely" in o.report["reason"] and o.report["input"] == name
     present = {b.name for b in pipe.service.get_container_client(pipe.output_container).list_blobs()}
     assert {"LOUD.MP3", "Twin.mp3", "twin.mp3"} <= present  # case kept: nothing collides
-    assert not {name[:-1] + "3" for name in UNMAPPABLE} & present  # no guessed output for unmappable names
+    assert not {name[:-1] + "3" for name in UNMAPPABLE_NAMES} & present  # no guessed output for unmappable names
     for marker in SHELL_MARKERS:
         assert not list(pipe.state_dir.rglob(marker)) and not Path(marker).exists()
     assert abs(_mp3_duration(pipe, naming.output_name("$(touch PWNED).mp4"), tmp_path) - 4.0) < 0.2
@@ -83,9 +75,7 @@ def test_bad_contents_fail_alone_with_ffmpegs_reason(pipe, media, tmp_path):
 def test_overwritten_while_converting_the_newer_version_wins(pipe, tmp_path, media):
     slow = make_mp4(tmp_path / "slow.mp4", 1800.0, size="64x64", rate=1)  # ~10 s of conversion
     first = pipe.drop("race/clip.mp4", slow)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any(s == "running" for _, s, _ in _tasks(pipe)):
-        time.sleep(0.05)
+    wait_until(lambda: any(s == "running" for _, s, _ in task_states(pipe)), 60)
     second = pipe.drop("race/clip.mp4", media["tone"])
     assert first != second
     outcome = pipe.wait({"race/clip.mp4": second}, timeout=120)["race/clip.mp4"]
@@ -109,14 +99,8 @@ def test_dropped_twice_in_a_second_gives_one_outcome_for_the_last(pipe, media, t
 def test_a_killed_ffmpeg_is_retried_and_the_file_still_converts(pipe, tmp_path):
     slow = make_mp4(tmp_path / "slow2.mp4", 1800.0, size="64x64", rate=1)
     etag = pipe.drop("killed/ffmpeg.mp4", slow)
-    deadline = time.monotonic() + 60
-    pid = None
-    while time.monotonic() < deadline and pid is None:
-        out = subprocess.run(["pgrep", "-f", "libmp3lame"], capture_output=True, text=True).stdout.split()
-        for candidate in out:
-            if str(pipe.state_dir) in os.readlink(f"/proc/{candidate}/cwd"):
-                pid = int(candidate)
-        time.sleep(0.05)
+    wait_until(lambda: ffmpeg_pids(pipe), 60)
+    pid = next(iter(ffmpeg_pids(pipe)), None)
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     outcome = pipe.wait({"killed/ffmpeg.mp4": etag}, timeout=120)["killed/ffmpeg.mp4"]
@@ -136,10 +120,8 @@ def test_deleted_before_its_task_runs_gets_a_report(azurite, tmp_path, media):
         while time.monotonic() < deadline and ticks() == seen:
             time.sleep(0.02)
         etag = pipe.drop("gone.mp4", media["tone"])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not _tasks(pipe):
-            time.sleep(0.05)
-        assert [s for _, s, _ in _tasks(pipe)] == ["active"]
+        wait_until(lambda: task_states(pipe), 10)
+        assert [s for _, s, _ in task_states(pipe)] == ["active"]
         pipe.service.get_blob_client(pipe.input_container, "gone.mp4").delete_blob()
         outcome = pipe.wait({"gone.mp4": etag}, timeout=60)["gone.mp4"]
         assert outcome.kind == "failed"

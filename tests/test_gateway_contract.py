@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from shared import ffmpeg, planning
-from shared.batch.azure import AzureBatchGateway
 from shared.batch.gateway import BatchGateway, JobNotFound, PoolSpec, TaskSpec
 from shared.batch.local import LocalBatchGateway
-from tests.batch_standin import BatchStandin, FakeCredential
+from tests.batch_standin import BatchStandin
 
 pytest_plugins = ["tests.conftest_batch"]
 
@@ -68,10 +67,7 @@ class AzureKit(Kit):
 
     def __init__(self, standin: BatchStandin) -> None:
         self.standin = standin
-        self.azure = AzureBatchGateway(
-            account_url=standin.url, credential=FakeCredential(), pool_id=POOL, job_id=JOB, vm_size="standard_d2s_v3",
-            slots_per_node=1, connection_verify=standin.ca_path, retry_backoff_factor=0.01, retry_backoff_max=0,
-        )
+        self.azure = standin.gateway(pool_id=POOL, job_id=JOB, slots_per_node=1)
         self.gw = self.azure
         self._clock = dt.datetime.now(dt.UTC)
 

@@ -12,10 +12,9 @@ import pytest
 
 from devhost.azurite import Azurite
 from shared import naming, pipeline
-from shared.batch.azure import AzureBatchGateway
 from shared.settings import Settings
 from shared.storage import Storage
-from tests.batch_standin import BatchStandin, FakeCredential
+from tests.batch_standin import BatchStandin
 
 pytest_plugins = ["tests.conftest_batch"]
 
@@ -78,12 +77,8 @@ def make_world(azurite: Azurite, standin: BatchStandin, **env: str) -> World:
     })
     storage = Storage.from_settings(settings)
     storage.ensure_containers(settings.input_container, settings.output_container, settings.state_container)
-    gateway = AzureBatchGateway(
-        account_url=settings.batch_account_url, credential=FakeCredential(), pool_id=settings.pool_id,
-        job_id=settings.job_id, vm_size=settings.vm_size, slots_per_node=settings.slots_per_node,
-        pool_identity_id=settings.pool_identity_id, connection_verify=standin.ca_path, retry_backoff_factor=0.01,
-        retry_backoff_max=0,
-    )
+    gateway = standin.gateway(pool_id=settings.pool_id, job_id=settings.job_id, vm_size=settings.vm_size,
+                              slots_per_node=settings.slots_per_node, pool_identity_id=settings.pool_identity_id)
     clock = Clock(START)
     return World(standin, pipeline.Deps(settings=settings, storage=storage, gateway=gateway, clock=clock), clock)
 

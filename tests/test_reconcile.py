@@ -2,27 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-
-import pytest
-
-from shared import pipeline
-from shared.batch.local import LocalBatchGateway
 from shared.reconcile import backfill, reconcile
-from shared.settings import Settings
-from shared.storage import Storage
-
-
-@pytest.fixture
-def deps(azurite, tmp_path):
-    tag = uuid.uuid4().hex[:8]
-    settings = Settings.from_env({"AzureWebJobsStorage": azurite.connection_string, "INPUT_CONTAINER": f"in-{tag}",
-                                  "OUTPUT_CONTAINER": f"out-{tag}", "STATE_CONTAINER": f"st-{tag}"})
-    storage = Storage.from_settings(settings)
-    storage.ensure_containers(settings.input_container, settings.output_container, settings.state_container)
-    gateway = LocalBatchGateway(tmp_path, run_tasks=False)
-    yield pipeline.Deps(settings=settings, storage=storage, gateway=gateway)
-    gateway.close()
 
 
 def _put(deps, name: str, data: bytes = b"\x00\x00\x00\x18ftypmp42") -> None:

@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
+from collections.abc import Iterator
 
 import pytest
 
+from devhost.azurite import free_port
 from devhost.host import blob_client_arg
 from shared import pipeline
-from shared.batch.gateway import PoolSpec, TaskSpec
+from shared.batch.gateway import PoolSpec, ResourceFile, TaskSpec
 from shared.batch.local import LocalBatchGateway
-from shared.settings import Settings
-from shared.storage import Storage
-
-
-@pytest.fixture
-def deps(azurite, tmp_path, monkeypatch):
-    tag = uuid.uuid4().hex[:8]
-    env = {"AzureWebJobsStorage": azurite.connection_string, "INPUT_CONTAINER": f"in-{tag}",
-           "OUTPUT_CONTAINER": f"out-{tag}", "STATE_CONTAINER": f"st-{tag}", "LOCAL_STATE_DIR": str(tmp_path)}
-    settings = Settings.from_env(env)
-    storage = Storage.from_settings(settings)
-    storage.ensure_containers(settings.input_container, settings.output_container, settings.state_container)
-    gateway = LocalBatchGateway(tmp_path, run_tasks=False)
-    # The converter reads the connection setting from the environment, as in the Functions worker.
-    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
-    yield pipeline.Deps(settings=settings, storage=storage, gateway=gateway)
-    gateway.close()
+from tests.conftest import wait_until
 
 
 def _upload(deps, name, data):
@@ -76,6 +62,10 @@ def test_the_submitted_task_reads_a_short_lived_url_and_names_no_blob_in_its_com
     assert "sig=" in row and "se=" in row  # SAS with signature and expiry
 
 
+def _state(gw: LocalBatchGateway, task_id: str) -> str:
+    return (gw.task_state(task_id) or ("",))[0]
+
+
 def _spec(task_id: str, command: str) -> TaskSpec:
     return TaskSpec(id=task_id, display_name=task_id, command_line=command, resource_files=(), output_files=(),
                     max_task_retry_count=0)
@@ -90,9 +80,7 @@ def test_pool_size_gates_the_local_slots(tmp_path):
         time.sleep(1.0)
         assert gw.task_state("t1")[0] == "active"  # zero nodes: nothing runs
         gw.resize(1, 0)
-        deadline = time.monotonic() + 30
-        while gw.task_state("t1")[0] != "completed" and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: _state(gw, "t1") == "completed", 30)
         assert gw.task_state("t1") == ("completed", "success", 0)
         assert gw.task_counts().succeeded == 1
     finally:
@@ -107,9 +95,7 @@ def test_a_failing_task_is_retried_then_reported_once(tmp_path):
         spec = TaskSpec(id="bad", display_name="bad", command_line="ffmpeg -nostdin -i missing.mp4 out.mp3",
                         resource_files=(), output_files=(), max_task_retry_count=2)
         gw.add_task(spec)
-        deadline = time.monotonic() + 30
-        while (gw.task_state("bad") or ("",))[0] != "completed" and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: _state(gw, "bad") == "completed", 30)
         failed = gw.failed_tasks_since(None)
         assert [(f.id, f.attempts) for f in failed] == [("bad", 3)]
         assert failed[0].exit_code not in (0, None)
@@ -132,25 +118,34 @@ time.sleep(60)
 """
 
 
-def test_a_task_running_when_its_process_is_killed_runs_again(tmp_path):
+@contextlib.contextmanager
+def _host_running_slow(tmp_path) -> Iterator[subprocess.Popen[bytes]]:
+    """Another process whose local gateway is running task "slow" (30 s of ffmpeg); killed afterwards."""
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], cwd=os.getcwd())
-    gw = None
     try:
         probe = LocalBatchGateway(tmp_path, run_tasks=False)
-        deadline = time.monotonic() + 30
-        while (probe.task_state("slow") or ("",))[0] != "running" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert probe.task_state("slow")[0] == "running"
+        wait_until(lambda: _state(probe, "slow") == "running", 30, interval=0.1)
         probe.close()
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        gw = LocalBatchGateway(tmp_path, run_tasks=False)  # a restart: recovery requeues it
-        assert gw.task_state("slow")[0] == "active"
-        assert gw.task_counts().active == 1
+        yield child
     finally:
-        if child.poll() is None:
-            child.kill()
+        child.kill()
+        child.wait()
         subprocess.run(["pkill", "-f", "sine=duration=30"], check=False)
+
+
+def test_a_task_running_when_its_process_is_killed_runs_again(tmp_path):
+    gw = None
+    try:
+        with _host_running_slow(tmp_path) as child:
+            gw = LocalBatchGateway(tmp_path, run_tasks=False)
+            assert gw.task_state("slow")[0] == "running"
+            gw.close()
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            gw = LocalBatchGateway(tmp_path, run_tasks=False)  # a restart: recovery requeues it
+            assert gw.task_state("slow")[0] == "active"
+            assert gw.task_counts().active == 1
+    finally:
         if gw:
             gw.close()
 
@@ -158,10 +153,7 @@ def test_a_task_running_when_its_process_is_killed_runs_again(tmp_path):
 def test_an_input_unreachable_for_a_few_seconds_still_converts_in_one_attempt(tmp_path, media, caplog):
     """Storage restarting (refused connections, then a 503) is retried like a node agent does, not failed."""
     import http.server
-    import socket
     import threading
-
-    from shared.batch.gateway import ResourceFile
 
     body = media["tone"].read_bytes()
     hits: list[int] = []
@@ -180,9 +172,7 @@ def test_an_input_unreachable_for_a_few_seconds_still_converts_in_one_attempt(tm
         def log_message(self, *args):
             pass
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     servers: list[http.server.ThreadingHTTPServer] = []
 
     def serve_later() -> None:  # nothing listens for the first 2 s: connections are refused
@@ -201,9 +191,7 @@ def test_an_input_unreachable_for_a_few_seconds_still_converts_in_one_attempt(tm
                                          file_path="input.mp4"),),
             output_files=(), max_task_retry_count=0,
         ))
-        deadline = time.monotonic() + 60
-        while (gw.task_state("flaky") or ("",))[0] != "completed" and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: _state(gw, "flaky") == "completed", 60)
         assert gw.task_state("flaky") == ("completed", "success", 0)
         assert len(hits) == 2  # the 503, then the file
         assert "Retrying" in caplog.text and "s3cr3t" not in caplog.text  # retries are logged, the SAS is not
@@ -224,14 +212,12 @@ def test_a_task_left_running_before_a_reboot_runs_again_even_if_its_pid_is_reuse
     try:
         gw._q("UPDATE tasks SET state='running', owner_pid=? WHERE id='before-reboot'", unrelated.pid)
         gw.close()
-        stale = tmp_path / "batch" / "owners" / "999999.lock"  # left by a host that ended
+        stale = gw._owner_lock(999999)  # left by a host that ended
         stale.parent.mkdir(parents=True, exist_ok=True)
         stale.touch()
         gw = LocalBatchGateway(tmp_path, max_slots=1)  # the host starting again after the reboot
         assert not stale.exists()
-        deadline = time.monotonic() + 30
-        while gw.task_state("before-reboot")[0] != "completed" and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: _state(gw, "before-reboot") == "completed", 30)
         assert gw.task_state("before-reboot") == ("completed", "success", 0)
     finally:
         unrelated.kill()
@@ -241,19 +227,9 @@ def test_a_task_left_running_before_a_reboot_runs_again_even_if_its_pid_is_reuse
 
 def test_a_task_running_in_a_live_host_is_not_taken_over_by_a_second_process(tmp_path):
     """The CLI (or a second host) starting beside a running host must not requeue the host's running task."""
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], cwd=os.getcwd())
-    probe = None
-    try:
-        probe = LocalBatchGateway(tmp_path, run_tasks=False)
-        deadline = time.monotonic() + 30
-        while (probe.task_state("slow") or ("",))[0] != "running" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        probe.close()
+    with _host_running_slow(tmp_path):
         probe = LocalBatchGateway(tmp_path, run_tasks=False)  # recovery runs again, beside the live owner
-        assert probe.task_state("slow")[0] == "running"
-    finally:
-        child.kill()
-        child.wait()
-        subprocess.run(["pkill", "-f", "sine=duration=30"], check=False)
-        if probe:
+        try:
+            assert probe.task_state("slow")[0] == "running"
+        finally:
             probe.close()

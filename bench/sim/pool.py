@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from shared.scaling import Demand, PoolView, ScalingSettings, decide  # noqa: E402
+from shared.scaling import PoolView, ScalingSettings, decide, observe, work_seen  # noqa: E402
 
 # Event priorities at the same instant: tasks finish, nodes become ready, files land, controllers act.
 _DONE, _READY, _ARRIVAL, _CONTROL = 0, 1, 2, 3
@@ -301,15 +301,12 @@ class OurPolicy(Controller):
     """
 
     def __init__(self, settings: ScalingSettings, tick_s: float = 60.0, phase_s: float = 30.0,
-                 nudge: bool = False, nudge_delay_s: float = 0.0, name: str = "ours",
-                 count_completed: bool = True) -> None:
+                 nudge: bool = False, nudge_delay_s: float = 0.0) -> None:
         self.settings, self.tick_s, self.phase_s, self.nudge = settings, tick_s, phase_s, nudge
         self.nudge_delay_s = nudge_delay_s
         self.nudge_pending = False
-        self.count_completed = count_completed
         self.finished_seen = 0
         self.last_work_seen: float | None = None
-        self.name = name
         self.log: list[str] = []
 
     def start(self, sim: Sim) -> None:
@@ -320,11 +317,10 @@ class OurPolicy(Controller):
 
     def _decide(self, t: float) -> None:
         sim = self.sim
-        completed = sim.finished - self.finished_seen if self.count_completed else 0
+        # The same bookkeeping as the monitor (shared.pipeline.monitor_tick), from the same helpers.
+        demand = observe(len(sim.queue), sim.running(), sim.finished, self.finished_seen)
         self.finished_seen = sim.finished
-        demand = Demand(active=len(sim.queue), running=sim.running(), completed_since_last=completed)
-        if demand.active + demand.running + demand.completed_since_last > 0:
-            self.last_work_seen = t
+        self.last_work_seen = work_seen(demand, t, self.last_work_seen)
         state = sim.allocation_state(t)
         current = sum(1 for n in sim.alive() if n.allocated <= t)
         pool = PoolView(state, current, 0, sim.target, 0)

@@ -54,7 +54,6 @@ START_TASK_COMMAND = (
 )
 
 
-
 def package_start_command(package: str) -> tuple[str, str, str | None]:
     """Start task for the fast start mode: install a static ffmpeg from a Batch application package.
 
@@ -227,16 +226,10 @@ class AzureBatchGateway:
             return fn(*args, **kwargs)
         except (ResourceExistsError, ResourceNotFoundError):
             raise  # the caller decides what "exists" / "not found" means here
-        except HttpResponseError as exc:
-            text = _error_text(exc)
-            log.error("Batch %s failed: %s", what, text)
-            raise GatewayError(f"Batch {what} failed: {text}") from exc
-        except AzureError as exc:  # connection errors, timeouts, credential failures (after azure-core retries)
-            text = _error_text(exc)
-            log.error("Batch %s failed: %s", what, text)
-            raise GatewayError(f"Batch {what} failed: {text}") from exc
+        except AzureError as exc:  # HTTP errors, connection errors, timeouts, credentials (after azure-core retries)
+            raise self._unexpected(what, exc) from exc
 
-    def _unexpected(self, what: str, exc: HttpResponseError) -> GatewayError:
+    def _unexpected(self, what: str, exc: AzureError) -> GatewayError:
         text = _error_text(exc)
         log.error("Batch %s failed: %s", what, text)
         return GatewayError(f"Batch {what} failed: {text}")
