@@ -20,6 +20,7 @@ INPUT_FILE = "input.mp4"
 OUTPUT_FILE = "output.mp3"
 TOLERANCE_SECONDS = 0.5  # the MP3 may be this much shorter than the declared audio (encoder delay, priming)
 EXIT_INCOMPLETE = 3
+ERROR_NO_STREAM = "matches no streams"  # ffmpeg: the file has no audio stream to map
 _DECODE_ERRORS = ("Error while decoding", "Error submitting packet to decoder", "Invalid data found")
 _CONTAINER_TAGS = ("major_brand", "minor_version", "compatible_brands")  # MP4 container details, not tags
 
@@ -134,10 +135,11 @@ def main(argv: list[str]) -> int:
         return fail("the input file was not available to the task", 66)
     if os.path.getsize(INPUT_FILE) == 0:
         return fail("the input is empty (0 bytes)")
+    unreadable: mp4.NotMp4 | None = None
     try:
         info: mp4.Mp4Info | None = mp4.read_mp4(INPUT_FILE)
-    except mp4.NotMp4:
-        info = None  # not an MP4 we can read (or its moov is missing): ffmpeg decides, and says why
+    except mp4.NotMp4 as exc:
+        info, unreadable = None, exc  # another container ffmpeg may still read, or an MP4 without its index
     track = info.chosen() if info else None
     if info is not None and track is None:
         return fail("the input has no audio stream")
@@ -148,6 +150,11 @@ def main(argv: list[str]) -> int:
     except OSError:
         pass
     if code != 0:
+        if unreadable is not None and unreadable.truncated:
+            return fail("the input is cut short: it ends before the index (moov box) an MP4 keeps at its end, "
+                        "so none of it can be read (an interrupted upload?)", code)
+        if unreadable is not None and not any(ERROR_NO_STREAM in line for line in stderr):
+            return fail("the input is not an MP4, nor any other audio or video file ffmpeg can read", code)
         return code
     measured = mp3.duration_seconds(OUTPUT_FILE)
     declared = track.declared_seconds if track else None

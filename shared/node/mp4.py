@@ -11,7 +11,11 @@ _MP3_OBJECT_TYPES = {0x69, 0x6B}  # ISO/IEC 14496-1 objectTypeIndication: MPEG-2
 
 
 class NotMp4(ValueError):
-    """The file has no readable ISO base media structure (not an MP4, or cut short before its moov box)."""
+    """No moov box to read: `truncated` when the file starts as an MP4 (ftyp) but ends before its moov box."""
+
+    def __init__(self, message: str, *, truncated: bool = False) -> None:
+        super().__init__(message)
+        self.truncated = truncated
 
 
 @dataclass
@@ -197,13 +201,14 @@ def read_mp4(path: str) -> Mp4Info:
     with open(path, "rb") as fh:
         fh.seek(0, 2)
         size = fh.tell()
-        moov = None
+        moov, starts_as_mp4 = None, False
         for kind, start, end in _boxes(fh, 0, size):
+            starts_as_mp4 = starts_as_mp4 or kind == b"ftyp"
             if kind == b"moov":
                 moov = (start, end)
                 break
         if moov is None:
-            raise NotMp4("no moov box")
+            raise NotMp4("no moov box", truncated=starts_as_mp4)
         info = Mp4Info()
         movie_timescale, fragment_duration, index = 0, None, 0
         traks: list[tuple[int, int, int]] = []
