@@ -162,6 +162,10 @@ def main(argv: list[str]) -> int:
         return fail("no audio could be decoded from the input")
     if declared is not None and measured < declared - TOLERANCE_SECONDS:
         return fail(incomplete_reason(declared, measured, stderr))
+    if declared is None and any("partial file" in line for line in stderr):
+        # Nothing to compare with (a fragmented MP4 written live), but ffmpeg met the cut inside a fragment.
+        return fail(f"the input is cut short: it ends inside its audio data, after {measured:.1f} s "
+                    "(an interrupted upload?)")
     sys.stderr.write(f"mp3pipe: converted {measured:.2f} s of audio"
                      + (f" (declared {declared:.2f} s)" if declared is not None else " (no declared duration)")
                      + ("; copied without re-encoding" if copies(preset, track) else "")
