@@ -88,7 +88,7 @@ def make(case: Case, folder: Path) -> Path:
     """Write the case's MP4 into folder and return its path."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{case.name}.mp4"
-    if case in GOOD:
+    if case.inputs:  # a generated recording; the broken ones are made below
         _run([*case.inputs, *case.args, "-t", str(case.seconds), str(path)])
         return path
     if case.name == "empty":
