@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from devhost.azurite import Azurite
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import duration, make_mp4
@@ -98,12 +100,16 @@ def test_restarting_azurite_with_its_data_mid_batch_loses_nothing(tmp_path):
             converting = [t.id for t in pipe.tasks() if _converting(t)]
             assert converting, "no conversion was in flight when storage stopped"
 
-            def upload_open() -> bool:  # a conversion finished while storage is down: its upload cannot commit
-                runs = [t.runs()[-1] for t in pipe.tasks() if t.id in converting]
-                return any([e["event"] for e in run][-1:] == ["uploading"] for run in runs)
+            def open_uploads() -> list[str]:  # conversions finished while storage is down: uploads cannot commit
+                return [t.id for t in pipe.tasks()
+                        if t.id in converting and [e["event"] for e in t.runs()[-1]][-1:] == ["uploading"]]
 
-            wait_until(upload_open, 60, interval=0.02, what="an MP3 upload open while storage is down")
+            wait_until(open_uploads, 60, interval=0.02, what="an MP3 upload open while storage is down")
+            stuck = open_uploads()
+            back = time.time()
             azurite.start()  # same port, same data folder
-            _check_all_converted_once(pipe, etags, seconds, tmp_path)
+            tasks = {t.id: t for t in _check_all_converted_once(pipe, etags, seconds, tmp_path).values()}
+            for task_id in stuck:  # the MP3 that could not be stored then was stored once storage came back
+                assert [e["at"] >= back for e in tasks[task_id].mp3_uploads()] == [True]
     finally:
         azurite.stop()
