@@ -21,6 +21,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the socket listening on 127.0.0.1:`port` (Linux /proc; elsewhere: connectable)."""
+    try:
+        with open("/proc/net/tcp") as fh:
+            rows = [line.split() for line in fh.readlines()[1:]]
+    except OSError:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+    local = f"0100007F:{port:04X}"
+    wanted = {f"socket:[{r[9]}]" for r in rows if r[1] == local and r[3] == "0A"}
+    if not wanted:
+        return False
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in wanted:
+                return True
+        except OSError:
+            continue  # closed while we looked
+    return False
+
+
 def connection_string(port: int) -> str:
     return (
         f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
@@ -44,6 +72,7 @@ class Azurite:
     def __init__(self, location: Path, port: int | None = None, log_file: Path | None = None) -> None:
         self.location = Path(location)
         self.port = port or free_port()
+        self._may_move = port is None  # a probed port may be taken before Azurite binds it: then try another
         self.log_file = log_file
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -52,6 +81,21 @@ class Azurite:
         return connection_string(self.port)
 
     def start(self, timeout: float = 30.0) -> Azurite:
+        """Start on `port`; a port probed free but taken meanwhile (first start only) is replaced by another.
+
+        A restart keeps its port: clients hold connection strings naming it.
+        """
+        for _ in range(4):
+            if self._start_once(timeout):
+                self._may_move = False
+                return self
+            if not self._may_move:
+                break
+            self.port = free_port()
+        raise RuntimeError(f"Azurite could not listen on 127.0.0.1:{self.port} (exit code {self._exit_code})")
+
+    def _start_once(self, timeout: float) -> bool:
+        """Whether this Azurite process itself now listens on the port (not another process that took it)."""
         self.location.mkdir(parents=True, exist_ok=True)
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -61,15 +105,16 @@ class Azurite:
             ],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
+        self._exit_code: int | None = None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"Azurite exited with code {self.proc.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
+                self._exit_code = self.proc.returncode  # e.g. EADDRINUSE: another process has the port
+                self.proc = None
+                return False
+            if _listens(self.proc.pid, self.port):
+                return True
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"Azurite did not listen on 127.0.0.1:{self.port} within {timeout}s")
 

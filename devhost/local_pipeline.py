@@ -16,7 +16,9 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from devhost.azurite import REPO, Azurite
+from devhost.task_audit import TaskAudit, audit
 from shared import naming
+from shared.batch.local import read_history
 from shared.settings import DEFAULTS
 from shared.storage import Storage
 
@@ -27,7 +29,7 @@ class Outcome:
 
     name: str
     etag: str
-    kind: str  # "converted" | "failed" | "pending"
+    kind: str  # "converted" | "failed" | "pending" | "superseded" (a newer version was dropped; no outcome due)
     output: str | None = None
     report: dict[str, Any] | None = None
 
@@ -129,8 +131,12 @@ class LocalPipeline:
         result = self.service.get_blob_client(self.input_container, name).upload_blob(data, overwrite=True)
         return naming.clean_etag(result["etag"])
 
-    def outcome(self, name: str, etag: str, present: set[str] | None = None) -> Outcome:
-        """The outcome of one blob version; `present` (a listing of the output container) saves requests."""
+    def outcome(self, name: str, etag: str, present: dict[str, str] | None = None) -> Outcome:
+        """The outcome of one blob version; `present` (output blob name -> ETag, one listing) saves requests.
+
+        "converted" means this version's own task uploaded the MP3 that is there now (its ETag matches the upload
+        the task recorded), not merely that an MP3 of that name exists: an older version's MP3 does not count.
+        """
         out = self.service.get_container_client(self.output_container)
         report_path = naming.report_name(name)
         if present is None or report_path in present:
@@ -145,12 +151,34 @@ class LocalPipeline:
         except naming.UnmappableName:
             return Outcome(name, etag, "pending")
         if present is not None:
-            return Outcome(name, etag, "converted", output=mp3) if mp3 in present else Outcome(name, etag, "pending")
-        try:
-            out.get_blob_client(mp3).get_blob_properties()
+            landed = present.get(mp3)
+        else:
+            try:
+                landed = naming.clean_etag(out.get_blob_client(mp3).get_blob_properties().etag)
+            except ResourceNotFoundError:
+                landed = None
+        if landed is not None and landed == self.uploaded_etag(name, etag, mp3):
             return Outcome(name, etag, "converted", output=mp3)
+        if present is None and self.current_etag(name) not in (etag, None):
+            return Outcome(name, etag, "superseded")
+        return Outcome(name, etag, "pending")
+
+    def current_etag(self, name: str) -> str | None:
+        try:
+            props = self.service.get_blob_client(self.input_container, name).get_blob_properties()
         except ResourceNotFoundError:
-            return Outcome(name, etag, "pending")
+            return None
+        return naming.clean_etag(props.etag)
+
+    def uploaded_etag(self, name: str, etag: str, mp3: str) -> str | None:
+        """The ETag of the MP3 this blob version's task last uploaded, from the local gateway's task history."""
+        events = read_history(self.state_dir / "batch", self.value("BATCH_JOB_ID"), naming.task_id(name, etag))
+        uploads = [e["etag"] for e in events if e["event"] == "upload" and e.get("path") == mp3]
+        return uploads[-1] if uploads else None
+
+    def tasks(self) -> list[TaskAudit]:
+        """Every task of the local gateway with its history (runs, launches, uploads)."""
+        return audit(self.state_dir, self.value("BATCH_JOB_ID"))
 
     def wait(self, dropped: dict[str, str], timeout: float = 300.0, interval: float = 0.1) -> dict[str, Outcome]:
         """Wait until every dropped (name -> ETag) has an outcome or the timeout passes."""
@@ -158,7 +186,7 @@ class LocalPipeline:
         outcomes = {name: Outcome(name, etag, "pending") for name, etag in dropped.items()}
         out = self.service.get_container_client(self.output_container)
         while True:
-            present = {b.name for b in out.list_blobs()}
+            present = {b.name: naming.clean_etag(b.etag) for b in out.list_blobs()}
             for name, etag in dropped.items():
                 if outcomes[name].kind == "pending":
                     outcomes[name] = self.outcome(name, etag, present)

@@ -13,6 +13,7 @@ import pytest
 from devhost.azurite import REPO, Azurite
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import make_mp4
+from devhost.task_audit import TaskAudit
 from shared import pipeline
 from shared.batch.local import LocalBatchGateway
 from shared.settings import Settings
@@ -30,14 +31,14 @@ def isolated(**extra: str) -> dict[str, str]:
             "MONITOR_SCHEDULE": "*/1 * * * * *", **extra}
 
 
-def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:
-    """Poll `condition` until it is true or `timeout` seconds pass; returns whether it became true."""
+def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.05, what: str = "") -> None:
+    """Poll `condition` until it is true; fail the test loudly if `timeout` seconds pass first."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() >= deadline:
-            return False
+            name = what or getattr(condition, "__name__", "condition")
+            raise AssertionError(f"waited {timeout} s and this never became true: {name}")
         time.sleep(interval)
-    return True
 
 
 def task_states(pipe: LocalPipeline) -> list[tuple[str, str, str | None]]:
@@ -45,18 +46,38 @@ def task_states(pipe: LocalPipeline) -> list[tuple[str, str, str | None]]:
     return [row[:3] for row in pipe.task_rows()]
 
 
-def ffmpeg_pids(pipe: LocalPipeline) -> list[int]:
-    """ffmpeg conversions (libmp3lame) running in this pipeline's task folders."""
+def task_pids(pipe: LocalPipeline, marker: bytes = b"") -> list[int]:
+    """Processes working in this pipeline's task folders (with `marker` in their command line, if given)."""
     pids = []
+    tasks = str(pipe.state_dir / "batch" / "tasks")
     for entry in os.listdir("/proc"):
         try:
-            if entry.isdigit() and str(pipe.state_dir) in os.readlink(f"/proc/{entry}/cwd"):
+            if entry.isdigit() and os.readlink(f"/proc/{entry}/cwd").startswith(tasks):
                 with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    if b"libmp3lame" in fh.read():
+                    if marker in fh.read():
                         pids.append(int(entry))
         except OSError:
             continue  # the process ended while we looked
     return pids
+
+
+def ffmpeg_pids(pipe: LocalPipeline) -> list[int]:
+    """ffmpeg conversions (libmp3lame) running in this pipeline's task folders."""
+    return task_pids(pipe, b"libmp3lame")
+
+
+def settled(pipe: LocalPipeline, timeout: float = 60.0) -> list[TaskAudit]:
+    """The tasks once every one has completed and no task process is left (an output lands a moment before its
+    task completes, as in Batch; a terminated task's process takes a moment to die)."""
+    wait_until(lambda: all(t.state == "completed" for t in pipe.tasks()) and not task_pids(pipe), timeout,
+               what="every task completed and no task process left")
+    return pipe.tasks()
+
+
+def assert_once_each(tasks: list[TaskAudit]) -> None:
+    """No task ran, launched its command or uploaded its MP3 more often than retries and requeues explain."""
+    problems = {f"{t.name} ({t.id})": t.problems() for t in tasks if t.problems()}
+    assert not problems, problems
 
 
 @pytest.fixture(scope="session")
@@ -80,15 +101,29 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return files
 
 
-@pytest.fixture
-def deps(azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[pipeline.Deps]:
-    """In-process pipeline dependencies on real Azurite (own containers) and a local gateway that runs no tasks."""
+def _deps(azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, run_tasks: bool) -> pipeline.Deps:
     env = {"AzureWebJobsStorage": azurite.connection_string, "LOCAL_STATE_DIR": str(tmp_path), **isolated()}
     settings = Settings.from_env(env)
     storage = Storage.from_settings(settings)
     storage.ensure_containers(settings.input_container, settings.output_container, settings.state_container)
-    gateway = LocalBatchGateway(tmp_path, run_tasks=False)
+    gateway = LocalBatchGateway(tmp_path, run_tasks=run_tasks)
     # The converter reads the connection setting from the environment, as in the Functions worker.
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
-    yield pipeline.Deps(settings=settings, storage=storage, gateway=gateway)
-    gateway.close()
+    return pipeline.Deps(settings=settings, storage=storage, gateway=gateway)
+
+
+@pytest.fixture
+def deps(azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[pipeline.Deps]:
+    """In-process pipeline dependencies on real Azurite (own containers) and a local gateway that runs no tasks."""
+    d = _deps(azurite, tmp_path, monkeypatch, run_tasks=False)
+    yield d
+    d.gateway.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def running_deps(azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[pipeline.Deps]:
+    """The same with a local gateway that runs its tasks (real ffmpeg), its pool and job in place."""
+    d = _deps(azurite, tmp_path, monkeypatch, run_tasks=True)
+    pipeline.ensure_job(d)
+    yield d
+    d.gateway.close()  # type: ignore[attr-defined]

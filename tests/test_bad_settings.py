@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
 import pytest
 
-from devhost.azurite import DEV_KEY, REPO, free_port
+from devhost.azurite import DEV_KEY, REPO
 
 
 def _start_host(env_changes: dict[str, str], tmp_path) -> subprocess.CompletedProcess[str]:
@@ -39,9 +40,11 @@ def test_a_wrong_account_key_is_named(azurite, tmp_path):
 
 
 def test_an_unreachable_storage_endpoint_is_named(tmp_path):
-    port = free_port()
-    conn = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DEV_KEY};"
-            f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
-    result = _start_host({"AzureWebJobsStorage": conn}, tmp_path)
+    with socket.socket() as held:  # bound for the whole test and never listening: connections are refused
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        conn = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DEV_KEY};"
+                f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+        result = _start_host({"AzureWebJobsStorage": conn}, tmp_path)
     assert result.returncode == 2
     assert "AzureWebJobsStorage" in result.stderr and "cannot reach" in result.stderr

@@ -7,74 +7,109 @@ import time
 from devhost.azurite import Azurite
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import duration, make_mp4
-from tests.conftest import ffmpeg_pids, isolated, task_states, wait_until
+from devhost.task_audit import TaskAudit
+from tests.conftest import assert_once_each, ffmpeg_pids, isolated, settled, wait_until
 
 
-def _settled_task_rows(pipe: LocalPipeline, timeout: float = 30.0) -> list[tuple[str, str, str | None]]:
-    """Task rows once none is active or running: an output lands a moment before its task completes, as in Batch."""
-    wait_until(lambda: all(state == "completed" for _, state, _ in task_states(pipe)), timeout)
-    return task_states(pipe)
+def _converting(task: TaskAudit, pid: int | None = None) -> bool:
+    """Running, its command launched (by `pid`, if given), no upload begun in its current run."""
+    run = task.runs()[-1] if task.history else []
+    launched = [e for e in run if e["event"] == "exec" and (pid is None or e["pid"] == pid)]
+    return task.state == "running" and bool(launched) and not any(e["event"].startswith("upload") for e in run)
 
 
-def _check_all_converted_once(pipe: LocalPipeline, etags: dict[str, str], tmp_path) -> None:
+def _check_all_converted_once(pipe: LocalPipeline, etags: dict[str, str], seconds: dict[str, float],
+                              tmp_path) -> dict[str, TaskAudit]:
     outcomes = pipe.wait(etags, timeout=180)
     assert {n: o.kind for n, o in outcomes.items()} == {n: "converted" for n in etags}
-    rows = _settled_task_rows(pipe)
-    assert len(rows) == len(etags)  # one task per blob version: no duplicates after the restart
-    assert all(state == "completed" and result == "success" for _, state, result in rows)
+    tasks = settled(pipe)
+    assert sorted((t.name, t.etag) for t in tasks) == sorted(etags.items())  # one task per blob version
+    assert all(t.result == "success" for t in tasks)
+    assert_once_each(tasks)  # no task ran, launched ffmpeg or uploaded its MP3 twice without a crash to explain it
     listing = {b.name for b in pipe.service.get_container_client(pipe.output_container).list_blobs()}
     assert not any(n.endswith(".error.json") for n in listing)
-    for name, o in outcomes.items():  # every MP3 is whole: it decodes to the full duration
-        local = pipe.download(pipe.output_container, o.output, tmp_path / "dl" / o.output)
-        assert abs(duration(local) - 6.0) < 0.2, name
+    for name, etag in etags.items():  # still this version's own upload after everything settled, and whole
+        assert pipe.outcome(name, etag).kind == "converted", name
+        local = pipe.download(pipe.output_container, outcomes[name].output, tmp_path / "dl" / outcomes[name].output)
+        assert abs(duration(local) - seconds[name]) < 0.5, name
+    return {t.name: t for t in tasks}
 
 
 def test_kill_9_of_the_host_mid_batch_loses_nothing_and_duplicates_nothing(azurite, tmp_path):
     settings = isolated()
     clip = make_mp4(tmp_path / "clip.mp4", 6.0, size="160x120")
+    long = make_mp4(tmp_path / "long.mp4", 600.0, size="64x64", rate=1)  # ~3 s of conversion: in flight at the kill
     with LocalPipeline(tmp_path / "state", settings=settings, azurite=azurite) as pipe:
-        etags = {f"batch/file-{i:02d}.mp4": pipe.drop(f"batch/file-{i:02d}.mp4", clip) for i in range(20)}
+        etags = {"batch/long.mp4": pipe.drop("batch/long.mp4", long)}
+        etags |= {f"batch/file-{i:02d}.mp4": pipe.drop(f"batch/file-{i:02d}.mp4", clip) for i in range(20)}
+        seconds = {name: 600.0 if "long" in name else 6.0 for name in etags}
+        host = pipe.host.pid
 
-        def mid_batch() -> bool:
-            rows = task_states(pipe)
-            return sum(1 for _, s, _ in rows if s == "completed") >= 3 and any(s == "running" for _, s, _ in rows)
+        def mid_batch() -> bool:  # the long conversion is certainly still in flight when the kill lands
+            tasks = pipe.tasks()
+            return (sum(t.state == "completed" for t in tasks) >= 3
+                    and any(_converting(t, host) for t in tasks if t.name == "batch/long.mp4"))
 
-        wait_until(mid_batch, 60, interval=0.02)
-        pipe.kill_host()  # mid-batch: some done, some running, some not yet submitted
-        done_before = sum(1 for _, s, _ in task_states(pipe) if s == "completed")
-        assert done_before < 20
+        wait_until(mid_batch, 120, interval=0.02)
+        pipe.kill_host()  # mid-batch: some done, some converting, some not yet submitted
+        at_kill = pipe.tasks()
+        in_flight = [t.id for t in at_kill if _converting(t, host)]
+        assert in_flight, "no conversion was running when the host was killed"
+        assert sum(t.state == "completed" for t in at_kill) < len(etags)
         pipe.start_host()
-        _check_all_converted_once(pipe, etags, tmp_path)
+        after = {t.id: t for t in _check_all_converted_once(pipe, etags, seconds, tmp_path).values()}
+        for task_id in in_flight:  # recovery requeued the interrupted conversion and the new host ran it again
+            assert after[task_id].requeue_count == 1
+            assert after[task_id].runs()[-1][0]["pid"] == pipe.host.pid != host
+            assert after[task_id].execs() == 2
 
 
 def test_ffmpeg_dies_with_a_killed_host_and_the_file_converts_after_restart(azurite, tmp_path):
     long = make_mp4(tmp_path / "long.mp4", 1800.0, size="64x64", rate=1)
     with LocalPipeline(tmp_path / "state", settings=isolated(), azurite=azurite) as pipe:
         etag = pipe.drop("crash/long.mp4", long)
-        wait_until(lambda: ffmpeg_pids(pipe), 60)
-        assert ffmpeg_pids(pipe), "ffmpeg never started"
+        wait_until(lambda: ffmpeg_pids(pipe), 60, what="ffmpeg started")
+        host = pipe.host.pid
         pipe.kill_host()
-        wait_until(lambda: not ffmpeg_pids(pipe), 5)
-        assert ffmpeg_pids(pipe) == []  # no conversion keeps a core busy for a host that is gone
+        [at_kill] = pipe.tasks()
+        assert _converting(at_kill, host)
+        wait_until(lambda: not ffmpeg_pids(pipe), 5, what="ffmpeg gone with its host")
         pipe.start_host()
         outcome = pipe.wait({"crash/long.mp4": etag}, timeout=120)["crash/long.mp4"]
         assert outcome.kind == "converted"
-        assert [state for _, state, _ in _settled_task_rows(pipe)] == ["completed"]
+        [task] = settled(pipe)
+        assert (task.state, task.result, task.requeue_count, task.execs()) == ("completed", "success", 1, 2)
+        assert_once_each([task])
         mp3 = pipe.download(pipe.output_container, outcome.output, tmp_path / "long.mp3")
         assert abs(duration(mp3) - 1800.0) < 0.5
 
 
 def test_restarting_azurite_with_its_data_mid_batch_loses_nothing(tmp_path):
     clip = make_mp4(tmp_path / "clip.mp4", 6.0, size="160x120")
+    long = make_mp4(tmp_path / "long.mp4", 600.0, size="64x64", rate=1)
     azurite = Azurite(tmp_path / "azurite-data", log_file=tmp_path / "azurite.log").start()
     try:
         with LocalPipeline(tmp_path / "state", settings={"MONITOR_SCHEDULE": "*/1 * * * * *"},
                            azurite=azurite) as pipe:
-            etags = {f"az/file-{i:02d}.mp4": pipe.drop(f"az/file-{i:02d}.mp4", clip) for i in range(10)}
-            time.sleep(0.8)
+            etags = {"az/long.mp4": pipe.drop("az/long.mp4", long)}
+            etags |= {f"az/file-{i:02d}.mp4": pipe.drop(f"az/file-{i:02d}.mp4", clip) for i in range(10)}
+            seconds = {name: 600.0 if "long" in name else 6.0 for name in etags}
+            wait_until(lambda: any(_converting(t) for t in pipe.tasks() if t.name == "az/long.mp4"), 120,
+                       interval=0.02, what="the long conversion running")
             azurite.stop()
-            time.sleep(2.0)
+            converting = [t.id for t in pipe.tasks() if _converting(t)]
+            assert converting, "no conversion was in flight when storage stopped"
+
+            def open_uploads() -> list[str]:  # conversions finished while storage is down: uploads cannot commit
+                return [t.id for t in pipe.tasks()
+                        if t.id in converting and [e["event"] for e in t.runs()[-1]][-1:] == ["uploading"]]
+
+            wait_until(open_uploads, 60, interval=0.02, what="an MP3 upload open while storage is down")
+            stuck = open_uploads()
+            back = time.time()
             azurite.start()  # same port, same data folder
-            _check_all_converted_once(pipe, etags, tmp_path)
+            tasks = {t.id: t for t in _check_all_converted_once(pipe, etags, seconds, tmp_path).values()}
+            for task_id in stuck:  # the MP3 that could not be stored then was stored once storage came back
+                assert [e["at"] >= back for e in tasks[task_id].mp3_uploads()] == [True]
     finally:
         azurite.stop()

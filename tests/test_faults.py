@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from devhost.host import blob_client_arg
 from devhost.hostile import HOSTILE_NAMES, SHELL_MARKERS, UNMAPPABLE_NAMES, bad_contents, odd_but_valid
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import duration, make_mp4
-from shared import naming
-from tests.conftest import ffmpeg_pids, isolated, task_states, wait_until
+from shared import naming, pipeline
+from shared.records import Records
+from tests.conftest import assert_once_each, ffmpeg_pids, isolated, settled, wait_until
 
 
 def _tag() -> str:
@@ -72,39 +74,97 @@ def test_bad_contents_fail_alone_with_ffmpegs_reason(pipe, media, tmp_path):
     assert abs(_mp3_duration(pipe, "odd/multi-audio.mp3", tmp_path) - 3.0) < 0.2
 
 
-def test_overwritten_while_converting_the_newer_version_wins(pipe, tmp_path, media):
+def _report_present(pipe: LocalPipeline, name: str) -> bool:
+    listing = {b.name for b in pipe.service.get_container_client(pipe.output_container).list_blobs()}
+    return naming.report_name(name) in listing
+
+
+def test_overwritten_while_converting_the_older_task_is_terminated_and_the_newer_version_wins(pipe, tmp_path,
+                                                                                               media):
+    name = "race/clip.mp4"
     slow = make_mp4(tmp_path / "slow.mp4", 1800.0, size="64x64", rate=1)  # ~10 s of conversion
-    first = pipe.drop("race/clip.mp4", slow)
-    wait_until(lambda: any(s == "running" for _, s, _ in task_states(pipe)), 60)
-    second = pipe.drop("race/clip.mp4", media["tone"])
+    first = pipe.drop(name, slow)
+    old_id = naming.task_id(name, first)
+    wait_until(lambda: any(t.id == old_id and t.state == "running" and t.execs() for t in pipe.tasks()), 60,
+               what="version 1 converting")
+    second = pipe.drop(name, media["tone"])  # version 2 arrives while version 1 converts
     assert first != second
-    outcome = pipe.wait({"race/clip.mp4": second}, timeout=120)["race/clip.mp4"]
-    assert outcome.kind == "converted"
-    time.sleep(12)  # long enough for the old conversion to have finished, had it not been stopped
-    assert abs(_mp3_duration(pipe, "race/clip.mp3", tmp_path) - 4.0) < 0.2
-    report = pipe.outcome("race/clip.mp4", second)
-    assert report.kind == "converted"
+    assert pipe.wait({name: second}, timeout=120)[name].kind == "converted"
+    tasks = {t.id: t for t in settled(pipe) if t.name == name}  # everything ended: nothing can land late
+    old, new = tasks.pop(old_id), tasks.pop(naming.task_id(name, second))
+    assert not tasks
+    assert old.terminated and old.execs() == 1 and old.mp3_uploads() == []  # stopped mid-conversion, no upload
+    assert (new.state, new.result) == ("completed", "success")
+    assert_once_each([old, new])
+    assert pipe.outcome(name, second).kind == "converted"  # the MP3 there is version 2's own upload ...
+    assert pipe.outcome(name, first).kind == "superseded"
+    assert abs(_mp3_duration(pipe, "race/clip.mp3", tmp_path) - 4.0) < 0.2  # ... and has version 2's content
+    assert not _report_present(pipe, name)
+    log = pipe.log_path.read_text()
+    assert '"event": "terminated-older"' in log and old_id in log
+
+
+class _LateTrigger:
+    """Version 1's trigger, delivered late: it read the blob's properties before version 2 landed, and submits
+    after version 2 has been submitted (two triggers racing, one order pinned). Later reads see the blob as is."""
+
+    def __init__(self, client: Any, stale_properties: Any) -> None:
+        self._client, self._stale = client, stale_properties
+        self.blob_name, self.container_name = client.blob_name, client.container_name
+
+    def get_blob_properties(self, **kwargs: Any) -> Any:
+        stale, self._stale = self._stale, None
+        return stale if stale is not None else self._client.get_blob_properties(**kwargs)
+
+
+def test_an_older_version_triggered_after_the_newer_one_is_superseded(running_deps, media, tmp_path):
+    deps = running_deps
+    name = "late/clip.mp4"
+    blob = deps.storage.service.get_blob_client(deps.settings.input_container, name)
+    blob.upload_blob(media["tone_long"].read_bytes())
+    client = blob_client_arg("AzureWebJobsStorage", deps.settings.input_container, name)
+    stale = client.get_blob_properties()  # version 1, as its trigger saw it
+    blob.upload_blob(media["tone"].read_bytes(), overwrite=True)  # version 2 lands
+    newer = pipeline.submit_blob(client, deps)
+    older = pipeline.submit_blob(_LateTrigger(client, stale), deps)
+    assert newer.status == "submitted"
+    assert older.status == "superseded"  # claim_newest: a newer version is recorded
+    assert older.task_id == naming.task_id(name, naming.clean_etag(stale.etag)) != newer.task_id
+    assert deps.gateway.task_ids() == [newer.task_id]  # version 1 got no task, version 2's was not terminated
+    record, _ = Records(deps.storage, deps.settings.state_container).get(name)
+    assert record is not None and record.etag == naming.clean_etag(client.get_blob_properties().etag)
+    wait_until(lambda: deps.gateway.task_status(newer.task_id) == "completed", 60, what="version 2 converted")
+    assert deps.gateway.task_state(newer.task_id) == ("completed", "success", 0)
+    mp3 = tmp_path / "late.mp3"
+    mp3.write_bytes(deps.storage.service.get_blob_client(deps.settings.output_container, "late/clip.mp3")
+                    .download_blob().readall())
+    assert abs(duration(mp3) - 4.0) < 0.2  # version 2's content, not version 1's 7 s
 
 
 def test_dropped_twice_in_a_second_gives_one_outcome_for_the_last(pipe, media, tmp_path):
-    pipe.drop("twice/x.mp4", media["tone_long"])
-    last = pipe.drop("twice/x.mp4", media["tone"])
-    assert pipe.wait({"twice/x.mp4": last}, timeout=60)["twice/x.mp4"].kind == "converted"
-    time.sleep(3)
+    name = "twice/x.mp4"
+    first = pipe.drop(name, media["tone_long"])
+    last = pipe.drop(name, media["tone"])
+    assert pipe.wait({name: last}, timeout=60)[name].kind == "converted"
+    tasks = [t for t in settled(pipe) if t.name == name]
+    older = [t for t in tasks if t.etag == first]  # version 1 is seen by the host only if it listed in between
+    assert all(t.terminated and not t.mp3_uploads() for t in older)
+    assert_once_each(tasks)
+    assert pipe.outcome(name, last).kind == "converted" and pipe.outcome(name, first).kind == "superseded"
     assert abs(_mp3_duration(pipe, "twice/x.mp3", tmp_path) - 4.0) < 0.2
-    names = {b.name for b in pipe.service.get_container_client(pipe.output_container).list_blobs()}
-    assert "twice/x.error.json" not in names
+    assert not _report_present(pipe, name)
 
 
 def test_a_killed_ffmpeg_is_retried_and_the_file_still_converts(pipe, tmp_path):
     slow = make_mp4(tmp_path / "slow2.mp4", 1800.0, size="64x64", rate=1)
     etag = pipe.drop("killed/ffmpeg.mp4", slow)
-    wait_until(lambda: ffmpeg_pids(pipe), 60)
-    pid = next(iter(ffmpeg_pids(pipe)), None)
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: ffmpeg_pids(pipe), 60, what="ffmpeg started")
+    os.kill(ffmpeg_pids(pipe)[0], signal.SIGKILL)
     outcome = pipe.wait({"killed/ffmpeg.mp4": etag}, timeout=120)["killed/ffmpeg.mp4"]
     assert outcome.kind == "converted"
+    [task] = [t for t in settled(pipe) if t.name == "killed/ffmpeg.mp4"]
+    assert (task.result, task.retry_count, len(task.runs()), task.execs()) == ("success", 1, 2, 2)
+    assert_once_each([task])
     assert abs(_mp3_duration(pipe, "killed/ffmpeg.mp3", tmp_path) - 1800.0) < 0.5
 
 
@@ -113,15 +173,12 @@ def test_deleted_before_its_task_runs_gets_a_report(azurite, tmp_path, media):
     with LocalPipeline(tmp_path / "state", settings=settings, azurite=azurite) as pipe:
         # Drop right after a tick that saw no work (pool at 0 nodes): the next tick is ~4 s away.
         ticks = lambda: pipe.log_path.read_text().count('"event": "monitor"')  # noqa: E731
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and ticks() < 1:
-            time.sleep(0.02)
+        wait_until(lambda: ticks() >= 1, 30, interval=0.02, what="a first monitor tick")
         seen = ticks()
-        while time.monotonic() < deadline and ticks() == seen:
-            time.sleep(0.02)
+        wait_until(lambda: ticks() > seen, 30, interval=0.02, what="the next monitor tick")
         etag = pipe.drop("gone.mp4", media["tone"])
-        wait_until(lambda: task_states(pipe), 10)
-        assert [s for _, s, _ in task_states(pipe)] == ["active"]
+        wait_until(lambda: pipe.tasks(), 10, what="the task added")
+        assert [(t.state, t.history) for t in pipe.tasks()] == [("active", [])]  # queued, never run
         pipe.service.get_blob_client(pipe.input_container, "gone.mp4").delete_blob()
         outcome = pipe.wait({"gone.mp4": etag}, timeout=60)["gone.mp4"]
         assert outcome.kind == "failed"

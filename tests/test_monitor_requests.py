@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from devhost.azurite import Azurite
-from shared import naming, pipeline
+from shared import naming, pipeline, status
+from shared.records import Records
 from shared.settings import Settings
 from shared.storage import Storage
 from tests.batch_standin import BatchStandin
@@ -283,18 +284,24 @@ def test_preempted_spot_nodes_are_made_up_for_with_dedicated_ones(azurite: Azuri
 
 def test_a_preempted_task_is_requeued_not_reported(world: World) -> None:
     world.tick()
-    task_id, _ = submit(world, "preempted.mp4")
+    task_id, etag = submit(world, "preempted.mp4")
     world.standin.set_task(world.settings.job_id, task_id, state="running", at=START + dt.timedelta(seconds=5))
     # The Spot node running it is preempted: Batch puts the task back in the queue.
     world.standin.set_task(world.settings.job_id, task_id, state="active", at=START + dt.timedelta(seconds=9))
     world.clock.advance(60)
     result, _ = world.tick()
-    assert world.reports() == [] and result.active == 1
+    # What the user sees: no failure report, the file still waiting to convert, and a node asked for it.
+    assert world.reports() == [] and result.reported == ()
+    record, _ = Records(world.deps.storage, world.settings.state_container).get("preempted.mp4")
+    assert record is not None and (record.etag, record.state) == (etag, "submitted")
+    assert [(f.name, f.state) for f in status.collect(world.deps).files] == [("preempted.mp4", "queued")]
+    assert result.target_nodes == 1 and world.resizes[-1]["targetDedicatedNodes"] == 1
     world.standin.set_task(world.settings.job_id, task_id, state="completed", exit_code=0,
                            at=START + dt.timedelta(seconds=70))
     world.clock.advance(60)
-    world.tick()
+    assert world.tick()[0].reported == ()
     assert world.reports() == []
+    assert Records(world.deps.storage, world.settings.state_container).get("preempted.mp4")[0].state == "submitted"
 
 
 def test_throttling_and_server_errors_during_a_tick_are_retried(world: World) -> None:
@@ -305,6 +312,14 @@ def test_throttling_and_server_errors_during_a_tick_are_retried(world: World) ->
     world.standin.fail_next(503, path=f"/pools/{world.settings.pool_id}", method="GET", times=1)
     fail(world, task_id, START + dt.timedelta(seconds=30))
     world.clock.advance(60)
-    result, requests = world.tick()
-    assert any(status == 429 for _, _, status in requests) and any(status == 503 for _, _, status in requests)
+    result, _ = world.tick()
+    assert all(f.times == 0 for f in world.standin.faults)  # both injected errors were served, then retried
+    # The outcome: the tick went through as if nothing had happened.
+    assert (result.active, result.running, result.reported) == (0, 0, ("throttled.error.json",))
     assert world.reports() == ["throttled.error.json"]
+    report = world.deps.storage.get_json(world.settings.output_container, "throttled.error.json")
+    assert (report["task_id"], report["reason"]) == (task_id, "the input has no audio stream")
+    state = world.deps.storage.get_json(world.settings.state_container, pipeline.MONITOR_STATE_BLOB)
+    assert state["failed_since"] == (START + dt.timedelta(seconds=30)).isoformat()  # the watermark moved on
+    world.clock.advance(60)
+    assert world.tick()[0].reported == ()  # and the failure is not reported a second time

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from devhost.azurite import free_port
 from devhost.host import blob_client_arg
 from shared import pipeline
-from shared.batch.gateway import PoolSpec, ResourceFile, TaskSpec
-from shared.batch.local import LocalBatchGateway
+from shared.batch.gateway import JobNotFound, PoolSpec, ResourceFile, TaskSpec
+from shared.batch.local import LocalBatchGateway, spec_from_json
 from tests.conftest import wait_until
 
 
@@ -48,18 +52,52 @@ def test_non_mp4_is_skipped_without_a_task(deps):
     _upload(deps, "readme.txt", b"x")
     client = blob_client_arg("AzureWebJobsStorage", deps.settings.input_container, "readme.txt")
     assert pipeline.submit_blob(client, deps).status == "skipped"
-    with pytest.raises(Exception):  # noqa: B017 - no job was even needed
+    with pytest.raises(JobNotFound):  # no job was even needed
         deps.gateway.task_counts()
+
+
+def _sas(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
 def test_the_submitted_task_reads_a_short_lived_url_and_names_no_blob_in_its_command(deps, media):
     name = "a b/$(id) `x`.mp4"
     _upload(deps, name, media["tone"].read_bytes())
     client = blob_client_arg("AzureWebJobsStorage", deps.settings.input_container, name)
+    before = dt.datetime.now(dt.UTC)
     pipeline.submit_blob(client, deps)
-    row = deps.gateway._q("SELECT spec FROM tasks")[0][0]
-    assert "$(id)" not in row.split('"command_line"')[1].split(",")[0]
-    assert "sig=" in row and "se=" in row  # SAS with signature and expiry
+    after = dt.datetime.now(dt.UTC)
+    spec = spec_from_json(deps.gateway._q("SELECT spec FROM tasks")[0][0])
+    assert "$(id)" not in spec.command_line and "a b" not in spec.command_line
+    ttl = dt.timedelta(seconds=deps.settings.task_max_wall_clock_seconds) + dt.timedelta(hours=12)
+    [resource] = spec.resource_files
+    out_url = spec.output_files[0].container_url
+    assert {o.container_url for o in spec.output_files} == {out_url}
+    for url, resource_type, permissions in ((resource.http_url, "b", "r"), (out_url, "c", "cw")):
+        sas = _sas(url)
+        assert sas["sr"] == resource_type and sas["sp"] == permissions and sas["sig"]
+        expiry = dt.datetime.fromisoformat(sas["se"].replace("Z", "+00:00"))
+        # long enough for the longest task plus a queueing margin, and no longer (SAS expiry has 1 s resolution)
+        assert before + ttl - dt.timedelta(seconds=1) <= expiry <= after + ttl
+
+    # What those limits mean against storage itself: the input URL reads and nothing else ...
+    from azure.core.exceptions import HttpResponseError
+    from azure.storage.blob import BlobClient, ContainerClient
+
+    reader = BlobClient.from_blob_url(resource.http_url)
+    assert reader.download_blob().readall() == media["tone"].read_bytes()
+    for write in (lambda: reader.upload_blob(b"x", overwrite=True), reader.delete_blob):
+        with pytest.raises(HttpResponseError) as refused:
+            write()
+        assert refused.value.status_code == 403
+    # ... and the output URL creates and writes blobs, but cannot read, list or delete them.
+    writer = ContainerClient.from_container_url(out_url)
+    writer.upload_blob("probe/out.mp3", b"mp3", overwrite=True)
+    for other in (lambda: writer.download_blob("probe/out.mp3").readall(), lambda: list(writer.list_blobs()),
+                  lambda: writer.delete_blob("probe/out.mp3")):
+        with pytest.raises(HttpResponseError) as refused:
+            other()
+        assert refused.value.status_code == 403
 
 
 def _state(gw: LocalBatchGateway, task_id: str) -> str:
@@ -118,36 +156,85 @@ time.sleep(60)
 """
 
 
+def _alive(pid: int) -> bool:
+    """Whether the process runs (an exited one not yet reaped by its new parent counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def _task_pid(tmp_path: Path, task_id: str = "slow") -> int:
+    """The pid of the task's process, as its gateway wrote it in the task folder."""
+    return int((tmp_path / "batch" / "tasks" / "mp3pipe-job" / task_id / "pid").read_text())
+
+
+def _kill_if_ours(pid: int, task_dir: Path) -> None:
+    """Clean-up: kill a task process this test started, if it still runs in that task's folder (pid not reused)."""
+    with contextlib.suppress(OSError):
+        if _alive(pid) and os.readlink(f"/proc/{pid}/cwd").startswith(str(task_dir)):
+            os.killpg(pid, signal.SIGKILL)
+
+
 @contextlib.contextmanager
-def _host_running_slow(tmp_path) -> Iterator[subprocess.Popen[bytes]]:
-    """Another process whose local gateway is running task "slow" (30 s of ffmpeg); killed afterwards."""
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], cwd=os.getcwd())
+def _host_running_slow(tmp_path, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """Another process whose local gateway is running task "slow" (30 s of ffmpeg): (that process, the task's
+    pid). Both are killed afterwards, by pid."""
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], cwd=os.getcwd(), env=env)
+    task_pid = None
     try:
         probe = LocalBatchGateway(tmp_path, run_tasks=False)
-        wait_until(lambda: _state(probe, "slow") == "running", 30, interval=0.1)
+        wait_until(lambda: _state(probe, "slow") == "running" and probe.history("slow")[-1:] and
+                   probe.history("slow")[-1]["event"] == "exec", 30, interval=0.1, what="task slow launched")
         probe.close()
-        yield child
+        wait_until(lambda: (tmp_path / "batch/tasks/mp3pipe-job/slow/pid").exists(), 10, what="its pid written")
+        task_pid = _task_pid(tmp_path)
+        yield child, task_pid
     finally:
         child.kill()
         child.wait()
-        subprocess.run(["pkill", "-f", "sine=duration=30"], check=False)
+        if task_pid is not None:
+            _kill_if_ours(task_pid, tmp_path / "batch" / "tasks")
 
 
 def test_a_task_running_when_its_process_is_killed_runs_again(tmp_path):
     gw = None
     try:
-        with _host_running_slow(tmp_path) as child:
+        with _host_running_slow(tmp_path) as (child, task_pid):
             gw = LocalBatchGateway(tmp_path, run_tasks=False)
             assert gw.task_state("slow")[0] == "running"
             gw.close()
             child.send_signal(signal.SIGKILL)
             child.wait()
+            wait_until(lambda: not _alive(task_pid), 10, what="ffmpeg gone with its host (parent-death signal)")
             gw = LocalBatchGateway(tmp_path, run_tasks=False)  # a restart: recovery requeues it
             assert gw.task_state("slow")[0] == "active"
             assert gw.task_counts().active == 1
+            assert gw._q("SELECT requeue_count FROM tasks WHERE id='slow'") == [(1,)]
     finally:
         if gw:
             gw.close()
+
+
+def test_recovery_kills_a_task_process_that_outlived_its_host(tmp_path):
+    """Without setpriv on the PATH (no parent-death signal) a task's ffmpeg outlives a killed host: the restart
+    must kill it before the task runs again, or two conversions of one file would run."""
+    assert shutil.which("setpriv"), "this test needs util-linux setpriv, which the local gateway uses"
+    env = {**os.environ, "PATH": str(tmp_path / "no-such-bin")}
+    gw = None
+    with _host_running_slow(tmp_path, env=env) as (child, task_pid):
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        time.sleep(0.5)  # give a parent-death signal, had there been one, time to act
+        assert _alive(task_pid), "the task process died with its host: this test needs it to outlive it"
+        assert os.readlink(f"/proc/{task_pid}/cwd") == str(tmp_path / "batch/tasks/mp3pipe-job/slow/wd")
+        try:
+            gw = LocalBatchGateway(tmp_path, run_tasks=False)  # the restart's recovery
+            wait_until(lambda: not _alive(task_pid), 10, what="recovery killed the orphaned task process")
+            assert gw.task_state("slow")[0] == "active"
+        finally:
+            if gw:
+                gw.close()
 
 
 def test_an_input_unreachable_for_a_few_seconds_still_converts_in_one_attempt(tmp_path, media, caplog):
@@ -172,15 +259,21 @@ def test_an_input_unreachable_for_a_few_seconds_still_converts_in_one_attempt(tm
         def log_message(self, *args):
             pass
 
-    port = free_port()
-    servers: list[http.server.ThreadingHTTPServer] = []
+    # The port is ours from the start (bound, not listening: connections are refused) until the server listens.
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky, bind_and_activate=False)
+    server.server_bind()
+    port = server.server_address[1]
 
-    def serve_later() -> None:  # nothing listens for the first 2 s: connections are refused
-        time.sleep(2.0)
-        servers.append(http.server.ThreadingHTTPServer(("127.0.0.1", port), Flaky))
-        servers[0].serve_forever()
+    serving = threading.Event()
 
-    threading.Thread(target=serve_later, daemon=True).start()
+    def serve_after_a_refusal() -> None:
+        wait_until(lambda: "Connection refused" in caplog.text, 30, what="a refused connection retried")
+        server.server_activate()
+        serving.set()
+        server.serve_forever()
+
+    caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
+    threading.Thread(target=serve_after_a_refusal, daemon=True).start()
     gw = LocalBatchGateway(tmp_path, max_slots=1)
     try:
         gw.ensure_pool(PoolSpec(id="mp3pipe-pool", slots_per_node=1, initial_dedicated_nodes=1))
@@ -194,12 +287,13 @@ def test_an_input_unreachable_for_a_few_seconds_still_converts_in_one_attempt(tm
         wait_until(lambda: _state(gw, "flaky") == "completed", 60)
         assert gw.task_state("flaky") == ("completed", "success", 0)
         assert len(hits) == 2  # the 503, then the file
+        assert "Connection refused" in caplog.text  # the refused phase happened, and was retried
         assert "Retrying" in caplog.text and "s3cr3t" not in caplog.text  # retries are logged, the SAS is not
     finally:
         gw.close()
-        for server in servers:
+        if serving.is_set():
             server.shutdown()
-            server.server_close()
+        server.server_close()
 
 
 def test_a_task_left_running_before_a_reboot_runs_again_even_if_its_pid_is_reused(tmp_path):

@@ -4,7 +4,9 @@ State lives in SQLite under the state folder, so queued and running tasks surviv
 owning process died runs again after restart (each running process holds an flock on `owners/<pid>.lock`,
 which the kernel releases when the process dies, whatever later becomes of the pid). Concurrency follows the
 pool size the timer sets, capped at the machine's cores. Resource files are downloaded from their URLs and
-output files uploaded to their container URLs on the stated upload condition, exactly as Batch does.
+output files uploaded to their container URLs on the stated upload condition, exactly as Batch does. Each task
+keeps an append-only history (`history/<job>/<task>.jsonl`: its runs, command launches and uploads), so a task
+run or uploaded twice can be seen.
 """
 
 from __future__ import annotations
@@ -296,6 +298,17 @@ class LocalBatchGateway:
     def task_ids(self) -> list[str]:
         return [r[0] for r in self._q("SELECT id FROM tasks WHERE job_id=? ORDER BY seq", self.job_id)]
 
+    def history(self, task_id: str) -> list[dict[str, Any]]:
+        return read_history(self.root, self.job_id, task_id)
+
+    def _record(self, task_id: str, event: str, **fields: Any) -> None:
+        """Append one event to the task's history; kept across runs and restarts, so duplicates are observable."""
+        path = history_path(self.root, self.job_id, task_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"event": event, "pid": os.getpid(), "at": _now(), **fields}) + "\n"
+        with open(path, "a", encoding="utf-8") as fh:  # one short append per event: whole lines even on kill -9
+            fh.write(line)
+
     # -- execution -----------------------------------------------------------------------------------------------
     def _owner_lock(self, pid: int) -> Path:
         return self.root / "owners" / f"{pid}.lock"
@@ -375,6 +388,7 @@ class LocalBatchGateway:
         shutil.rmtree(task_dir, ignore_errors=True)
         wd.mkdir(parents=True)
         stdout_path, stderr_path = task_dir / "stdout.txt", task_dir / "stderr.txt"
+        self._record(spec.id, "run", attempt=retry_count)
         try:
             self._attempt(seq, spec, retry_count, wd, stdout_path, stderr_path)
         finally:
@@ -405,6 +419,7 @@ class LocalBatchGateway:
             argv[0] = sys.executable
         env = {**os.environ, "MP3PIPE_FFMPEG": self.ffmpeg_path, **spec.env()}
         timed_out = False
+        self._record(spec.id, "exec")
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
             # No preexec_fn: Python code between fork and exec can deadlock in a threaded host (it did, on an
             # import lock held by another thread at fork time). The parent-death signal is set by setpriv instead.
@@ -471,7 +486,22 @@ class LocalBatchGateway:
             wildcard = any(ch in rule.pattern for ch in "*?[")
             for match in matches:
                 name = f"{rule.path.rstrip('/')}/{Path(match).name}" if wildcard else rule.path
-                _upload(rule.container_url, name, Path(match))
+                self._record(spec.id, "uploading", path=name)
+                etag = _upload(rule.container_url, name, Path(match))
+                self._record(spec.id, "upload", path=name, etag=etag)
+
+
+def history_path(batch_root: Path, job_id: str, task_id: str) -> Path:
+    return Path(batch_root) / "history" / job_id.lower() / f"{task_id.lower()}.jsonl"
+
+
+def read_history(batch_root: Path, job_id: str, task_id: str) -> list[dict[str, Any]]:
+    """A task's events, oldest first: "run" (claimed), "exec" (its command launched), "uploading"/"upload"."""
+    try:
+        lines = history_path(batch_root, job_id, task_id).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in lines if line.endswith("}")]
 
 
 @functools.cache
@@ -553,13 +583,14 @@ def _download(url: str, dest: Path) -> None:
         response.release_conn()
 
 
-def _upload(container_url: str, name: str, path: Path) -> None:
+def _upload(container_url: str, name: str, path: Path) -> str:
+    """Upload one output file; returns the committed blob's ETag."""
     from azure.storage.blob import ContainerClient
 
-    container = ContainerClient.from_container_url(container_url)
+    blob = ContainerClient.from_container_url(container_url).get_blob_client(name)
     with open(path, "rb") as fh:
         # A block blob appears only when its block list commits: readers never see half an MP3.
-        container.upload_blob(name, fh, overwrite=True, max_concurrency=4)
+        return str(blob.upload_blob(fh, overwrite=True, max_concurrency=4)["etag"]).strip('"')
 
 
 def _default_ffmpeg() -> str:
