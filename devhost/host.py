@@ -35,14 +35,18 @@ MAX_DEQUEUE = 5  # the real host's maxDequeueCount for blob triggers
 LISTING_REST = 1.0  # the watcher rests at least as long as its last listing took
 
 
-def load_local_settings(path: Path | None = None) -> None:
-    """Put local.settings.json "Values" into the environment (existing variables win), like `func start`."""
+def local_settings_values(path: Path | None = None) -> dict[str, str]:
+    """local.settings.json "Values" (else the sample's), as `func start` reads them."""
     path = path or REPO / "local.settings.json"
     if not path.exists():
         path = REPO / "local.settings.sample.json"
-    values = json.loads(path.read_text()).get("Values", {})
-    for key, value in values.items():
-        os.environ.setdefault(key, str(value))
+    return {key: str(value) for key, value in json.loads(path.read_text()).get("Values", {}).items()}
+
+
+def load_local_settings(path: Path | None = None) -> None:
+    """Put local.settings.json "Values" into the environment (existing variables win), like `func start`."""
+    for key, value in local_settings_values(path).items():
+        os.environ.setdefault(key, value)
 
 
 def resolve(expr: str) -> str:

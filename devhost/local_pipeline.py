@@ -17,7 +17,7 @@ from azure.storage.blob import BlobServiceClient
 
 from devhost.azurite import REPO, Azurite
 from shared import naming
-from shared.settings import DEFAULTS
+from shared.settings import DEFAULTS, Settings
 from shared.storage import Storage
 
 
@@ -44,6 +44,7 @@ class LocalPipeline:
         self.settings = {"MONITOR_SCHEDULE": "*/2 * * * * *", **(settings or {})}
         self.log_path = self.state_dir / log_name
         self.host: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0  # where the running host's part of the log starts
 
     def value(self, key: str) -> str:
         return self.settings.get(key) or os.environ.get(key) or DEFAULTS[key]
@@ -69,7 +70,15 @@ class LocalPipeline:
     def service(self) -> BlobServiceClient:
         return BlobServiceClient.from_connection_string(self.azurite.connection_string)
 
+    def check_settings(self) -> None:
+        """Validate the settings the host will run with (environment over local.settings.json), before anything
+        starts; raises SettingsError naming each bad setting."""
+        from devhost.host import local_settings_values
+
+        Settings.from_env({**local_settings_values(), **self.env()})
+
     def start(self) -> LocalPipeline:
+        self.check_settings()
         if self._own_azurite and self.azurite.proc is None:
             self.azurite.start()
         for c in (self.input_container, self.output_container):
@@ -82,6 +91,7 @@ class LocalPipeline:
 
     def start_host(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
+        self._log_offset = log.tell()
         self.host = subprocess.Popen(
             [sys.executable, "-m", "devhost.host"], cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -170,7 +180,28 @@ class LocalPipeline:
     def check_host(self) -> None:
         """Raise if the local host process has exited (instead of waiting for outcomes that cannot come)."""
         if self.host is not None and self.host.poll() is not None:
-            raise RuntimeError(f"the local host exited with code {self.host.returncode}; see {self.log_path}")
+            said = self.host_error()
+            raise RuntimeError(f"the local host exited with code {self.host.returncode}"
+                               + (f":\n{said}\n" if said else "; ") + f"see {self.log_path}")
+
+    def host_error(self) -> str:
+        """What the host said about why it stopped: its settings error, else the last lines it logged."""
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(self._log_offset)
+                text = fh.read()[-20000:].decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+        lines = text.splitlines()
+        for i in range(len(lines) - 1, -1, -1):
+            if lines[i].startswith("Invalid app settings"):
+                block = [lines[i]]
+                for line in lines[i + 1:]:
+                    if not line.startswith("  - "):
+                        break
+                    block.append(line)
+                return "\n".join(block)
+        return "\n".join(lines[-5:])
 
     def task_rows(self) -> list[tuple[str, str, str | None, str]]:
         """(task id, state, result, spec JSON) of every task in the local gateway's database."""

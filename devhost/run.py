@@ -18,6 +18,7 @@ from devhost.azurite import REPO
 from devhost.local_pipeline import LocalPipeline, Outcome
 from devhost.media import duration, make_mp4
 from shared import naming
+from shared.settings import SettingsError
 
 SHARED_SAMPLE = REPO.parent / "shared" / "media" / "LowPriVMs-4.mp4"
 
@@ -63,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     console = Console()
+    pipe = LocalPipeline(args.state, settings={"MONITOR_SCHEDULE": "*/5 * * * * *"})
+    try:
+        pipe.check_settings()  # before anything starts: a bad setting is named here, not in the host's log
+    except SettingsError as exc:
+        console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+        return 2
     source = args.input or samples(args.state / "samples")
     if not source.is_dir():
         console.print(f"[red]INPUT={source} is not a folder[/red]")
@@ -74,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"mp3pipe: {len(files)} file(s) from {source}; state in {args.state}")
     started = time.monotonic()
     try:
-        with LocalPipeline(args.state, settings={"MONITOR_SCHEDULE": "*/5 * * * * *"}) as pipe:
+        with pipe:
             console.print(f"Azurite on 127.0.0.1:{pipe.azurite.port}; local host log: {pipe.log_path}")
             for name in files:
                 pipe.clear_outcome(name)
@@ -84,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 outcomes = pipe.wait(etags, timeout=args.timeout)
             rows = fetch(pipe, outcomes, args.output)
     except Exception as exc:  # noqa: BLE001 - the pipeline itself broke: say so, exit 2
-        console.print(f"[red]the pipeline broke: {exc}[/red]")
+        console.print(f"the pipeline broke: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
         return 2
     elapsed = time.monotonic() - started
 
