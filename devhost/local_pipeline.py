@@ -15,7 +15,8 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
-from devhost.azurite import REPO, Azurite
+from devhost.azurite import REPO, Azurite, free_port
+from devhost.eventgrid import Notifier
 from shared import naming
 from shared.settings import DEFAULTS, Settings
 from shared.storage import Storage
@@ -36,7 +37,8 @@ class LocalPipeline:
     """Starts Azurite and `python -m devhost.host` with a private state folder; stops them on exit."""
 
     def __init__(self, state_dir: Path, *, settings: dict[str, str] | None = None, azurite: Azurite | None = None,
-                 log_name: str = "host.log") -> None:
+                 log_name: str = "host.log", events_port: int | None = None,
+                 host_args: tuple[str, ...] = ()) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._own_azurite = azurite is None
@@ -45,6 +47,9 @@ class LocalPipeline:
         self.log_path = self.state_dir / log_name
         self.host: subprocess.Popen[bytes] | None = None
         self._log_offset = 0  # where the running host's part of the log starts
+        self.events_port = events_port or free_port()  # the host's Event Grid webhook
+        self.notifier = Notifier(self.state_dir)
+        self.host_args = host_args
 
     def value(self, key: str) -> str:
         return self.settings.get(key) or os.environ.get(key) or DEFAULTS[key]
@@ -93,8 +98,8 @@ class LocalPipeline:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
         self._log_offset = log.tell()
         self.host = subprocess.Popen(
-            [sys.executable, "-m", "devhost.host"], cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "devhost.host", "--port", str(self.events_port), *self.host_args], cwd=REPO,
+            env=self.env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
 
     def kill_host(self) -> None:
@@ -133,11 +138,16 @@ class LocalPipeline:
                 pass
 
     def drop(self, name: str, data: bytes | Path) -> str:
-        """Upload one file into the input container; returns its ETag."""
+        """Upload one file into the input container and post its BlobCreated event to the host; returns its ETag."""
+        blob = self.service.get_blob_client(self.input_container, name)
         if isinstance(data, Path):
-            return naming.clean_etag(Storage(self.service).upload_file(self.input_container, name, data))
-        result = self.service.get_blob_client(self.input_container, name).upload_blob(data, overwrite=True)
-        return naming.clean_etag(result["etag"])
+            etag = Storage(self.service).upload_file(self.input_container, name, data)
+            size = data.stat().st_size
+        else:
+            etag = blob.upload_blob(data, overwrite=True)["etag"]
+            size = len(data)
+        self.notifier.blob_created(blob.url, etag, size)
+        return naming.clean_etag(etag)
 
     def outcome(self, name: str, etag: str, present: set[str] | None = None) -> Outcome:
         """The outcome of one blob version; `present` (a listing of the output container) saves requests."""
