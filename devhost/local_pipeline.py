@@ -108,11 +108,11 @@ class LocalPipeline:
             self.host.send_signal(signal.SIGKILL)
             self.host.wait()
 
-    def stop_host(self) -> None:
+    def stop_host(self, timeout: float = 30.0) -> None:
         if self.host and self.host.poll() is None:
             self.host.terminate()
             try:
-                self.host.wait(timeout=30)
+                self.host.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.kill_host()
         self.host = None
