@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ class LocalPipeline:
         self.events_port = events_port or free_port()  # the host's Event Grid webhook
         self.notifier = Notifier(self.state_dir)
         self.host_args = host_args
+        self._service: tuple[str, BlobServiceClient] | None = None
 
     def value(self, key: str) -> str:
         return self.settings.get(key) or os.environ.get(key) or DEFAULTS[key]
@@ -73,7 +75,11 @@ class LocalPipeline:
 
     @property
     def service(self) -> BlobServiceClient:
-        return BlobServiceClient.from_connection_string(self.azurite.connection_string)
+        """One client (one connection pool) per storage endpoint, not a new one per call."""
+        conn = self.azurite.connection_string
+        if self._service is None or self._service[0] != conn:
+            self._service = (conn, BlobServiceClient.from_connection_string(conn))
+        return self._service[1]
 
     def check_settings(self) -> None:
         """Validate the settings the host will run with (environment over local.settings.json), before anything
@@ -172,20 +178,28 @@ class LocalPipeline:
         except ResourceNotFoundError:
             return Outcome(name, etag, "pending")
 
-    def wait(self, dropped: dict[str, str], timeout: float = 300.0, interval: float = 0.1) -> dict[str, Outcome]:
-        """Wait until every dropped (name -> ETag) has an outcome or the timeout passes."""
+    def wait(self, dropped: dict[str, str], timeout: float = 300.0, interval: float = 0.1,
+             on_progress: Callable[[dict[str, Outcome]], None] | None = None) -> dict[str, Outcome]:
+        """Wait until every dropped (name -> ETag) has an outcome or the timeout passes.
+
+        Each round lists the output container once; it rests at least 4x as long as that listing took, so
+        waiting for thousands of files does not take the cores the conversions need.
+        """
         deadline = time.monotonic() + timeout
         outcomes = {name: Outcome(name, etag, "pending") for name, etag in dropped.items()}
         out = self.service.get_container_client(self.output_container)
         while True:
-            present = {b.name for b in out.list_blobs()}
+            began = time.monotonic()
+            present = set(out.list_blob_names())
             for name, etag in dropped.items():
                 if outcomes[name].kind == "pending":
                     outcomes[name] = self.outcome(name, etag, present)
+            if on_progress is not None:
+                on_progress(outcomes)
             if all(o.kind != "pending" for o in outcomes.values()) or time.monotonic() > deadline:
                 return outcomes
             self.check_host()
-            time.sleep(interval)
+            time.sleep(max(interval, 4 * (time.monotonic() - began)))
 
     def check_host(self) -> None:
         """Raise if the local host process has exited (instead of waiting for outcomes that cannot come)."""
