@@ -150,8 +150,11 @@ class _Trigger:
         self.done = {b for b in self.receipts.list_blob_names(name_starts_with=prefix)}
         self.ready.set()
 
-    def offer(self, name: str, etag: str) -> bool:
-        """Invoke the function for this blob version unless it has a receipt or is on its way; True if new."""
+    def offer(self, name: str, etag: str, *, event: bool = False) -> bool:
+        """Invoke the function for this blob version unless it has a receipt or is on its way; True if new.
+
+        Blobs announced by an event run on their own workers: they never queue behind a backlog the listing found.
+        """
         if not name.startswith(self.f.prefix):
             return False
         receipt = self.host._receipt_name(self.f, etag, name)
@@ -159,7 +162,7 @@ class _Trigger:
             if receipt in self.done or receipt in self.in_flight:
                 return False
             self.in_flight.add(receipt)
-        self.host.pool.submit(self._invoke, name, etag, receipt)
+        (self.host.event_pool if event else self.host.pool).submit(self._invoke, name, etag, receipt)
         return True
 
     def _invoke(self, name: str, etag: str, receipt: str) -> None:
@@ -207,7 +210,8 @@ class LocalHost:
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.timer_on_start = timer_on_start
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="invoke")
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="invoke-listed")  # background work
+        self.event_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="invoke-event")
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
         self.invocations = 0
@@ -229,7 +233,7 @@ class LocalHost:
         if container != trigger.f.container:
             return False
         trigger.ready.wait(30)
-        trigger.offer(name, etag)
+        trigger.offer(name, etag, event=True)
         return True
 
     def _watch(self, f: BlobTriggerFn) -> None:
@@ -323,6 +327,7 @@ class LocalHost:
         for th in self.threads:
             th.join(timeout=max(0.0, deadline - time.monotonic()))
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.event_pool.shutdown(wait=False, cancel_futures=True)
 
 
 def main(argv: list[str] | None = None) -> int:
