@@ -118,11 +118,11 @@ class Azurite:
         self.stop()
         raise RuntimeError(f"Azurite did not listen on 127.0.0.1:{self.port} within {timeout}s")
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

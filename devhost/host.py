@@ -32,17 +32,21 @@ log = logging.getLogger("mp3pipe.devhost")
 REPO = Path(__file__).resolve().parents[1]
 RECEIPTS_CONTAINER = "azure-webjobs-hosts"
 MAX_DEQUEUE = 5  # the real host's maxDequeueCount for blob triggers
-LISTING_REST = 1.0  # the watcher rests at least as long as its last listing took
+LISTING_DUTY = 50.0  # the background listing rests at least 50x as long as it took (<= 2% of the time)
+
+
+def local_settings_values(path: Path | None = None) -> dict[str, str]:
+    """local.settings.json "Values" (else the sample's), as `func start` reads them."""
+    path = path or REPO / "local.settings.json"
+    if not path.exists():
+        path = REPO / "local.settings.sample.json"
+    return {key: str(value) for key, value in json.loads(path.read_text()).get("Values", {}).items()}
 
 
 def load_local_settings(path: Path | None = None) -> None:
     """Put local.settings.json "Values" into the environment (existing variables win), like `func start`."""
-    path = path or REPO / "local.settings.json"
-    if not path.exists():
-        path = REPO / "local.settings.sample.json"
-    values = json.loads(path.read_text()).get("Values", {})
-    for key, value in values.items():
-        os.environ.setdefault(key, str(value))
+    for key, value in local_settings_values(path).items():
+        os.environ.setdefault(key, value)
 
 
 def resolve(expr: str) -> str:
@@ -123,79 +127,147 @@ def _service(connection: str) -> BlobServiceClient:
     return BlobServiceClient.from_connection_string(value)
 
 
-class LocalHost:
-    """Drives the registered functions: blob trigger by watching Azurite, timers by NCRONTAB."""
+class _Trigger:
+    """One blob-trigger function's bookkeeping: receipts done, invocations in flight, failures and retries."""
 
-    def __init__(self, app: Any, *, host_id: str = "mp3pipe-local", poll_interval: float = 0.2,
-                 workers: int = 8, timer_on_start: bool = True) -> None:
+    def __init__(self, host: LocalHost, f: BlobTriggerFn) -> None:
+        self.host, self.f = host, f
+        self.lock = threading.Lock()
+        self.done: set[str] = set()
+        self.in_flight: set[str] = set()
+        self.failures: dict[str, int] = {}
+        self.ready = threading.Event()
+        self.receipts: Any = None
+
+    def open(self) -> None:
+        service = _service(self.f.connection)
+        self.receipts = service.get_container_client(RECEIPTS_CONTAINER)
+        try:
+            self.receipts.create_container()
+        except ResourceExistsError:
+            pass
+        prefix = f"blobreceipts/{self.host.host_id}/{self.f.name}/"
+        self.done = {b for b in self.receipts.list_blob_names(name_starts_with=prefix)}
+        self.ready.set()
+
+    def offer(self, name: str, etag: str, *, event: bool = False) -> bool:
+        """Invoke the function for this blob version unless it has a receipt or is on its way; True if new.
+
+        Blobs announced by an event run on their own workers: they never queue behind a backlog the listing found.
+        """
+        if not name.startswith(self.f.prefix):
+            return False
+        receipt = self.host._receipt_name(self.f, etag, name)
+        with self.lock:
+            if receipt in self.done or receipt in self.in_flight:
+                return False
+            self.in_flight.add(receipt)
+        (self.host.event_pool if event else self.host.pool).submit(self._invoke, name, etag, receipt)
+        return True
+
+    def _invoke(self, name: str, etag: str, receipt: str) -> None:
+        f, host = self.f, self.host
+        retry_in = 0.0
+        try:
+            f.fn(**{f.arg: blob_client_arg(f.connection, f.container, name)})
+        except Exception as exc:  # noqa: BLE001 - the host records the failure and retries, like Azure
+            with self.lock:
+                count = self.failures[receipt] = self.failures.get(receipt, 0) + 1
+            log.warning("function %s failed for %r (try %d/%d): %s", f.name, name, count, MAX_DEQUEUE, exc)
+            if count >= MAX_DEQUEUE:
+                host._poison(self.receipts, f, name, etag, str(exc))
+                self._receipt(receipt)
+            else:
+                retry_in = min(30.0, 0.5 * 2 ** count)
+        else:
+            self._receipt(receipt)
+        finally:
+            with self.lock:
+                self.in_flight.discard(receipt)
+            host.invocations += 1
+        if retry_in and not host.stop_event.is_set():
+            timer = threading.Timer(retry_in, self.offer, args=(name, etag))
+            timer.daemon = True
+            timer.start()
+
+    def _receipt(self, receipt: str) -> None:
+        try:
+            self.host._write_receipt(self.receipts, receipt)
+        finally:
+            with self.lock:
+                self.done.add(receipt)
+
+
+class LocalHost:
+    """Drives the registered functions: blob trigger by Event Grid events and a background listing, timers by
+    NCRONTAB."""
+
+    def __init__(self, app: Any, *, host_id: str = "mp3pipe-local", poll_interval: float = 1.0,
+                 max_poll_interval: float = 60.0, workers: int = 8, timer_on_start: bool = True,
+                 events_port: int | None = None) -> None:
         self.blob_fns, self.timer_fns = index(app)
         self.host_id = host_id
         self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
         self.timer_on_start = timer_on_start
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="invoke")
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="invoke-listed")  # background work
+        self.event_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="invoke-event")
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
         self.invocations = 0
+        self.listings = 0
+        self.triggers = {f.name: _Trigger(self, f) for f in self.blob_fns}
+        self.webhook = None
+        if events_port is not None:
+            from devhost.webhook import BlobWebhook
+
+            self.webhook = BlobWebhook(events_port, set(self.triggers), self._event)
 
     # -- blob trigger --------------------------------------------------------------------------------------------
     def _receipt_name(self, f: BlobTriggerFn, etag: str, name: str) -> str:
         return f"blobreceipts/{self.host_id}/{f.name}/{etag.strip(chr(34))}/{f.container}/{name}"
 
+    def _event(self, function: str, container: str, name: str, etag: str) -> bool:
+        """A BlobCreated event from the webhook: invoke at once (the listing is only the safety net)."""
+        trigger = self.triggers[function]
+        if container != trigger.f.container:
+            return False
+        trigger.ready.wait(30)
+        trigger.offer(name, etag, event=True)
+        return True
+
     def _watch(self, f: BlobTriggerFn) -> None:
-        service = _service(f.connection)
-        receipts = service.get_container_client(RECEIPTS_CONTAINER)
-        try:
-            receipts.create_container()
-        except ResourceExistsError:
-            pass
-        prefix = f"blobreceipts/{self.host_id}/{f.name}/"
-        done: set[str] = {b.name for b in receipts.list_blobs(name_starts_with=prefix)}
-        in_flight: set[str] = set()
-        failures: dict[str, int] = {}
-        retry_at: dict[str, float] = {}
-        lock = threading.Lock()
-        container = service.get_container_client(f.container)
-        log.info("watching container %s for function %s (%d receipts)", f.container, f.name, len(done))
+        """The local counterpart of the reconcile timer: list the container for blobs no event announced.
 
-        def invoke(name: str, etag: str, receipt: str) -> None:
-            try:
-                f.fn(**{f.arg: blob_client_arg(f.connection, f.container, name)})
-            except Exception as exc:  # noqa: BLE001 - the host records the failure and retries, like Azure
-                with lock:
-                    failures[receipt] = failures.get(receipt, 0) + 1
-                    count = failures[receipt]
-                    retry_at[receipt] = time.monotonic() + min(30.0, 0.5 * 2 ** count)
-                log.warning("function %s failed for %r (try %d/%d): %s", f.name, name, count, MAX_DEQUEUE, exc)
-                if count >= MAX_DEQUEUE:
-                    self._poison(receipts, f, name, etag, str(exc))
-                    self._write_receipt(receipts, receipt)
-                    with lock:
-                        done.add(receipt)
-            else:
-                self._write_receipt(receipts, receipt)
-                with lock:
-                    done.add(receipt)
-            finally:
-                with lock:
-                    in_flight.discard(receipt)
-                self.invocations += 1
-
+        It backs off while nothing changes (poll_interval doubling up to max_poll_interval) and rests at least
+        LISTING_DUTY times as long as a listing took, so its cost stays small however many blobs the container
+        keeps; events, not this listing, are what a dropped file's latency depends on.
+        """
+        trigger = self.triggers[f.name]
         while not self.stop_event.is_set():
-            now = time.monotonic()
+            try:
+                trigger.open()
+                break
+            except Exception as exc:  # noqa: BLE001 - storage may be restarting
+                log.warning("reading receipts failed: %s", exc)
+                self.stop_event.wait(1.0)
+        container = _service(f.connection).get_container_client(f.container)
+        log.info("watching container %s for function %s (%d receipts)", f.container, f.name, len(trigger.done))
+        wait = self.poll_interval
+        while not self.stop_event.is_set():
+            began = time.monotonic()
+            new = 0
             try:
                 for blob in container.list_blobs(name_starts_with=f.prefix or None):
-                    receipt = self._receipt_name(f, blob.etag, blob.name)
-                    with lock:
-                        if receipt in done or receipt in in_flight or retry_at.get(receipt, 0) > now:
-                            continue
-                        in_flight.add(receipt)
-                    self.pool.submit(invoke, blob.name, blob.etag, receipt)
+                    new += trigger.offer(blob.name, blob.etag)
+                self.listings += 1
             except Exception as exc:  # noqa: BLE001 - storage may be restarting; keep watching
                 log.warning("listing %s failed: %s", f.container, exc)
-                self.stop_event.wait(1.0)
-            # A listing costs us and Azurite CPU in proportion to the container's blobs (~0.2 CPU-s per 1,000),
-            # on the cores ffmpeg needs: rest at least LISTING_REST times as long as it took (CPU share <= 50%).
-            self.stop_event.wait(max(self.poll_interval, LISTING_REST * (time.monotonic() - now)))
+            took = time.monotonic() - began
+            if new:
+                log.info("the listing of %s found %d blob(s) no event announced", f.container, new)
+            wait = self.poll_interval if new else min(self.max_poll_interval, wait * 2)
+            self.stop_event.wait(max(wait, LISTING_DUTY * took))
 
     @staticmethod
     def _write_receipt(receipts: Any, receipt: str) -> None:
@@ -237,6 +309,8 @@ class LocalHost:
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     def start(self) -> LocalHost:
+        if self.webhook is not None:
+            self.webhook.start()
         for t in self.timer_fns:
             self.threads.append(threading.Thread(target=self._timer, args=(t,), name=f"timer-{t.name}", daemon=True))
         for f in self.blob_fns:
@@ -245,16 +319,25 @@ class LocalHost:
             th.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
         self.stop_event.set()
+        if self.webhook is not None:
+            self.webhook.stop()
+        deadline = time.monotonic() + timeout
         for th in self.threads:
-            th.join(timeout=10)
-        self.pool.shutdown(wait=True, cancel_futures=True)
+            th.join(timeout=max(0.0, deadline - time.monotonic()))
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.event_pool.shutdown(wait=False, cancel_futures=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run mp3pipe's functions locally (stand-in for `func start`).")
-    parser.add_argument("--poll-interval", type=float, default=0.2, help="seconds between container listings")
+    parser.add_argument("--port", type=int, default=7071,
+                        help="HTTP port on 127.0.0.1 for the blob extension's Event Grid webhook (func start: 7071)")
+    parser.add_argument("--poll-interval", type=float, default=1.0,
+                        help="seconds between background listings of the input container while blobs keep appearing")
+    parser.add_argument("--max-poll-interval", type=float, default=60.0,
+                        help="the background listing backs off to this while nothing changes")
     parser.add_argument("--no-timer-on-start", action="store_true", help="wait for the first scheduled tick")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -266,26 +349,45 @@ def main(argv: list[str] | None = None) -> int:
         app = importlib.import_module("function_app").app
         from shared import bootstrap
 
-        bootstrap.deps()  # settings, storage and containers checked now, not at the first file
+        deps = bootstrap.deps()  # settings, storage and containers checked now, not at the first file
     except ValueError as exc:  # SettingsError: say which setting, not a stack trace
         print(str(exc), file=sys.stderr)
         log.error("%s", exc)
         return 2
-    host = LocalHost(app, poll_interval=args.poll_interval, timer_on_start=not args.no_timer_on_start).start()
-    log.info("local host started: blob functions %s, timers %s",
-             [f.name for f in host.blob_fns], [f"{t.name} ({t.schedule})" for t in host.timer_fns])
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopped.set())
+    try:
+        host = LocalHost(app, poll_interval=args.poll_interval, max_poll_interval=args.max_poll_interval,
+                         timer_on_start=not args.no_timer_on_start, events_port=args.port).start()
+    except OSError as exc:
+        print(f"the local host cannot listen on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 2
+    from devhost.eventgrid import remove_discovery, webhook_url, write_discovery
+
+    state_dir = deps.settings.local_state_dir
+    if host.webhook is not None:
+        write_discovery(state_dir, host.webhook.base_url, deps.storage.service.url,
+                        {f.name: f.container for f in host.blob_fns})
+    log.info("local host started: blob functions %s (Event Grid webhook %s), timers %s",
+             [f.name for f in host.blob_fns],
+             [webhook_url(host.webhook.base_url, f.name) for f in host.blob_fns] if host.webhook else "off",
+             [f"{t.name} ({t.schedule})" for t in host.timer_fns])
     stopped.wait()
     log.info("stopping")
-    host.stop()
-    gateway = bootstrap.deps().gateway
-    close = getattr(gateway, "close", None)
+    remove_discovery(state_dir)
+    host.stop(timeout=2.0)
+    close = getattr(deps.gateway, "close", None)
     if close:
         close()
+    log.info("stopped")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    # Invocations still retrying an unreachable storage must not hold the exit (ThreadPoolExecutor joins its
+    # workers at exit): receipts and the task table make whatever they were doing safe to redo after a restart.
+    os._exit(code)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,12 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
-from devhost.azurite import REPO, Azurite
+from devhost.azurite import REPO, Azurite, free_port
+from devhost.eventgrid import Notifier
 from devhost.task_audit import TaskAudit, audit
 from shared import naming
 from shared.batch.local import read_history
-from shared.settings import DEFAULTS
+from shared.settings import DEFAULTS, Settings
 from shared.storage import Storage
 
 
@@ -38,7 +40,8 @@ class LocalPipeline:
     """Starts Azurite and `python -m devhost.host` with a private state folder; stops them on exit."""
 
     def __init__(self, state_dir: Path, *, settings: dict[str, str] | None = None, azurite: Azurite | None = None,
-                 log_name: str = "host.log") -> None:
+                 log_name: str = "host.log", events_port: int | None = None,
+                 host_args: tuple[str, ...] = ()) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._own_azurite = azurite is None
@@ -46,6 +49,11 @@ class LocalPipeline:
         self.settings = {"MONITOR_SCHEDULE": "*/2 * * * * *", **(settings or {})}
         self.log_path = self.state_dir / log_name
         self.host: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0  # where the running host's part of the log starts
+        self.events_port = events_port or free_port()  # the host's Event Grid webhook
+        self.notifier = Notifier(self.state_dir)
+        self.host_args = host_args
+        self._service: tuple[str, BlobServiceClient] | None = None
 
     def value(self, key: str) -> str:
         return self.settings.get(key) or os.environ.get(key) or DEFAULTS[key]
@@ -69,9 +77,21 @@ class LocalPipeline:
 
     @property
     def service(self) -> BlobServiceClient:
-        return BlobServiceClient.from_connection_string(self.azurite.connection_string)
+        """One client (one connection pool) per storage endpoint, not a new one per call."""
+        conn = self.azurite.connection_string
+        if self._service is None or self._service[0] != conn:
+            self._service = (conn, BlobServiceClient.from_connection_string(conn))
+        return self._service[1]
+
+    def check_settings(self) -> None:
+        """Validate the settings the host will run with (environment over local.settings.json), before anything
+        starts; raises SettingsError naming each bad setting."""
+        from devhost.host import local_settings_values
+
+        Settings.from_env({**local_settings_values(), **self.env()})
 
     def start(self) -> LocalPipeline:
+        self.check_settings()
         if self._own_azurite and self.azurite.proc is None:
             self.azurite.start()
         for c in (self.input_container, self.output_container):
@@ -84,9 +104,10 @@ class LocalPipeline:
 
     def start_host(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
+        self._log_offset = log.tell()
         self.host = subprocess.Popen(
-            [sys.executable, "-m", "devhost.host"], cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "devhost.host", "--port", str(self.events_port), *self.host_args], cwd=REPO,
+            env=self.env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
 
     def kill_host(self) -> None:
@@ -95,11 +116,11 @@ class LocalPipeline:
             self.host.send_signal(signal.SIGKILL)
             self.host.wait()
 
-    def stop_host(self) -> None:
+    def stop_host(self, timeout: float = 30.0) -> None:
         if self.host and self.host.poll() is None:
             self.host.terminate()
             try:
-                self.host.wait(timeout=30)
+                self.host.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.kill_host()
         self.host = None
@@ -125,11 +146,16 @@ class LocalPipeline:
                 pass
 
     def drop(self, name: str, data: bytes | Path) -> str:
-        """Upload one file into the input container; returns its ETag."""
+        """Upload one file into the input container and post its BlobCreated event to the host; returns its ETag."""
+        blob = self.service.get_blob_client(self.input_container, name)
         if isinstance(data, Path):
-            return naming.clean_etag(Storage(self.service).upload_file(self.input_container, name, data))
-        result = self.service.get_blob_client(self.input_container, name).upload_blob(data, overwrite=True)
-        return naming.clean_etag(result["etag"])
+            etag = Storage(self.service).upload_file(self.input_container, name, data)
+            size = data.stat().st_size
+        else:
+            etag = blob.upload_blob(data, overwrite=True)["etag"]
+            size = len(data)
+        self.notifier.blob_created(blob.url, etag, size)
+        return naming.clean_etag(etag)
 
     def outcome(self, name: str, etag: str, present: dict[str, str] | None = None) -> Outcome:
         """The outcome of one blob version; `present` (output blob name -> ETag, one listing) saves requests.
@@ -180,25 +206,54 @@ class LocalPipeline:
         """Every task of the local gateway with its history (runs, launches, uploads)."""
         return audit(self.state_dir, self.value("BATCH_JOB_ID"))
 
-    def wait(self, dropped: dict[str, str], timeout: float = 300.0, interval: float = 0.1) -> dict[str, Outcome]:
-        """Wait until every dropped (name -> ETag) has an outcome or the timeout passes."""
+    def wait(self, dropped: dict[str, str], timeout: float = 300.0, interval: float = 0.1,
+             on_progress: Callable[[dict[str, Outcome]], None] | None = None) -> dict[str, Outcome]:
+        """Wait until every dropped (name -> ETag) has an outcome or the timeout passes.
+
+        Each round lists the output container once; it rests at least 4x as long as that listing took, so
+        waiting for thousands of files does not take the cores the conversions need.
+        """
         deadline = time.monotonic() + timeout
         outcomes = {name: Outcome(name, etag, "pending") for name, etag in dropped.items()}
         out = self.service.get_container_client(self.output_container)
         while True:
+            began = time.monotonic()
             present = {b.name: naming.clean_etag(b.etag) for b in out.list_blobs()}
             for name, etag in dropped.items():
                 if outcomes[name].kind == "pending":
                     outcomes[name] = self.outcome(name, etag, present)
+            if on_progress is not None:
+                on_progress(outcomes)
             if all(o.kind != "pending" for o in outcomes.values()) or time.monotonic() > deadline:
                 return outcomes
             self.check_host()
-            time.sleep(interval)
+            time.sleep(max(interval, 4 * (time.monotonic() - began)))
 
     def check_host(self) -> None:
         """Raise if the local host process has exited (instead of waiting for outcomes that cannot come)."""
         if self.host is not None and self.host.poll() is not None:
-            raise RuntimeError(f"the local host exited with code {self.host.returncode}; see {self.log_path}")
+            said = self.host_error()
+            raise RuntimeError(f"the local host exited with code {self.host.returncode}"
+                               + (f":\n{said}\n" if said else "; ") + f"see {self.log_path}")
+
+    def host_error(self) -> str:
+        """What the host said about why it stopped: its settings error, else the last lines it logged."""
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(self._log_offset)
+                text = fh.read()[-20000:].decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+        lines = text.splitlines()
+        for i in range(len(lines) - 1, -1, -1):
+            if lines[i].startswith("Invalid app settings"):
+                block = [lines[i]]
+                for line in lines[i + 1:]:
+                    if not line.startswith("  - "):
+                        break
+                    block.append(line)
+                return "\n".join(block)
+        return "\n".join(lines[-5:])
 
     def task_rows(self) -> list[tuple[str, str, str | None, str]]:
         """(task id, state, result, spec JSON) of every task in the local gateway's database."""

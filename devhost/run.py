@@ -13,12 +13,15 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from devhost.azurite import REPO
 from devhost.local_pipeline import LocalPipeline, Outcome
 from devhost.media import duration, make_mp4
 from shared import naming
+from shared.settings import SettingsError
 
+TABLE_ROWS = 50  # the summary table shows failures first, then converted files, this many rows at most
 SHARED_SAMPLE = REPO.parent / "shared" / "media" / "LowPriVMs-4.mp4"
 
 
@@ -63,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     console = Console()
+    pipe = LocalPipeline(args.state, settings={"MONITOR_SCHEDULE": "*/5 * * * * *"})
+    try:
+        pipe.check_settings()  # before anything starts: a bad setting is named here, not in the host's log
+    except SettingsError as exc:
+        console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+        return 2
     source = args.input or samples(args.state / "samples")
     if not source.is_dir():
         console.print(f"[red]INPUT={source} is not a folder[/red]")
@@ -74,17 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"mp3pipe: {len(files)} file(s) from {source}; state in {args.state}")
     started = time.monotonic()
     try:
-        with LocalPipeline(args.state, settings={"MONITOR_SCHEDULE": "*/5 * * * * *"}) as pipe:
+        with pipe:
             console.print(f"Azurite on 127.0.0.1:{pipe.azurite.port}; local host log: {pipe.log_path}")
-            for name in files:
-                pipe.clear_outcome(name)
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                etags = dict(zip(files, pool.map(lambda kv: pipe.drop(*kv), files.items()), strict=True))
-            with console.status(f"converting {len(files)} file(s)..."):
-                outcomes = pipe.wait(etags, timeout=args.timeout)
-            rows = fetch(pipe, outcomes, args.output)
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                list(pool.map(pipe.clear_outcome, files))
+            outcomes = drop_and_wait(console, pipe, files, args.timeout)
+            rows = fetch(pipe, outcomes, args.output, shown=TABLE_ROWS)
     except Exception as exc:  # noqa: BLE001 - the pipeline itself broke: say so, exit 2
-        console.print(f"[red]the pipeline broke: {exc}[/red]")
+        console.print(f"the pipeline broke: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
         return 2
     elapsed = time.monotonic() - started
 
@@ -94,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    if len(outcomes) > len(rows):
+        console.print(f"... and {len(outcomes) - len(rows)} more converted file(s), all in {args.output}")
     kinds = [o.kind for o in outcomes.values()]
     console.print(
         f"converted={kinds.count('converted')} failed={kinds.count('failed')} "
@@ -104,22 +112,53 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if "failed" in kinds else 0
 
 
-def fetch(pipe: LocalPipeline, outcomes: dict[str, Outcome], dest: Path) -> list[tuple[str, str, str, str, str]]:
-    rows = []
-    for name, o in sorted(outcomes.items()):
+def drop_and_wait(console: Any, pipe: LocalPipeline, files: dict[str, Path], timeout: float) -> dict[str, Outcome]:
+    """Drop every file (4 uploads at a time, each with its event), then wait for outcomes, with progress bars."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console)
+    with progress:
+        dropping = progress.add_task("dropped", total=len(files), detail="")
+
+        def one(item: tuple[str, Path]) -> str:
+            etag = pipe.drop(*item)
+            progress.advance(dropping)
+            return etag
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            etags = dict(zip(files, pool.map(one, files.items()), strict=True))
+        finishing = progress.add_task("finished", total=len(files), detail="")
+
+        def show(outcomes: dict[str, Outcome]) -> None:
+            kinds = [o.kind for o in outcomes.values()]
+            progress.update(finishing, completed=len(kinds) - kinds.count("pending"),
+                            detail=f"converted {kinds.count('converted')}, failed {kinds.count('failed')}")
+
+        return pipe.wait(etags, timeout=timeout, interval=0.2, on_progress=show)
+
+
+def fetch(pipe: LocalPipeline, outcomes: dict[str, Outcome], dest: Path,
+          shown: int = TABLE_ROWS) -> list[tuple[str, str, str, str, str]]:
+    """Download every MP3 and report into `dest` (8 at a time); table rows for failures and pending files first,
+    then converted ones, `shown` rows at most."""
+    def row(name: str, o: Outcome, show: bool) -> tuple[str, str, str, str, str]:
         if o.kind == "converted" and o.output:
             local = pipe.download(pipe.output_container, o.output, dest / o.output)
-            secs = duration(local)
-            rows.append((name, o.output, f"{secs:.2f} s" if secs else "?", human_size(local.stat().st_size),
-                         "[green]converted[/green]"))
-        elif o.kind == "failed" and o.report is not None:
+            secs = duration(local) if show else None
+            return (name, o.output, f"{secs:.2f} s" if secs else "?", human_size(local.stat().st_size),
+                    "[green]converted[/green]")
+        if o.kind == "failed" and o.report is not None:
             path = naming.report_name(name)
             (dest / path).parent.mkdir(parents=True, exist_ok=True)
             (dest / path).write_text(json.dumps(o.report, indent=2, ensure_ascii=False))
-            rows.append((name, path, "-", "-", f"[red]failed: {o.report.get('reason')}[/red]"))
-        else:
-            rows.append((name, "-", "-", "-", "[yellow]no outcome (timed out)[/yellow]"))
-    return rows
+            return (name, path, "-", "-", f"[red]failed: {o.report.get('reason')}[/red]")
+        return (name, "-", "-", "-", "[yellow]no outcome (timed out)[/yellow]")
+
+    order = sorted(outcomes.items(), key=lambda kv: (kv[1].kind == "converted", kv[0]))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        rows = list(pool.map(lambda i_kv: row(*i_kv[1], i_kv[0] < shown), enumerate(order)))
+    return sorted(rows[:shown], key=lambda r: r[0])
 
 
 if __name__ == "__main__":

@@ -67,6 +67,9 @@ def drop(
         console.print(f"[yellow]skipping {name}: not an .mp4[/yellow]")
         files.pop(name)
     prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+    from devhost.eventgrid import Notifier
+
+    notifier = Notifier(deps.settings.local_state_dir)  # the local host, when one runs (Azure: Event Grid)
     total = sum(p.stat().st_size for p in files.values())
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                TimeRemainingColumn())
@@ -79,7 +82,9 @@ def drop(
             def hook(current: int, _total: int | None, base: float = done_before) -> None:
                 progress.update(overall, completed=base + current)
 
-            deps.storage.upload_file(deps.settings.input_container, prefix + name, path, progress=hook)
+            container = deps.settings.input_container
+            etag = deps.storage.upload_file(container, prefix + name, path, progress=hook)
+            notifier.blob_created(deps.storage.plain_blob_url(container, prefix + name), etag, path.stat().st_size)
             progress.update(overall, completed=done_before + path.stat().st_size)
         progress.update(overall, description=f"dropped {len(files)} file(s)")
     console.print(f"dropped {len(files)} file(s) into container '{deps.settings.input_container}'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -32,6 +33,8 @@ def test_input_and_output_folders_keep_structure_and_a_failure_exits_1(tmp_path)
     result = run_job("--input", str(src), "--output", str(out), "--state", str(tmp_path / "state"))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "converted=2 failed=1 pending=0" in result.stdout
+    assert re.search(r"dropped .* 3/3", result.stdout)  # progress while it drops and waits
+    assert re.search(r"finished .* 3/3 converted 2, failed 1", result.stdout)
     assert abs(duration(out / "a.mp3") - 3.0) < 0.2
     assert abs(duration(out / "nested" / "deeper" / "b.c.mp3") - 2.0) < 0.2
     report = json.loads((out / "nested" / "broken.error.json").read_text())
