@@ -95,6 +95,8 @@ def _when(value: dt.datetime | None) -> str:
 
 
 def _render(report, limit: int) -> Group:  # noqa: ANN001 - shared.status.StatusReport
+    from rich.markup import escape
+
     from shared.status import STATES
 
     counts = "  ".join(f"[{STATE_STYLE[s]}]{s} {report.counts[s]}[/{STATE_STYLE[s]}]" for s in STATES)
@@ -104,12 +106,14 @@ def _render(report, limit: int) -> Group:  # noqa: ANN001 - shared.status.Status
         p = report.pool
         pool = (f"pool: {p.current_dedicated + p.current_spot} node(s) now, target {p.target_dedicated + p.target_spot}"
                 f" ({p.target_spot} Spot), {p.allocation_state}")
+        for problem in report.pool_problems:
+            pool += f"\n[red]pool problem: {escape(problem)}[/red]"
     table = Table(show_edge=False, header_style="bold")
     for col in ("input", "state", "output or reason", "dropped", "finished"):
         table.add_column(col, overflow="fold")
     rows = sorted(report.files, key=lambda f: (f.state == "done", f.dropped_at), reverse=False)
     for f in rows[:limit]:
-        detail = f.reason if f.state == "failed" else (f.output or "-")
+        detail = f.reason if f.state == "failed" or (f.state == "waiting" and f.reason) else (f.output or "-")
         table.add_row(naming.display_name(f.name, 80), f"[{STATE_STYLE[f.state]}]{f.state}[/{STATE_STYLE[f.state]}]",
                       detail, _when(f.dropped_at), _when(f.finished_at))
     more = f"... and {len(rows) - limit} more" if len(rows) > limit else ""

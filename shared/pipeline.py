@@ -9,11 +9,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared import naming, planning, reports
-from shared.batch.gateway import BatchGateway, FinishedTask, JobNotFound, PoolBusy, PoolSpec
+from shared import cleanup, naming, planning, reports
+from shared.batch.gateway import BatchGateway, FinishedTask, GatewayError, JobNotFound, PoolBusy, PoolSpec, PoolState
 from shared.events import event
+from shared.pool_health import note_resize_errors, remove_broken_nodes
 from shared.records import MAX_RACE_RETRIES, FileRecord, Records
-from shared.scaling import PoolView, ScalingSettings, decide, observe, work_seen
+from shared.scaling import (
+    Demand,
+    PoolView,
+    ResizeRetry,
+    ScalingSettings,
+    decide,
+    observe,
+    plan_after_resize_errors,
+    work_seen,
+)
 from shared.settings import Settings
 from shared.storage import Storage
 
@@ -110,10 +120,17 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
         stopped = deps.gateway.terminate_task(previous_task)
         event("terminated-older", name=name, task_id=previous_task, stopped=stopped)
     try:
-        added = deps.gateway.add_task(task)
-    except JobNotFound:
-        ensure_job(deps)
-        added = deps.gateway.add_task(task)
+        try:
+            added = deps.gateway.add_task(task)
+        except JobNotFound:
+            ensure_job(deps)
+            added = deps.gateway.add_task(task)
+    except GatewayError as exc:
+        # Recorded first, added second: a failing add (403 while roles propagate, 409 JobCompleted, an outage)
+        # must not leave the record saying "submitted". Reconcile submits an "unsubmitted" version again.
+        Records(deps.storage, s.state_container).mark(name, etag, state="unsubmitted", reason=str(exc))
+        event("submit-failed", logging.ERROR, name=name, etag=etag, task_id=task.id, error=str(exc))
+        raise
     if added:
         # A new version is on its way: a report about an older version no longer applies.
         deps.storage.delete_if_exists(s.output_container, naming.report_name(name))
@@ -135,6 +152,11 @@ def claim_newest(
     for _ in range(MAX_RACE_RETRIES):
         record, record_etag = records.get(name)
         if record is not None and record.etag == etag:
+            if record.state == "unsubmitted" and state == "submitted":
+                # Its earlier submit failed: this one is trying again.
+                record.state, record.reason = state, ""
+                if not records.put_if(record, record_etag):
+                    continue
             return True, None  # this version is already recorded (a re-trigger or a reconcile)
         if record is not None and not _is_newer(deps, blob, mine, record):
             return False, None
@@ -183,7 +205,8 @@ def scaling_settings(s: Settings) -> ScalingSettings:
 
 
 def monitor_tick(deps: Deps) -> TickResult:
-    """Ensure pool and job, scale the pool to the work, turn newly failed tasks into failure reports."""
+    """Ensure pool and job, scale the pool to the work, turn newly failed tasks into failure reports, and delete
+    tasks whose outcome is recorded. Batch requests on a steady run: pool, node counts, task counts."""
     s = deps.settings
     gw = deps.gateway
     now = deps.clock()
@@ -191,7 +214,10 @@ def monitor_tick(deps: Deps) -> TickResult:
 
     pool = gw.pool_state()
     if pool is None:
-        gw.ensure_pool(pool_spec(s))
+        try:
+            gw.ensure_pool(pool_spec(s))
+        except GatewayError as exc:  # e.g. the pool is still being deleted: the next run creates it
+            event("pool-not-created", logging.WARNING, error=str(exc))
         pool = gw.pool_state()
     try:
         counts = gw.task_counts()
@@ -204,34 +230,66 @@ def monitor_tick(deps: Deps) -> TickResult:
     resized = False
     reason = "no pool"
     target = 0
-    if pool is not None:
-        decision = decide(
-            demand,
-            PoolView(
-                pool.allocation_state, pool.current_dedicated, pool.current_spot, pool.target_dedicated,
-                pool.target_spot, pool.preempted, pool.auto_scale,
-            ),
-            dataclasses.replace(scaling_settings(s), slots_per_node=pool.slots_per_node),
-            now,
-            last_work,
-        )
-        reason, target = decision.reason, decision.dedicated + decision.spot
-        if decision.resize:
-            try:
-                gw.resize(decision.dedicated, decision.spot)
-                resized = True
-            except PoolBusy as exc:
-                reason += f" (resize deferred: {exc})"
+    if pool is not None and pool.deleting:
+        reason = "pool is being deleted; it is created again once it is gone"
+    elif pool is not None:
+        reason, target, resized = _scale(deps, pool, demand, now, last_work, state)
 
-    reported = report_failures(deps, state)
+    # Failed tasks stay in the job until reported (then deleted), so no failed task counted means none to report;
+    # a count that lags a failure by a run delays its report by a run (the watermark loses nothing).
+    reported: list[str] = []
+    if counts.failed > 0 or not state.get("failures_listed"):
+        reported = report_failures(deps, state)
+        state["failures_listed"] = True
+    deleted = cleanup.delete_finished(deps, state, counts.completed, now)
     state["last_work_seen"] = last_work
-    state["completed"] = counts.completed
+    state["completed"] = max(counts.completed - deleted, 0)
     deps.storage.put_json(s.state_container, MONITOR_STATE_BLOB, state)
     event(
         "monitor", active=counts.active, running=counts.running, completed=counts.completed,
         failed=counts.failed, target_nodes=target, resized=resized, reason=reason, reported=len(reported),
+        deleted=deleted,
     )
     return TickResult(counts.active, counts.running, target, resized, reason, tuple(reported))
+
+
+def _scale(deps: Deps, pool: PoolState, demand: Demand, now: float, last_work: float | None,
+           state: dict[str, Any]) -> tuple[str, int, bool]:
+    """One scaling step: broken nodes out, a blocking shrink stopped, resize errors retried, else resize."""
+    gw = deps.gateway
+    note_resize_errors(pool, state)
+    if remove_broken_nodes(deps, pool, state):
+        return f"{pool.broken} broken node(s) removed; resize next run", pool.target_dedicated + pool.target_spot, False
+    settings = dataclasses.replace(scaling_settings(deps.settings), slots_per_node=pool.slots_per_node)
+    current, target_now = pool.current_dedicated + pool.current_spot, pool.target_dedicated + pool.target_spot
+    resend = False
+    if pool.allocation_state == "steady" and not pool.auto_scale:
+        plan = plan_after_resize_errors(tuple(e.code for e in pool.resize_errors), current, target_now, now,
+                                        ResizeRetry(**state.get("resize_retry", {})))
+        state["resize_retry"] = dataclasses.asdict(plan.retry)
+        resend = plan.resend
+        if plan.cap is not None:
+            settings = dataclasses.replace(settings, max_nodes=max(plan.cap, 0), min_nodes=min(settings.min_nodes,
+                                                                                              plan.cap))
+    decision = decide(
+        demand,
+        PoolView(pool.allocation_state, pool.current_dedicated, pool.current_spot, pool.target_dedicated,
+                 pool.target_spot, pool.preempted, pool.auto_scale),
+        settings, now, last_work,
+    )
+    reason, target = decision.reason, decision.dedicated + decision.spot
+    try:
+        if decision.stop_resize:
+            gw.stop_resize()
+            event("pool-resize-stopped", reason=decision.reason)
+        elif decision.resize or resend:
+            if resend:
+                reason += f" (resize retried after: {'; '.join(e.code for e in pool.resize_errors)})"
+            gw.resize(decision.dedicated, decision.spot)
+            return reason, target, True
+    except PoolBusy as exc:
+        reason += f" (resize deferred: {exc})"
+    return reason, target, False
 
 
 def report_failures(deps: Deps, state: dict[str, Any]) -> list[str]:

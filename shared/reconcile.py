@@ -1,13 +1,16 @@
-"""Reconcile: find input blobs that never got a task (a missed trigger, files older than the app) and submit them."""
+"""Reconcile: submit input blobs that never got a task (a missed trigger, files older than the app, a submit that
+failed after its record was written, a task Batch no longer has)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from shared import naming
 from shared.events import event
 from shared.pipeline import Deps, submit_blob
-from shared.records import Records
+from shared.records import FileRecord, Records
 
 STATE_BLOB = "reconcile/state.json"
 
@@ -34,7 +37,10 @@ def reconcile(deps: Deps, budget: int) -> ReconcileResult:
         checked += 1
         record, _ = records.get(blob.name)
         if record is not None and record.etag == naming.clean_etag(blob.etag):
-            continue
+            why = lost_task(deps, record, blob.last_modified)
+            if not why:
+                continue
+            event("resubmit", logging.WARNING, name=blob.name, etag=record.etag, task_id=record.task_id, why=why)
         result = submit_blob(container.get_blob_client(blob.name), deps)
         if result.status in ("submitted", "rejected"):
             submitted += 1
@@ -42,6 +48,25 @@ def reconcile(deps: Deps, budget: int) -> ReconcileResult:
     deps.storage.put_json(s.state_container, STATE_BLOB, {"marker": marker})
     event("reconcile", checked=checked, submitted=submitted, wrapped=marker is None)
     return ReconcileResult(checked, submitted, marker is None)
+
+
+def lost_task(deps: Deps, record: FileRecord, input_modified: dt.datetime) -> str:
+    """Why this recorded version must be submitted again ("" when it need not): its submit failed, or its record
+    says submitted while Batch has no such task and no MP3 landed (the task was never added, or was lost)."""
+    if record.state == "unsubmitted":
+        return f"the submit failed: {record.reason}" if record.reason else "the submit failed"
+    if record.state != "submitted" or not record.task_id:
+        return ""
+    try:
+        output = naming.output_name(record.name)
+    except naming.UnmappableName:
+        return ""
+    landed = deps.storage.last_modified_of(deps.settings.output_container, output)
+    if landed is not None and landed >= input_modified:
+        return ""  # converted (its task may since have been deleted)
+    if deps.gateway.task_status(record.task_id) is not None:
+        return ""
+    return "recorded as submitted, but Batch has no such task"
 
 
 def backfill(deps: Deps, budget: int = 1000) -> ReconcileResult:

@@ -26,7 +26,7 @@ class FileRecord:
     etag: str
     last_modified: str  # the input version's Last-Modified (ISO 8601)
     task_id: str | None
-    state: str  # "submitted" | "failed" | "rejected"
+    state: str  # "submitted" | "unsubmitted" (its add failed: reconcile retries) | "failed" | "rejected"
     updated_at: str
     reason: str = ""
     report: str = ""

@@ -1,18 +1,25 @@
 """The pool scaling policy: task counts + pool state + settings -> target node counts (pure, no I/O).
 
-`decide` is called once per monitor tick (every minute) with exact task counts. The rules, in order:
+`decide` is called once per monitor tick (every minute) with the job's task counts. Batch documents those
+counts as possibly stale (they can lag the tasks by seconds): no rule needs them exact. A task counted late
+shows up at the next tick, and the idle grace (rule 6) keeps the pool up across a tick that misses work.
+The rules, in order:
 
 1. A pool under Batch autoscale is left alone (its formula owns the size).
 2. A pool that is not `steady` (resizing or stopping) is not resized; Batch rejects a resize then anyway.
+   One exception: a pool shrinking (target below its current size) while demand wants more than that target
+   is told to stop its resize (`Decision.stop_resize`); the next tick, on a steady pool, grows it.
 3. Demand is the nodes that active + running tasks fill: ``ceil((active + running) / slots_per_node)``.
 4. Growing goes straight to ``ceil(work / (slots_per_node * grow_queue_depth))`` in one step (bounded
    by `max_step`): a node takes ~5.5 min to start, so stepping up gently only makes every queued file
    wait longer. With `grow_queue_depth` 2, a slot may have one task queued behind the one it runs
    before another node is asked for: a 30 s conversion clears that long before a new node starts, so
    the node would mostly be paid to start up. A burst still goes to `max_nodes` at once.
-5. While there is work and demand is below the pool's size, the pool shrinks to demand (+ `shrink_headroom`).
-   Only idle nodes go: the pool's node deallocation option is `taskcompletion`, and a target at
-   or above what running tasks need never takes a busy node.
+5. While there is work and demand is below the pool's size, the pool shrinks to demand (+ `shrink_headroom`),
+   never below what running tasks need. Batch picks the nodes to remove itself, and it may pick a busy one:
+   with the `taskcompletion` deallocation option that node leaves only once its task has ended (no
+   conversion is killed), and until then the pool stays `resizing` (up to its resize timeout), which is why
+   a shrink that blocks new demand is stopped (rule 2).
 6. With no work at all, the pool keeps its size for `idle_grace_seconds` after work was last seen,
    then goes to `min_nodes`. Tasks completed since the previous tick (`Demand.completed_since_last`)
    count as work seen now: a 30 s task can start and end between two ticks.
@@ -68,6 +75,7 @@ class Decision:
     spot: int
     resize: bool
     reason: str
+    stop_resize: bool = False  # stop the shrink in progress: demand wants more than its target
 
 
 def observe(active: int, running: int, completed_total: int, completed_before: int | None) -> Demand:
@@ -114,6 +122,13 @@ def decide(
     if pool.auto_scale:
         return Decision(keep_d, keep_s, False, "pool uses autoscale; left alone")
     if pool.allocation_state != "steady":
+        target, current_nodes = keep_d + keep_s, pool.current_dedicated + pool.current_spot
+        if pool.allocation_state == "resizing" and target < current_nodes:
+            wanted = decide(demand, PoolView("steady", pool.current_dedicated, pool.current_spot, keep_d, keep_s,
+                                             pool.preempted), settings, now, last_work_seen)
+            if wanted.dedicated + wanted.spot > target:
+                return Decision(keep_d, keep_s, False, f"pool is resizing (shrinking to {target}) while demand wants "
+                                f"{wanted.dedicated + wanted.spot}: stop the resize", stop_resize=True)
         return Decision(keep_d, keep_s, False, f"pool is {pool.allocation_state}; no resize")
 
     slots = max(settings.slots_per_node, 1)
@@ -156,3 +171,55 @@ def decide(
     capped = " (max)" if total == high and wanted > high else ""
     reason = f"{counts} -> {why}: {verb} {dedicated} dedicated + {spot} Spot{capped} (was {keep_d}+{keep_s})"
     return Decision(dedicated, spot, resize, reason)
+
+
+# -- resize errors ----------------------------------------------------------------------------------------------
+
+RETRY_FIRST_SECONDS = 120.0
+RETRY_MAX_SECONDS = 1800.0
+
+
+@dataclass(frozen=True)
+class ResizeRetry:
+    """Where the monitor stands with a pool that Batch could not bring to its target."""
+
+    attempts: int = 0
+    next_at: float = 0.0  # no new attempt before this time
+    cap: int | None = None  # most nodes to ask for until next_at (what the quota allowed), None = no cap
+
+
+@dataclass(frozen=True)
+class ResizePlan:
+    retry: ResizeRetry
+    cap: int | None  # the node cap for this tick's decision
+    resend: bool  # send a resize even if the target already equals what the policy wants
+
+
+def is_quota_error(code: str) -> bool:
+    """AccountCoreQuotaReached, AccountLowPriorityCoreQuotaReached, the VM family's quota and the like."""
+    return "quota" in code.lower()
+
+
+def plan_after_resize_errors(
+    codes: tuple[str, ...], current: int, target: int, now: float, retry: ResizeRetry
+) -> ResizePlan:
+    """Retry a resize that Batch left short of its target, with backoff (2, 4, 8 ... 30 min).
+
+    Batch leaves such a pool `steady` below its target with `resizeErrors` set, so "the target equals what I
+    want" is not done. A quota error asks for what the quota allowed (the nodes the pool got) until the backoff
+    ends, then for the full demand again; any other error (allocation failure, resize timeout) sends the same
+    target again once the backoff has passed. Without errors the cap holds until its time is up, so a quota
+    that is still full is not hit every minute.
+    """
+    if not codes or current >= target:
+        if retry.cap is None or target > retry.cap:
+            return ResizePlan(ResizeRetry(), None, False)  # the pool reached its target: done
+        if now >= retry.next_at:
+            return ResizePlan(ResizeRetry(retry.attempts, retry.next_at, None), None, False)  # try the demand again
+        return ResizePlan(retry, retry.cap, False)
+    if now < retry.next_at:
+        return ResizePlan(retry, retry.cap, False)
+    attempts = retry.attempts + 1
+    delay = min(RETRY_FIRST_SECONDS * 2 ** (attempts - 1), RETRY_MAX_SECONDS)
+    cap = current if any(is_quota_error(c) for c in codes) else None
+    return ResizePlan(ResizeRetry(attempts, now + delay, cap), cap, True)

@@ -29,7 +29,7 @@ DEFAULTS: dict[str, str] = {
     "BATCH_POOL_ID": "mp3pipe-pool",
     "BATCH_JOB_ID": "mp3pipe-job",
     "BATCH_VM_SIZE": "standard_d2s_v3",
-    "BATCH_SLOTS_PER_NODE": "1",
+    "BATCH_SLOTS_PER_NODE": "",
     "BATCH_MIN_NODES": "",
     "BATCH_MAX_NODES": "10",
     "BATCH_POOL_IDENTITY_ID": "",
@@ -39,10 +39,28 @@ DEFAULTS: dict[str, str] = {
     "SCALE_IDLE_GRACE_SECONDS": "300",
     "TASK_MAX_RETRIES": "1",
     "TASK_MAX_WALL_CLOCK_SECONDS": "3600",
-    "TASK_RETENTION_SECONDS": "604800",
+    "TASK_RETENTION_SECONDS": "900",
     "LOCAL_STATE_DIR": ".state",
     "FFMPEG_PATH": "",
 }
+
+
+# Node URLs (SAS mode) are signed for TASK_MAX_WALL_CLOCK_SECONDS + 12 h with a user-delegation key that lives
+# 1 h 5 min longer (shared/storage.py); Azure caps a user-delegation key at 7 days.
+URL_GRACE_SECONDS = 12 * 3600
+DELEGATION_KEY_MAX_SECONDS = 7 * 24 * 3600
+DELEGATION_KEY_MARGIN_SECONDS = 65 * 60
+MAX_WALL_CLOCK_WITH_SAS = DELEGATION_KEY_MAX_SECONDS - URL_GRACE_SECONDS - DELEGATION_KEY_MARGIN_SECONDS
+MAX_SLOTS = 256  # Batch: taskSlotsPerNode at most 4 x the node's vCPUs, and 256
+_VM_VCPUS = re.compile(r"^standard_[a-z]+?(\d+)(?:-(\d+))?", re.IGNORECASE)
+
+
+def vcpus_of(vm_size: str) -> int | None:
+    """vCPUs of an Azure VM size from its name (standard_d2s_v3 -> 2, standard_e8-4s_v5 -> 4); None if unknown."""
+    m = _VM_VCPUS.match(vm_size.strip())
+    if m is None:
+        return None
+    return int(m.group(2) or m.group(1)) or None
 
 
 class SettingsError(ValueError):
@@ -172,7 +190,16 @@ class Settings:
                 "BATCH_ACCOUNT_URL must be set to the Batch account URL (https://...) when BATCH_GATEWAY=azure"
             )
 
-        slots = integer("BATCH_SLOTS_PER_NODE", 1, 256)
+        vm_size = get("BATCH_VM_SIZE")
+        vcpus = vcpus_of(vm_size)
+        if get("BATCH_SLOTS_PER_NODE") == "":
+            # libmp3lame encodes on one thread: one conversion per vCPU keeps every core busy.
+            slots = min(vcpus or 1, MAX_SLOTS)
+        else:
+            slots = integer("BATCH_SLOTS_PER_NODE", 1, MAX_SLOTS)
+            if vcpus is not None and slots > 4 * vcpus:
+                errors.append(f"BATCH_SLOTS_PER_NODE={slots} is more than Batch allows on {vm_size} "
+                              f"({vcpus} vCPUs: at most 4 x vCPUs = {min(4 * vcpus, MAX_SLOTS)} slots per node)")
         max_nodes = integer("BATCH_MAX_NODES", 1)
         if get("BATCH_MIN_NODES") == "":
             # Idle local slots cost nothing, so locally the floor is the machine's cores.
@@ -196,7 +223,7 @@ class Settings:
             batch_account_key=get("BATCH_ACCOUNT_KEY"),
             pool_id=batch_id("BATCH_POOL_ID"),
             job_id=batch_id("BATCH_JOB_ID"),
-            vm_size=get("BATCH_VM_SIZE"),
+            vm_size=vm_size,
             slots_per_node=slots,
             min_nodes=min_nodes,
             max_nodes=max_nodes,
@@ -211,6 +238,20 @@ class Settings:
             local_state_dir=Path(get("LOCAL_STATE_DIR")),
             ffmpeg_path=get("FFMPEG_PATH"),
         )
+        if not settings.pool_identity_id and settings.task_max_wall_clock_seconds > MAX_WALL_CLOCK_WITH_SAS:
+            errors.append(
+                f"TASK_MAX_WALL_CLOCK_SECONDS={settings.task_max_wall_clock_seconds} is too long for SAS node URLs: "
+                f"they are signed for it + 12 h with a user-delegation key, which Azure caps at 7 days; use at most "
+                f"{MAX_WALL_CLOCK_WITH_SAS}, or give the pool an identity (BATCH_POOL_IDENTITY_ID)"
+            )
+        package = settings.ffmpeg_package
+        if package:
+            from shared.batch.package_ref import parse_package
+
+            try:
+                parse_package(package)
+            except ValueError as exc:
+                errors.append(str(exc))
         if len({settings.input_container, settings.output_container, settings.state_container}) < 3:
             errors.append("INPUT_CONTAINER, OUTPUT_CONTAINER and STATE_CONTAINER must be three different containers")
         if errors:

@@ -6,10 +6,11 @@ import datetime as dt
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared import naming
 from shared.batch.gateway import PoolState
-from shared.pipeline import Deps
+from shared.pipeline import MONITOR_STATE_BLOB, Deps
 from shared.records import Records
 
 STATES = ("waiting", "queued", "converting", "done", "failed")
@@ -33,6 +34,7 @@ class StatusReport:
     files: list[FileStatus]
     pool: PoolState | None
     counts: Counter[str] = field(default_factory=Counter)
+    pool_problems: list[str] = field(default_factory=list)  # resize errors, broken nodes (start task failures)
 
     @property
     def busy(self) -> bool:
@@ -65,10 +67,15 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200) -> Status
                 status.state = "failed"
             elif landed is not None and landed >= blob.last_modified:
                 status.state, status.finished_at = "done", landed
+            elif record.state == "unsubmitted":
+                status.reason = f"its submit failed; reconcile submits it again ({record.reason})"
             elif lookups < max_task_lookups and record.task_id:
                 lookups += 1
                 task = deps.gateway.task_status(record.task_id)
-                status.state = {"running": "converting", "completed": "converting"}.get(task or "", "queued")
+                if task is None:  # recorded, but Batch has no such task: not queued anywhere
+                    status.reason = "Batch has no task for it; reconcile submits it again"
+                else:
+                    status.state = {"running": "converting", "completed": "converting"}.get(task, "queued")
             else:
                 status.state = "queued"
         elif landed is not None and landed >= blob.last_modified:
@@ -80,9 +87,21 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200) -> Status
             status.finished_at = dt.datetime.fromisoformat(finished) if finished else None
             status.output = naming.report_name(blob.name)
         files.append(status)
-    report = StatusReport(files, deps.gateway.pool_state())
+    monitor = deps.storage.get_json(s.state_container, MONITOR_STATE_BLOB) or {}
+    report = StatusReport(files, deps.gateway.pool_state(), pool_problems=pool_problems(monitor))
     report.counts.update(f.state for f in files)
     return report
+
+
+def pool_problems(monitor: dict[str, Any]) -> list[str]:
+    """What the monitor last saw wrong with the pool: Batch's resize errors and the last broken node."""
+    problems = [f"resize error {line}" for line in monitor.get("resize_errors", [])]
+    node = monitor.get("node_failure")
+    if node and monitor.get("broken_now"):
+        tail = (node.get("stderr_tail") or "").strip().splitlines()[-1:] or [""]
+        problems.append(f"node {node['node']} {node['state']} (exit code {node.get('exit_code')}): "
+                        f"{node.get('failure') or '-'}" + (f"; stderr: {tail[0]}" if tail[0] else ""))
+    return problems
 
 
 def as_json(report: StatusReport) -> str:
@@ -95,6 +114,7 @@ def as_json(report: StatusReport) -> str:
             "current": report.pool.current_dedicated + report.pool.current_spot,
             "target": report.pool.target_dedicated + report.pool.target_spot,
             "allocation_state": report.pool.allocation_state,
+            "problems": report.pool_problems,
         },
         "files": [{"input": f.name, "state": f.state, "output": f.output, "reason": f.reason,
                    "dropped_at": fmt(f.dropped_at), "finished_at": fmt(f.finished_at), "task_id": f.task_id}

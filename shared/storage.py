@@ -126,6 +126,13 @@ class Storage:
         except ResourceNotFoundError:
             return None
 
+    def last_modified_of(self, container: str, name: str) -> dt.datetime | None:
+        """The blob's Last-Modified, or None when it does not exist."""
+        try:
+            return self.service.get_blob_client(container, name).get_blob_properties().last_modified
+        except ResourceNotFoundError:
+            return None
+
     def read_tail(self, container: str, name: str, max_bytes: int = 4096) -> str | None:
         """The last `max_bytes` of a text blob (for stderr tails), or None when absent."""
         blob = self.service.get_blob_client(container, name)

@@ -16,37 +16,25 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
-from urllib.parse import parse_qs, urlparse, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
-import jsonschema
 import trustme
 from azure.core.credentials import AccessToken
 
 from shared.batch.azure import AzureBatchGateway
-
-API_VERSION = "2025-06-01"
-SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "specs"
-SPEC_FILE = SPEC_DIR / f"batch-{API_VERSION}.json"
-FAKE_TOKEN = "fake-batch-token"
-
-# Properties Batch accepts in a List Tasks $filter (learn.microsoft.com/rest/api/batchservice/odata-filters-in-batch).
-TASK_FILTER_PROPS = {
-    "state": "string",
-    "stateTransitionTime": "datetime",
-    "creationTime": "datetime",
-    "executionInfo/result": "string",
-    "executionInfo/exitCode": "int",
-    "executionInfo/startTime": "datetime",
-    "executionInfo/endTime": "datetime",
-    "executionInfo/retryCount": "int",
-    "executionInfo/requeueCount": "int",
-}
-_DURATION = re.compile(r"^-?P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+(\.\d+)?D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
-_CLAUSE = re.compile(
-    r"^\(?\s*([A-Za-z]+(?:/[A-Za-z]+)?)\s+(eq|ne|ge|gt|le|lt)\s+(datetime'[^']*'|'[^']*'|-?\d+)\s*\)?$",
-    re.IGNORECASE,
+from tests.standin_nodes import NodeFilterError, PoolNodes, parse_node_filter
+from tests.standin_spec import (  # noqa: F401 - re-exported for the tests
+    API_VERSION,
+    SPEC_DIR,
+    SPEC_FILE,
+    FilterError,
+    SpecValidator,
+    matches,
+    parse_filter,
+    parse_time,
 )
 
+FAKE_TOKEN = "fake-batch-token"
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -54,11 +42,6 @@ def utcnow() -> dt.datetime:
 
 def iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(text: str) -> dt.datetime:
-    value = dt.datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 class FakeCredential:
@@ -71,126 +54,6 @@ class FakeCredential:
     def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
         self.calls.append(scopes)
         return AccessToken(self.token, int(time.time()) + 3600)
-
-
-class FilterError(ValueError):
-    """The $filter is outside what Batch (or this stand-in) accepts."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Spec validation
-
-
-def _format_checker() -> jsonschema.FormatChecker:
-    checker = jsonschema.FormatChecker(formats=())
-
-    @checker.checks("date-time", raises=ValueError)
-    def _date_time(value: object) -> bool:
-        if isinstance(value, str):
-            parse_time(value)
-        return True
-
-    @checker.checks("duration")
-    def _duration(value: object) -> bool:
-        return not isinstance(value, str) or bool(_DURATION.match(value))
-
-    @checker.checks("uri")
-    def _uri(value: object) -> bool:
-        if not isinstance(value, str):
-            return True
-        parts = urlparse(value)
-        return bool(parts.scheme and parts.netloc) and not re.search(r"[\s\x00-\x1f]", value)
-
-    @checker.checks("int32")
-    def _int32(value: object) -> bool:
-        return not isinstance(value, int) or -(2**31) <= value < 2**31
-
-    return checker
-
-
-def _strict(definitions: dict[str, Any], *, drop_required: bool) -> dict[str, Any]:
-    """Definitions with unknown properties rejected (Batch rejects them too); optionally nothing required."""
-    defs = copy.deepcopy(definitions)
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "properties" in node and "additionalProperties" not in node:
-                node["additionalProperties"] = False
-            if drop_required:
-                node.pop("required", None)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(defs)
-    return defs
-
-
-@dataclass
-class Operation:
-    operation_id: str
-    method: str
-    pattern: re.Pattern[str]
-    body_schema: dict[str, Any] | None
-    responses: dict[str, dict[str, Any] | None]
-
-
-class SpecValidator:
-    """The spec's operations, with jsonschema validators for request bodies and responses ($refs resolved)."""
-
-    def __init__(self, spec_file: Path = SPEC_FILE) -> None:
-        spec = json.loads(spec_file.read_text(encoding="utf-8"))
-        self._defs = _strict(spec["definitions"], drop_required=False)
-        self._defs_relaxed = _strict(spec["definitions"], drop_required=True)
-        self._checker = _format_checker()
-        self._cache: dict[tuple[str, bool], jsonschema.protocols.Validator] = {}
-        self.operations: list[Operation] = []
-        for path, item in spec["paths"].items():
-            pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$")
-            for method, op in item.items():
-                if method == "parameters":
-                    continue
-                body = next((p.get("schema") for p in op.get("parameters", []) if p.get("in") == "body"), None)
-                responses = {code: r.get("schema") for code, r in op.get("responses", {}).items()}
-                self.operations.append(Operation(op["operationId"], method.upper(), pattern, body, responses))
-
-    def operation(self, method: str, path: str) -> Operation | None:
-        return next((o for o in self.operations if o.method == method and o.pattern.match(path)), None)
-
-    def errors(self, schema: dict[str, Any], instance: Any, *, relaxed: bool = False) -> list[str]:
-        key = (json.dumps(schema, sort_keys=True), relaxed)
-        validator = self._cache.get(key)
-        if validator is None:
-            root = {**schema, "definitions": self._defs_relaxed if relaxed else self._defs}
-            validator = jsonschema.Draft4Validator(root, format_checker=self._checker)
-            self._cache[key] = validator
-        return [
-            f"{'/'.join(str(p) for p in err.absolute_path) or '<body>'}: {err.message}"
-            for err in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
-        ]
-
-    def request_errors(self, op: Operation, body: Any) -> list[str]:
-        if op.body_schema is None:
-            return [] if body is None else [f"{op.operation_id} takes no body"]
-        if body is None:
-            return [f"{op.operation_id} needs a body"]
-        return self.errors(op.body_schema, body)
-
-    def response_errors(self, op: Operation, status: int, body: Any, *, selected: bool) -> list[str]:
-        code = str(status)
-        if code in op.responses:
-            schema = op.responses[code]
-        elif status >= 400:
-            schema = op.responses.get("default")
-        else:
-            return [f"{op.operation_id} does not answer {status}"]
-        if schema is None:
-            return [] if body is None else [f"{op.operation_id} {status} has no body in the spec"]
-        if body is None:
-            return [f"{op.operation_id} {status} needs a body"]
-        return self.errors(schema, body, relaxed=selected)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -245,6 +108,7 @@ class BatchStandin:
     validation_errors: list[str] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     preempted: dict[str, int] = field(default_factory=dict)  # pool id -> Spot nodes preempted (still in the pool)
+    nodes: dict[str, PoolNodes] = field(default_factory=dict)  # pool id -> its broken nodes and node files
 
     def __post_init__(self) -> None:
         if self.validate is None:
@@ -361,6 +225,36 @@ class BatchStandin:
                 currentLowPriorityNodes=pool.get("targetLowPriorityNodes", 0),
             )
 
+    def break_node(self, pool_id: str, node_id: str, state: str = "starttaskfailed", *, exit_code: int | None = 100,
+                   stderr: str = "", failure: tuple[str, str] | None = None,
+                   errors: list[tuple[str, str]] | None = None) -> None:
+        """One of the pool's current dedicated nodes goes bad: its start task failed, or it is unusable/unknown."""
+        with self._lock:
+            self.nodes.setdefault(pool_id, PoolNodes()).break_node(
+                node_id, state, exit_code=exit_code, stderr=stderr, failure=failure, errors=errors, when=utcnow())
+
+    def set_resize_error(self, pool_id: str, code: str, message: str, *, reached: int | None = None) -> None:
+        """A resize ends short of its target (quota, allocation failure, timeout): steady, with resizeErrors."""
+        with self._lock:
+            pool = self.pools[pool_id]
+            pool.update(allocationState="steady", allocationStateTransitionTime=iso(utcnow()),
+                        resizeErrors=[{"code": code, "message": message}])
+            if reached is not None:
+                pool["currentDedicatedNodes"] = reached
+
+    def settle(self, pool_id: str) -> None:
+        """A stopped resize (or removal) is done: the pool is steady with the nodes it has."""
+        self.set_pool(pool_id, allocationState="steady", allocationStateTransitionTime=iso(utcnow()))
+
+    def start_deleting_pool(self, pool_id: str) -> None:
+        """Someone deleted the pool: it stays (state deleting) until finish_deleting_pool."""
+        self.set_pool(pool_id, state="deleting", stateTransitionTime=iso(utcnow()))
+
+    def finish_deleting_pool(self, pool_id: str) -> None:
+        with self._lock:
+            self.pools.pop(pool_id, None)
+            self.nodes.pop(pool_id, None)
+
     def set_task(
         self,
         job_id: str,
@@ -470,13 +364,15 @@ class BatchStandin:
             self.requests.append(record)
             status, payload, headers = self._respond(record, bad_json)
             record.status = status
-        data = b"" if payload is None else json.dumps(payload).encode()
+        raw_file = isinstance(payload, bytes)
+        data = b"" if payload is None else payload if raw_file else json.dumps(payload).encode()
         handler.send_response(status)
         handler.send_header("request-id", str(uuid.uuid4()))
         for name, value in headers.items():
             handler.send_header(name, value)
         if payload is not None:
-            handler.send_header("Content-Type", "application/json;odata=minimalmetadata")
+            handler.send_header("Content-Type", "application/octet-stream" if raw_file
+                                else "application/json;odata=minimalmetadata")
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
         if method != "HEAD" and data:
@@ -513,10 +409,10 @@ class BatchStandin:
                 return 400, _error("InvalidRequestBody", "; ".join(problems)), {}
         try:
             status, payload, headers = self._route(r)
-        except FilterError as exc:
+        except (FilterError, NodeFilterError) as exc:
             self.validation_errors.append(f"{r.method} {r.path}: {exc}")
             return 400, _error("InvalidQueryParameterValue", str(exc)), {}
-        if op is not None and self.validator is not None and r.method != "HEAD":
+        if op is not None and self.validator is not None and r.method != "HEAD" and not isinstance(payload, bytes):
             selected = r.selected or "$select" in r.query
             problems = self.validator.response_errors(op, status, payload, selected=selected)
             self.validation_errors.extend(f"{op.operation_id} response {status}: {p}" for p in problems)
@@ -536,6 +432,14 @@ class BatchStandin:
             return self._node_counts(r.query.get("$filter"))
         if len(seg) == 3 and seg[0] == "pools" and seg[2] == "resize" and m == "POST":
             return self._resize(seg[1], r.body)
+        if len(seg) == 3 and seg[0] == "pools" and seg[2] == "stopresize" and m == "POST":
+            return self._stop_resize(seg[1])
+        if len(seg) == 3 and seg[0] == "pools" and seg[2] == "removenodes" and m == "POST":
+            return self._remove_nodes(seg[1], r.body)
+        if len(seg) == 3 and seg[0] == "pools" and seg[2] == "nodes" and m == "GET":
+            return self._list_nodes(seg[1], r)
+        if len(seg) >= 6 and seg[0] == "pools" and seg[2] == "nodes" and seg[4] == "files" and m == "GET":
+            return self._node_file(seg[1], seg[3], unquote("/".join(seg[5:])))
         if seg == ["jobs"] and m == "POST":
             return self._post_job(r.body)
         if len(seg) == 2 and seg[0] == "jobs" and m == "GET":
@@ -553,6 +457,8 @@ class BatchStandin:
             return self._list_tasks(seg[1], r)
         if len(seg) == 5 and seg[0] == "jobs" and seg[2] == "tasks" and seg[4] == "terminate" and m == "POST":
             return self._terminate_task(seg[1], seg[3])
+        if len(seg) == 4 and seg[0] == "jobs" and seg[2] == "tasks" and m == "DELETE":
+            return self._delete_task(seg[1], seg[3])
         if len(seg) == 4 and seg[0] == "jobs" and seg[2] == "tasks" and m == "GET":
             task = self.tasks.get(seg[1], {}).get(seg[3])
             if task is None:
@@ -572,16 +478,60 @@ class BatchStandin:
         for pool_id, pool in self.pools.items():
             if wanted is not None and pool_id.lower() != wanted.lower():
                 continue
-            spot = pool.get("currentLowPriorityNodes", 0)
-            preempted = min(self.preempted.get(pool_id, 0), spot)
-            value.append({
-                "poolId": pool_id,
-                "dedicated": _node_state_counts(idle=pool.get("currentDedicatedNodes", 0)),
-                "lowPriority": _node_state_counts(idle=spot - preempted, preempted=preempted),
-            })
+            value.append(self.nodes.get(pool_id, PoolNodes()).counts(pool, self.preempted.get(pool_id, 0)))
         return 200, {"value": value}, {}
 
+    def _list_nodes(self, pool_id: str, r: Recorded) -> tuple[int, Any, dict[str, str]]:
+        pool = self.pools.get(pool_id)
+        if pool is None:
+            return 404, _error("PoolNotFound", "The specified pool does not exist."), {}
+        wanted = parse_node_filter(r.query.get("$filter"))
+        select = r.query.get("$select")
+        r.selected = bool(select)
+        nodes = self.nodes.get(pool_id, PoolNodes()).listing(pool, wanted)
+        return 200, {"value": [_select(n, select) for n in nodes]}, {}
+
+    def _node_file(self, pool_id: str, node_id: str, path: str) -> tuple[int, Any, dict[str, str]]:
+        data = self.nodes.get(pool_id, PoolNodes()).files.get((node_id, path))
+        if data is None:
+            return 404, _error("FileNotFound", "The specified file does not exist."), {}
+        return 200, data, {"ocp-batch-file-isdirectory": "False"}
+
+    def _remove_nodes(self, pool_id: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        pool = self.pools.get(pool_id)
+        if pool is None:
+            return 404, _error("PoolNotFound", "The specified pool does not exist."), {}
+        if pool.get("allocationState") != "steady":
+            return 409, _error("PoolNotSteady", "The specified pool is not in steady allocation state."), {}
+        ids = body.get("nodeList", [])
+        if len(ids) > 100:
+            return 400, _error("InvalidPropertyValue", "At most 100 nodes may be removed per request."), {}
+        unknown = self.nodes.setdefault(pool_id, PoolNodes()).remove(pool, ids)
+        if unknown:
+            return 400, _error("InvalidPropertyValue", f"Nodes not in the pool: {unknown}"), {}
+        pool.update(allocationState="resizing", allocationStateTransitionTime=iso(utcnow()), eTag=self._etag())
+        pool.pop("resizeErrors", None)
+        return 202, None, {"ETag": pool["eTag"], "DataServiceId": pool["url"]}
+
+    def _stop_resize(self, pool_id: str) -> tuple[int, Any, dict[str, str]]:
+        pool = self.pools.get(pool_id)
+        if pool is None:
+            return 404, _error("PoolNotFound", "The specified pool does not exist."), {}
+        if pool.get("allocationState") != "resizing":
+            return 409, _error("PoolNotResizing", "The specified pool is not resizing."), {}
+        pool.update(allocationState="stopping", allocationStateTransitionTime=iso(utcnow()), eTag=self._etag())
+        return 202, None, {"ETag": pool["eTag"], "DataServiceId": pool["url"]}
+
+    def _delete_task(self, job_id: str, task_id: str) -> tuple[int, Any, dict[str, str]]:
+        if job_id not in self.jobs:
+            return _job_not_found()
+        if self.tasks[job_id].pop(task_id, None) is None:
+            return 404, _error("TaskNotFound", "The specified task does not exist."), {}
+        return 200, None, {}
+
     def _post_pool(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        if self.pools.get(body["id"], {}).get("state") == "deleting":
+            return 409, _error("PoolBeingDeleted", "The specified pool has been marked for deletion."), {}
         if body["id"] in self.pools:
             return 409, _error("PoolExists", "The specified pool already exists."), {}
         pool = self._create_pool(body)
@@ -600,6 +550,7 @@ class BatchStandin:
         pool["allocationState"] = "resizing"
         pool["allocationStateTransitionTime"] = iso(utcnow())
         pool["eTag"] = self._etag()
+        pool.pop("resizeErrors", None)  # a new resize starts without the previous one's errors
         return 202, None, {"ETag": pool["eTag"], "DataServiceId": pool["url"]}
 
     def _post_job(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
@@ -709,15 +660,6 @@ class _Handler(BaseHTTPRequestHandler):
 # Pure helpers
 
 
-def _node_state_counts(**states: int) -> dict[str, int]:
-    names = ("creating", "idle", "offline", "preempted", "rebooting", "reimaging", "running", "starting",
-             "startTaskFailed", "leavingPool", "unknown", "unusable", "waitingForStartTask", "deallocated",
-             "deallocating", "upgradingOS")
-    counts = {name: states.get(name, 0) for name in names}
-    counts["total"] = sum(counts.values())
-    return counts
-
-
 def _error(code: str, message: str) -> dict[str, Any]:
     return {"code": code, "message": {"lang": "en-US", "value": f"{message}\nRequestId:{uuid.uuid4()}\n"
                                                                f"Time:{iso(utcnow())}"}}
@@ -766,66 +708,3 @@ def _transition(
         elif result == "failure":
             info["failureInfo"] = {"category": "usererror", "code": "FailureExitCode",
                                    "message": "The task process exited with an unexpected exit code"}
-
-
-def parse_filter(text: str) -> list[tuple[str, str, Any]]:
-    """The $filter subset Batch takes for List Tasks: clauses joined by 'and' (no 'or', no functions)."""
-    text = text.strip()
-    if not text:
-        return []
-    if re.search(r"\s+or\s+", text, re.IGNORECASE):
-        raise FilterError(f"the stand-in does not implement 'or' in $filter: {text!r}")
-    clauses = []
-    for part in re.split(r"\s+and\s+", text, flags=re.IGNORECASE):
-        m = _CLAUSE.match(part.strip())
-        if not m:
-            raise FilterError(f"cannot parse $filter clause {part!r}")
-        prop, op, literal = m.group(1), m.group(2).lower(), m.group(3)
-        kind = TASK_FILTER_PROPS.get(prop)
-        if kind is None:
-            raise FilterError(f"property {prop!r} cannot be filtered in List Tasks")
-        value: Any
-        if kind == "datetime":
-            if not literal.lower().startswith("datetime'"):
-                raise FilterError(f"{prop} needs a datetime'...' literal, got {literal}")
-            try:
-                value = parse_time(literal[len("datetime'") : -1])
-            except ValueError as exc:
-                raise FilterError(f"bad datetime literal {literal}") from exc
-        elif kind == "int":
-            if not re.fullmatch(r"-?\d+", literal):
-                raise FilterError(f"{prop} needs an integer, got {literal}")
-            value = int(literal)
-        else:
-            if not literal.startswith("'"):
-                raise FilterError(f"{prop} needs a quoted string, got {literal}")
-            if op not in ("eq", "ne"):
-                raise FilterError(f"{prop} allows only eq and ne")
-            value = literal[1:-1].lower()
-        clauses.append((prop, op, value))
-    return clauses
-
-
-def matches(task: dict[str, Any], clauses: list[tuple[str, str, Any]]) -> bool:
-    for prop, op, value in clauses:
-        current: Any = task
-        for key in prop.split("/"):
-            current = current.get(key) if isinstance(current, dict) else None
-        if current is None:
-            return False
-        kind = TASK_FILTER_PROPS[prop]
-        if kind == "datetime":
-            current = parse_time(current)
-        elif kind == "string":
-            current = str(current).lower()
-        ok = {
-            "eq": current == value,
-            "ne": current != value,
-            "ge": current >= value,
-            "gt": current > value,
-            "le": current <= value,
-            "lt": current < value,
-        }[op]
-        if not ok:
-            return False
-    return True

@@ -256,6 +256,7 @@ def test_resize_reuses_a_fresh_pool_state(batch_standin: BatchStandin, ready: Az
     ready.resize(2, 0)
     assert [(r.method, r.path) for r in batch_standin.requests] == [
         ("GET", f"/pools/{POOL}"),
+        ("GET", "/nodecounts"),  # node health, read with every pool state
         ("POST", f"/pools/{POOL}/resize"),
     ]
 
@@ -273,7 +274,7 @@ def test_transient_errors_are_retried_by_azure_core(batch_standin: BatchStandin,
     assert ready.add_task(spec()) is True
     assert ready.pool_state() is not None
     statuses = [r.status for r in batch_standin.requests]
-    assert statuses == [status, 200, status, 201, status, 200]
+    assert statuses == [status, 200, status, 201, status, 200, 200]  # the last: GET /nodecounts
 
 
 def test_401_is_a_clear_gateway_error(batch_standin: BatchStandin, ready: AzureBatchGateway,
@@ -364,7 +365,7 @@ def test_timer_run_cost_does_not_grow_with_the_job(batch_standin: BatchStandin, 
     batch_standin.bulk_load(JOB, 50, prefix="running", state="running")
     assert len(batch_standin.tasks[JOB]) == 5_000
     large = requests_per_timer_run(batch_standin, ready, watermark)
-    assert small == large == 3
+    assert small == large == 4  # task counts, pool, node counts, failures since the watermark
     assert ready.task_counts().failed == 302
 
 

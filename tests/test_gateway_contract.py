@@ -214,3 +214,52 @@ def test_failed_tasks_since_before_the_job_exists_is_job_not_found(kit: Kit) -> 
 def test_resize_before_the_pool_exists_is_job_not_found(kit: Kit) -> None:
     with pytest.raises(JobNotFound):
         kit.gw.resize(1, 0)
+
+
+# -- clean-up of the job (issue 11) -------------------------------------------------------------------------
+
+
+def test_completed_tasks_are_listed_by_age_and_deleted(kit: Kit) -> None:
+    gw = ready(kit, nodes=1)
+    done, waiting = task("done-1", SUCCEEDING), task("waiting-1")
+    gw.add_task(done)
+    kit.complete(done, ok=True)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    (listed,) = gw.completed_tasks(later, 10)
+    assert (listed.id, listed.succeeded) == ("done-1", True)
+    assert gw.completed_tasks(listed.state_transition_time, 10) == []  # strictly before
+    gw.resize(0, 0)  # no nodes: the next task waits
+    gw.add_task(waiting)
+    assert gw.delete_task("done-1") is True
+    assert gw.delete_task("done-1") is False
+    assert gw.task_status("done-1") is None
+    counts = gw.task_counts()
+    assert (counts.completed, counts.active) == (0, 1)
+    assert gw.add_task(done) is True  # the same id can be added again once deleted
+
+
+def test_a_broken_node_list_is_empty_on_a_healthy_pool(kit: Kit) -> None:
+    gw = ready(kit, nodes=1)
+    assert gw.broken_nodes() == []
+    state = gw.pool_state()
+    assert state is not None and state.broken == 0 and state.resize_errors == ()
+
+
+def test_local_task_folders_go_after_their_retention(tmp_path: Path) -> None:
+    gw = LocalBatchGateway(tmp_path, job_id=JOB, pool_id=POOL, max_slots=1, run_tasks=True)
+    try:
+        gw.ensure_pool(PoolSpec(id=POOL, slots_per_node=1, initial_dedicated_nodes=1))
+        gw.ensure_job(POOL)
+        spec = TaskSpec(id="kept", display_name="kept.mp4", command_line=SUCCEEDING, resource_files=(),
+                        output_files=(), retention_seconds=600)
+        gw.add_task(spec)
+        LocalKit.complete(type("K", (), {"local": gw})(), spec, ok=True)  # type: ignore[arg-type]
+        folder = tmp_path / "batch" / "tasks" / JOB / "kept"
+        assert (folder / "stderr.txt").exists()  # kept for the retention time
+        assert gw.sweep_retention(time.time() + 60) == 0
+        assert gw.sweep_retention(time.time() + 601) == 1
+        assert not folder.exists()
+        assert gw.task_status("kept") == "completed"  # the task itself stays until the monitor deletes it
+        assert gw.delete_task("kept") is True and gw.task_ids() == []
+    finally:
+        gw.close()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from devhost.azurite import Azurite
-from shared import naming, pipeline, status
+from shared import cleanup, naming, pipeline, status
 from shared.records import Records
 from shared.settings import Settings
 from shared.storage import Storage
@@ -19,7 +19,7 @@ from tests.batch_standin import BatchStandin
 
 pytest_plugins = ["tests.conftest_batch"]
 
-# Batch requests per monitor tick, filled in by test_a_tick_costs_the_same_with_10_and_5000_tasks (for reports).
+# Batch requests per monitor tick, filled in by test_a_tick_costs_the_same_with_10_5000_and_50000_finished_tasks.
 REQUEST_COUNTS: dict[int, dict[str, int]] = {}
 
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -111,11 +111,11 @@ def fail(w: World, task_id: str, at: dt.datetime) -> None:
 # -- request economy --------------------------------------------------------------------------------------
 
 
-def run_scenario(azurite: Azurite, total: int) -> dict[str, list[tuple[str, str, int]]]:
-    """Ticks on a fresh account whose job grows to `total` tasks; returns each tick's Batch requests."""
-    live = {10: (4, 1), 5_000: (640, 50)}[total]
-    old_failed = 0 if total == 10 else 300
-    succeeded = total - sum(live) - old_failed - 1
+def run_scenario(azurite: Azurite, finished: int) -> dict[str, list[tuple[str, str, int]]]:
+    """Ticks on a fresh account whose job has `finished` completed tasks behind it (1 or 300 of them failed, all
+    older than the task retention), then live work; returns each tick's Batch requests."""
+    old_failed = 1 if finished < 1000 else 300  # one page of the first (catch-up) listing of failures
+    succeeded = finished - old_failed
     with BatchStandin() as standin:
         w = make_world(azurite, standin)
         job = w.settings.job_id
@@ -125,53 +125,70 @@ def run_scenario(azurite: Azurite, total: int) -> dict[str, list[tuple[str, str,
         long_ago = START - dt.timedelta(days=2)
         standin.bulk_load(job, succeeded, prefix="done", at=long_ago)
         standin.bulk_load(job, old_failed, prefix="oldfail", result="failure", at=long_ago)
-        standin.bulk_load(job, 1, prefix="lastfail", result="failure", at=long_ago + dt.timedelta(hours=1))
+        assert len(standin.tasks[job]) == finished
         w.clock.advance(60)
-        _, ticks["history, no work (lists past failures once)"] = w.tick()
+        _, ticks["history: past failures listed once, a batch deleted"] = w.tick()
+        w.clock.advance(60)
+        _, ticks["history: next batch deleted"] = w.tick()
 
-        standin.bulk_load(job, live[0], prefix="queued", state="active")
-        standin.bulk_load(job, live[1], prefix="running", state="running")
-        assert len(standin.tasks[job]) == total
+        standin.bulk_load(job, 4, prefix="queued", state="active")
+        standin.bulk_load(job, 1, prefix="running", state="running")
         w.clock.advance(60)
         grow, ticks["work arrives (resize)"] = w.tick()
-        assert grow.resized and grow.active == live[0] and grow.running == live[1]
-        assert w.resizes == [{"targetDedicatedNodes": grow.target_nodes, "targetLowPriorityNodes": 0,
-                              "nodeDeallocationOption": "taskcompletion"}]
+        assert grow.resized and (grow.active, grow.running) == (4, 1)
 
         standin.finish_resize(w.settings.pool_id)
         w.clock.advance(60)
         steady, ticks["steady (no resize)"] = w.tick()
         assert not steady.resized and steady.target_nodes == grow.target_nodes
-        (listing,) = standin.sent("GET", f"/jobs/{job}/tasks")  # only failures since the watermark come back
-        assert "stateTransitionTime ge datetime'" in listing.query["$filter"]
+        deleted = sum(1 for t in ticks.values() for m, _, _ in t if m == "DELETE")
+        assert len(standin.tasks[job]) == finished + 5 - deleted  # deleted tasks are gone from the job
         w.deps.gateway.close()  # type: ignore[attr-defined]
         assert standin.validation_errors == []
     return ticks
 
 
-def test_a_tick_costs_the_same_with_10_and_5000_tasks(azurite: Azurite, capsys: pytest.CaptureFixture[str]) -> None:
-    small = run_scenario(azurite, 10)
-    large = run_scenario(azurite, 5_000)
+def _reads(requests: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    return [r for r in requests if r[0] != "DELETE"]
+
+
+def test_a_tick_costs_the_same_with_10_5000_and_50000_finished_tasks(
+    azurite: Azurite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sizes = (10, 5_000, 50_000)
+    runs = {n: run_scenario(azurite, n) for n in sizes}
     pool, job = "/pools/mp3pipe-pool", "/jobs/mp3pipe-job"
-    assert small["work arrives (resize)"] == large["work arrives (resize)"] == [
-        ("GET", pool, 200), ("GET", f"{job}/taskcounts", 200), ("POST", f"{pool}/resize", 202),
+    small, large, largest = (runs[n] for n in sizes)
+    assert small["first run (creates pool and job)"] == large["first run (creates pool and job)"] == [
+        ("GET", pool, 404), ("POST", "/pools", 201), ("GET", pool, 200), ("GET", "/nodecounts", 200),
+        ("GET", f"{job}/taskcounts", 404), ("POST", "/jobs", 201), ("GET", f"{job}/taskcounts", 200),
         ("GET", f"{job}/tasks", 200),
     ]
-    assert small["steady (no resize)"] == large["steady (no resize)"] == [
-        ("GET", pool, 200), ("GET", f"{job}/taskcounts", 200), ("GET", f"{job}/tasks", 200),
+    for label in small:
+        # Reads are the same whatever the job's history (fewer once nothing finished is left); deletes are
+        # bounded by the batch size.
+        assert _reads(large[label]) == _reads(largest[label]), label
+        assert set(_reads(small[label])) <= set(_reads(large[label])), label
+        for n in sizes:
+            assert sum(1 for m, _, _ in runs[n][label] if m == "DELETE") <= cleanup.DELETE_BATCH
+    history = "history: past failures listed once, a batch deleted"
+    assert _reads(large[history]) == [
+        ("GET", pool, 200), ("GET", "/nodecounts", 200), ("GET", f"{job}/taskcounts", 200),
+        ("GET", f"{job}/tasks", 200), ("GET", f"{job}/tasks", 200),  # failures since the watermark; a cleanup page
     ]
-    assert small["first run (creates pool and job)"] == large["first run (creates pool and job)"] == [
-        ("GET", pool, 404), ("POST", "/pools", 201), ("GET", pool, 200), ("GET", f"{job}/taskcounts", 404),
-        ("POST", "/jobs", 201), ("GET", f"{job}/taskcounts", 200), ("GET", f"{job}/tasks", 200),
+    assert [m for m, _, _ in small[history]].count("DELETE") == 10  # everything finished, in one batch
+    assert [m for m, _, _ in large[history]].count("DELETE") == cleanup.DELETE_BATCH
+    assert [m for m, _, _ in largest[history]].count("DELETE") == cleanup.DELETE_BATCH
+    assert small["steady (no resize)"] == [  # nothing finished any more: three reads, no listing
+        ("GET", pool, 200), ("GET", "/nodecounts", 200), ("GET", f"{job}/taskcounts", 200),
     ]
-    # The first listing of failures (no watermark yet) pages at 1,000: 1 and 301 failures are one page each.
-    assert small["history, no work (lists past failures once)"] == large["history, no work (lists past failures once)"]
-    for total, ticks in ((10, small), (5_000, large)):
-        REQUEST_COUNTS[total] = {label: len(requests) for label, requests in ticks.items()}
+    assert [r for r in large["work arrives (resize)"] if r[0] == "POST"] == [("POST", f"{pool}/resize", 202)]
+    for n in sizes:
+        REQUEST_COUNTS[n] = {label: len(requests) for label, requests in runs[n].items()}
     with capsys.disabled():
-        print("\nBatch requests per monitor tick:")
+        print("\nBatch requests per monitor tick (finished tasks behind the job):")
         for label in small:
-            print(f"  {label:<45} 10 tasks: {REQUEST_COUNTS[10][label]}   5,000 tasks: {REQUEST_COUNTS[5_000][label]}")
+            print(f"  {label:<52}" + "".join(f" {n:>6,}: {REQUEST_COUNTS[n][label]:>3}" for n in sizes))
 
 
 # -- failure reports --------------------------------------------------------------------------------------

@@ -81,6 +81,14 @@ class TaskCounts:
 
 
 @dataclass(frozen=True)
+class ResizeError:
+    """Why Batch could not reach the pool's target (quota, allocation failure, resize timeout)."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
 class PoolState:
     """The pool as the scaling policy needs it."""
 
@@ -91,7 +99,30 @@ class PoolState:
     target_spot: int
     slots_per_node: int
     auto_scale: bool = False
-    preempted: int = 0
+    preempted: int = 0  # Spot nodes preempted: in the pool, doing no work
+    broken: int = 0  # nodes in the pool that cannot take tasks (start task failed, unusable, unknown)
+    resize_errors: tuple[ResizeError, ...] = ()
+    deleting: bool = False  # the pool is being deleted: create it again once it is gone
+
+
+@dataclass(frozen=True)
+class BrokenNode:
+    """A node that counts in the pool's size but cannot take tasks, with what its start task said."""
+
+    id: str
+    state: str  # "starttaskfailed" | "unusable" | "unknown"
+    exit_code: int | None = None
+    failure: str = ""
+    stderr_tail: str = ""
+
+
+@dataclass(frozen=True)
+class CompletedTask:
+    """A completed task, as the clean-up of the job needs it."""
+
+    id: str
+    succeeded: bool
+    state_transition_time: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -137,3 +168,18 @@ class BatchGateway(Protocol):
 
     def failed_tasks_since(self, since: dt.datetime | None) -> list[FinishedTask]:
         """Failed tasks whose state changed at or after `since` (all when None), oldest first."""
+
+    def completed_tasks(self, before: dt.datetime, limit: int) -> list[CompletedTask]:
+        """Up to `limit` tasks completed before `before` (one request), in no particular order."""
+
+    def delete_task(self, task_id: str) -> bool:
+        """Delete a task and its files on the node; False when it does not exist."""
+
+    def stop_resize(self) -> None:
+        """Stop the pool's resize in progress (the pool keeps the nodes it has)."""
+
+    def broken_nodes(self) -> list[BrokenNode]:
+        """Nodes that cannot take tasks, with their start task's exit code and stderr tail."""
+
+    def remove_nodes(self, node_ids: list[str]) -> None:
+        """Remove these nodes from the pool (Batch then allocates others when the target grows again)."""

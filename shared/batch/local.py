@@ -34,6 +34,8 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.batch.gateway import (
+    BrokenNode,
+    CompletedTask,
     FinishedTask,
     JobNotFound,
     OutputFile,
@@ -59,6 +61,10 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (job_id, state, seq);
 CREATE INDEX IF NOT EXISTS tasks_done ON tasks (job_id, result, state_time);
 """
+
+
+RETENTION_SWEEP_SECONDS = 30.0
+MIN_RETENTION_SECONDS = 60  # TASK_RETENTION_SECONDS' lower bound
 
 
 def _now() -> float:
@@ -150,6 +156,7 @@ class LocalBatchGateway:
         self._task_locks: dict[str, threading.Lock] = {}
         self._stop = threading.Event()
         self._dispatcher: threading.Thread | None = None
+        self._swept_until = 0.0  # end time of the last completed task whose folder the retention sweep handled
         self._recover()
         if run_tasks:
             self.start()
@@ -290,6 +297,53 @@ class LocalBatchGateway:
             ))
         return out
 
+    def completed_tasks(self, before: dt.datetime, limit: int) -> list[CompletedTask]:
+        if not self._job_exists():
+            raise JobNotFound(f"job {self.job_id} does not exist")
+        rows = self._q(
+            "SELECT id, result, state_time FROM tasks WHERE job_id=? AND state='completed' AND state_time<? "
+            "ORDER BY state_time, seq LIMIT ?", self.job_id, before.timestamp(), max(limit, 0),
+        )
+        return [CompletedTask(tid, result == "success", _utc(when)) for tid, result, when in rows]
+
+    def delete_task(self, task_id: str) -> bool:
+        """The task leaves the job and its folder (logs) leaves the disk; a running one is killed first."""
+        with self._task_lock(task_id):
+            proc = self._procs.get(task_id)
+            if proc is not None:
+                proc.kill()
+            rows = self._q("DELETE FROM tasks WHERE job_id=? AND id=? RETURNING seq", self.job_id, task_id)
+        shutil.rmtree(self.root / "tasks" / self.job_id / task_id, ignore_errors=True)
+        return bool(rows)
+
+    def stop_resize(self) -> None:
+        """Local resizes take effect at once: there is never one to stop."""
+
+    def broken_nodes(self) -> list[BrokenNode]:
+        return []  # local "nodes" are this machine's cores: none can fail a start task
+
+    def remove_nodes(self, node_ids: list[str]) -> None:
+        """No local node is ever broken (broken_nodes is empty), so there is nothing to remove."""
+
+    def sweep_retention(self, now: float | None = None) -> int:
+        """Remove the folders (stdout/stderr) of tasks completed longer ago than their retention time, as Batch
+        does on a node; returns how many went. Runs from the dispatcher about every RETENTION_SWEEP_SECONDS."""
+        now = _now() if now is None else now
+        rows = self._q(
+            "SELECT id, spec, end_time FROM tasks WHERE job_id=? AND state='completed' AND end_time>? "
+            "AND end_time<? ORDER BY end_time", self.job_id, self._swept_until, now - MIN_RETENTION_SECONDS,
+        )
+        removed = 0
+        for tid, spec_raw, end in rows:
+            if end > now - spec_from_json(spec_raw).retention_seconds:
+                break  # retention is one setting for every task: the rest are newer
+            folder = self.root / "tasks" / self.job_id / tid
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+            self._swept_until = end
+        return removed
+
     # -- extras for tests and tools ------------------------------------------------------------------------------
     def task_state(self, task_id: str) -> tuple[str, str | None, int | None] | None:
         rows = self._q("SELECT state, result, exit_code FROM tasks WHERE job_id=? AND id=?", self.job_id, task_id)
@@ -360,7 +414,14 @@ class LocalBatchGateway:
         return row[0], spec_from_json(row[1]), row[2]
 
     def _dispatch_loop(self) -> None:
+        next_sweep = 0.0
         while not self._stop.is_set():
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + RETENTION_SWEEP_SECONDS
+                try:
+                    self.sweep_retention()
+                except Exception:  # noqa: BLE001 - a failed sweep must not stop the dispatcher
+                    log.exception("retention sweep failed")
             with self._wake:
                 while self._running_here < self._slots() and not self._stop.is_set():
                     claimed = self._claim()

@@ -1,0 +1,373 @@
+"""Azure Batch as it really behaves, through the real SDK against the REST stand-in and real Azurite: failed
+submits, task clean-up, resize errors, a shrink blocking growth, broken nodes, a pool being deleted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shlex
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devhost.azurite import Azurite
+from shared import cleanup, naming, pipeline, scaling, status
+from shared.batch import azure_pool
+from shared.batch.gateway import GatewayError, PoolBusy, PoolSpec
+from shared.reconcile import reconcile
+from shared.records import Records
+from shared.settings import Settings, SettingsError
+from tests.batch_standin import BatchStandin
+from tests.test_monitor_requests import START, World, fail, make_world, submit
+
+pytest_plugins = ["tests.conftest_batch"]
+
+
+@pytest.fixture
+def world(azurite: Azurite, batch_standin: BatchStandin) -> Iterator[World]:
+    w = make_world(azurite, batch_standin, BATCH_MAX_NODES="10")
+    w.tick()  # creates pool and job
+    yield w
+    w.deps.gateway.close()  # type: ignore[attr-defined]
+
+
+def upload(w: World, name: str, data: bytes = b"an mp4") -> str:
+    blob = w.deps.storage.service.get_blob_client(w.settings.input_container, name)
+    return naming.clean_etag(blob.upload_blob(data, overwrite=True)["etag"])
+
+
+def events(caplog: pytest.LogCaptureFixture, kind: str) -> list[dict[str, object]]:
+    out = []
+    for record in caplog.records:
+        try:
+            body = json.loads(record.getMessage())
+        except ValueError:
+            continue
+        if isinstance(body, dict) and body.get("event") == kind:
+            out.append(body)
+    return out
+
+
+# -- item 2: a submit that fails never leaves a file stuck ----------------------------------------------------
+
+
+def test_a_submit_that_keeps_failing_is_not_queued_and_reconcile_submits_it_later(world: World) -> None:
+    job = world.settings.job_id
+    upload(world, "stuck/a.mp4")
+    blob = world.deps.storage.service.get_blob_client(world.settings.input_container, "stuck/a.mp4")
+    world.standin.fail_next(403, path=f"/jobs/{job}/tasks", method="POST", times=1, code="AuthorizationFailure")
+    with pytest.raises(GatewayError, match="403 AuthorizationFailure"):
+        pipeline.submit_blob(blob, world.deps)  # roles still propagating on a first deployment
+    assert world.standin.tasks[job] == {}
+    record, _ = Records(world.deps.storage, world.settings.state_container).get("stuck/a.mp4")
+    assert record is not None and record.state == "unsubmitted" and "403" in record.reason
+
+    (shown,) = status.collect(world.deps).files
+    assert shown.state == "waiting" and "reconcile submits it again" in shown.reason
+
+    result = reconcile(world.deps, budget=10)  # Batch accepts tasks again
+    assert result.submitted == 1 and len(world.standin.tasks[job]) == 1
+    (shown,) = status.collect(world.deps).files
+    assert shown.state == "queued"
+    assert reconcile(world.deps, budget=10).submitted == 0  # the task exists now: nothing more
+
+
+def test_a_record_whose_task_batch_lacks_shows_waiting_and_is_resubmitted(world: World) -> None:
+    job = world.settings.job_id
+    task_id, _ = submit(world, "lost/b.mp4")
+    del world.standin.tasks[job][task_id]  # the process died between the record and the add, or the task went
+    (shown,) = status.collect(world.deps).files
+    assert shown.state == "waiting" and "Batch has no task" in shown.reason
+    assert reconcile(world.deps, budget=10).submitted == 1
+    assert task_id in world.standin.tasks[job]
+
+
+def test_a_converted_file_whose_task_was_deleted_is_not_resubmitted(world: World) -> None:
+    job = world.settings.job_id
+    task_id, _ = submit(world, "done/c.mp4")
+    world.deps.storage.service.get_blob_client(world.settings.output_container, "done/c.mp3").upload_blob(b"mp3")
+    world.standin.set_task(job, task_id, exit_code=0, at=START - dt.timedelta(hours=1))
+    world.clock.advance(60)
+    world.tick()
+    assert task_id not in world.standin.tasks[job]  # deleted once its outcome (the MP3) was recorded
+    assert reconcile(world.deps, budget=10).submitted == 0
+    (shown,) = status.collect(world.deps).files
+    assert shown.state == "done"
+
+
+# -- item 8: the persistent job stays small ---------------------------------------------------------------------
+
+
+def test_tasks_are_deleted_after_retention_once_their_outcome_is_recorded(world: World) -> None:
+    job = world.settings.job_id
+    ok_old, _ = submit(world, "x/old-ok.mp4")
+    ok_new, _ = submit(world, "x/new-ok.mp4")
+    failed, _ = submit(world, "x/failed.mp4")
+    retention = world.settings.task_retention_seconds
+    world.standin.set_task(job, ok_old, exit_code=0, at=START - dt.timedelta(seconds=retention + 60))
+    world.standin.set_task(job, ok_new, exit_code=0, at=START - dt.timedelta(seconds=10))  # files kept a while
+    fail(world, failed, START - dt.timedelta(seconds=retention + 30))
+    world.clock.advance(60)
+    result, requests = world.tick()
+    assert result.reported == ("x/failed.error.json",)  # reported first, then deleted
+    assert set(world.standin.tasks[job]) == {ok_new}
+    assert [m for m, _, _ in requests].count("DELETE") == 2
+    listing = [r for r in world.standin.sent("GET", f"/jobs/{job}/tasks")
+               if "stateTransitionTime lt" in r.query.get("$filter", "")]
+    assert listing and listing[-1].query["maxresults"] == str(cleanup.DELETE_BATCH)
+    world.clock.advance(retention)
+    world.tick()
+    assert world.standin.tasks[job] == {}
+
+
+def test_an_unreported_failure_is_never_deleted() -> None:
+    old = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    task = cleanup.CompletedTask("t", False, old)
+    assert not cleanup.outcome_recorded(task, {})  # no failure listed yet
+    assert not cleanup.outcome_recorded(task, {"failed_since": old.isoformat(), "seen_at_since": []})
+    assert cleanup.outcome_recorded(task, {"failed_since": old.isoformat(), "seen_at_since": ["t"]})
+    assert cleanup.outcome_recorded(task, {"failed_since": (old + dt.timedelta(seconds=1)).isoformat()})
+
+
+# -- item 4: resize errors are seen and acted on ---------------------------------------------------------------
+
+
+def test_a_quota_error_is_logged_once_shown_and_the_pool_asks_for_what_the_quota_allows(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool, job = world.settings.pool_id, world.settings.job_id
+    world.standin.bulk_load(job, 20, prefix="queued", state="active")
+    world.clock.advance(60)
+    grow, _ = world.tick()
+    assert grow.resized and grow.target_nodes == 10
+    message = "The specified account has reached VM core quota. Required 20 cores, available 6."
+    world.standin.set_resize_error(pool, "AccountCoreQuotaReached", message, reached=3)
+    with caplog.at_level(logging.INFO, logger="mp3pipe"):
+        world.clock.advance(60)
+        capped, _ = world.tick()
+        assert capped.resized and world.resizes[-1]["targetDedicatedNodes"] == 3  # what the quota allowed
+        world.standin.finish_resize(pool)
+        world.standin.set_pool(pool, resizeErrors=[{"code": "AccountCoreQuotaReached", "message": message}])
+        world.clock.advance(60)
+        held, _ = world.tick()
+        assert not held.resized  # within the backoff: no new attempt
+    (logged,) = events(caplog, "pool-resize-error")
+    assert (logged["code"], logged["message"]) == ("AccountCoreQuotaReached", message)
+    report = status.collect(world.deps)
+    assert any("AccountCoreQuotaReached" in p and "available 6" in p for p in report.pool_problems)
+
+    world.standin.set_pool(pool, resizeErrors=[])
+    world.clock.advance(scaling.RETRY_FIRST_SECONDS)
+    again, _ = world.tick()
+    assert again.resized and world.resizes[-1]["targetDedicatedNodes"] == 10  # the full demand again
+
+
+def test_an_allocation_failure_is_retried_with_backoff_even_though_the_target_is_right(world: World) -> None:
+    pool, job = world.settings.pool_id, world.settings.job_id
+    world.standin.bulk_load(job, 4, prefix="queued", state="active")
+    world.clock.advance(60)
+    assert world.tick()[0].resized
+    world.standin.set_resize_error(pool, "AllocationFailed", "Allocation failed: no capacity.", reached=0)
+    world.clock.advance(60)
+    first, _ = world.tick()
+    assert first.resized and world.resizes[-1]["targetDedicatedNodes"] == 2  # the same target, sent again
+    world.standin.set_resize_error(pool, "AllocationFailed", "Allocation failed: no capacity.", reached=0)
+    world.clock.advance(60)
+    assert not world.tick()[0].resized  # backoff: 120 s, then 240 s
+    world.clock.advance(scaling.RETRY_FIRST_SECONDS)
+    assert world.tick()[0].resized
+    plan = scaling.plan_after_resize_errors(("AllocationFailed",), 0, 2, 0.0, scaling.ResizeRetry(5, 0.0))
+    assert plan.retry.next_at == scaling.RETRY_MAX_SECONDS  # capped at 30 min
+
+
+# -- item 5: a shrink never blocks growth ---------------------------------------------------------------------
+
+
+def test_demand_during_a_shrink_stops_the_resize_then_grows(world: World) -> None:
+    pool, job = world.settings.pool_id, world.settings.job_id
+    world.standin.set_pool(pool, targetDedicatedNodes=0, currentDedicatedNodes=3, allocationState="resizing")
+    world.standin.bulk_load(job, 6, prefix="new", state="active")  # files arrive while busy nodes drain
+    world.clock.advance(60)
+    stopped, requests = world.tick()
+    assert ("POST", f"/pools/{pool}/stopresize", 202) in requests and not stopped.resized
+    world.standin.settle(pool)
+    world.clock.advance(60)
+    grown, _ = world.tick()
+    assert grown.resized and world.resizes[-1]["targetDedicatedNodes"] == 3
+
+
+# -- item 6: broken nodes are not capacity ----------------------------------------------------------------------
+
+
+def test_a_node_whose_start_task_failed_is_logged_shown_and_removed(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool, job = world.settings.pool_id, world.settings.job_id
+    world.standin.bulk_load(job, 4, prefix="queued", state="active")
+    world.clock.advance(60)
+    world.tick()
+    world.standin.finish_resize(pool)  # 2 nodes; one of them cannot install ffmpeg
+    stderr = "E: Failed to fetch http://azure.archive.ubuntu.com/ubuntu/pool/main/f/ffmpeg 503\n" \
+             "E: Unable to fetch some archives\n"
+    world.standin.break_node(pool, "tvmps_broken_001", exit_code=100, stderr=stderr)
+    with caplog.at_level(logging.INFO, logger="mp3pipe"):
+        world.clock.advance(60)
+        result, requests = world.tick()
+    assert ("POST", f"/pools/{pool}/removenodes", 202) in requests
+    (removal,) = world.standin.sent("POST", f"/pools/{pool}/removenodes")
+    assert removal.body["nodeList"] == ["tvmps_broken_001"]
+    (logged,) = events(caplog, "node-broken")
+    assert logged["exit_code"] == 100 and "Unable to fetch some archives" in str(logged["stderr_tail"])
+    assert "broken node" in result.reason
+    world.standin.break_node(pool, "tvmps_broken_002", exit_code=100, stderr=stderr)  # still failing
+    world.standin.settle(pool)
+    report = status.collect(world.deps)
+    world.clock.advance(60)
+    world.tick()
+    assert any("starttaskfailed" in p and "exit code 100" in p for p in status.collect(world.deps).pool_problems)
+    assert report.pool is not None and report.pool.broken == 1
+
+
+# -- item 10: smaller things ------------------------------------------------------------------------------------
+
+
+def test_a_pool_being_deleted_is_waited_for_then_created(batch_standin: BatchStandin) -> None:
+    batch_standin.add_pool("mp3pipe-pool")
+    batch_standin.start_deleting_pool("mp3pipe-pool")
+    g = batch_standin.gateway(pool_id="mp3pipe-pool", job_id="mp3pipe-job", slots_per_node=2,
+                              pool_delete_wait_seconds=10)
+    try:
+        state = g.pool_state()
+        assert state is not None and state.deleting
+        timer = threading.Timer(0.5, batch_standin.finish_deleting_pool, ["mp3pipe-pool"])
+        timer.start()
+        assert g.ensure_pool(PoolSpec(id="mp3pipe-pool", slots_per_node=2)) is True
+        timer.join()
+        statuses = [r.status for r in batch_standin.sent("POST", "/pools")]
+        assert statuses[0] == 409 and statuses[-1] == 201
+        batch_standin.start_deleting_pool("mp3pipe-pool")
+        quick = batch_standin.gateway(pool_id="mp3pipe-pool", job_id="mp3pipe-job", slots_per_node=2,
+                                      pool_delete_wait_seconds=0)
+        with pytest.raises(GatewayError, match="still being deleted"):
+            quick.ensure_pool(PoolSpec(id="mp3pipe-pool", slots_per_node=2))
+        quick.close()
+    finally:
+        g.close()
+
+
+def test_the_fallback_resize_path_sends_one_request_and_leaves_no_thread(batch_standin: BatchStandin) -> None:
+    g = batch_standin.gateway(pool_id="mp3pipe-pool", job_id="mp3pipe-job", slots_per_node=1)
+    try:
+        g.ensure_pool(PoolSpec(id="mp3pipe-pool", slots_per_node=1))
+        g.pool_state()
+
+        class NoInternals:
+            """The client without the SDK's private one-request methods (a future azure-batch)."""
+
+            def __init__(self, client: object) -> None:
+                self._client = client
+
+            def __getattr__(self, name: str) -> object:
+                if name.endswith("_internal"):
+                    raise AttributeError(name)
+                return getattr(self._client, name)
+
+        g.client = NoInternals(g.client)  # type: ignore[assignment]
+        before = threading.active_count()
+        batch_standin.clear_requests()
+        g.resize(2, 0)
+        assert [(r.method, r.path, r.status) for r in batch_standin.requests] == [
+            ("POST", "/pools/mp3pipe-pool/resize", 202)]
+        assert batch_standin.requests[0].body == {"targetDedicatedNodes": 2, "targetLowPriorityNodes": 0,
+                                                  "nodeDeallocationOption": "taskcompletion"}
+        assert threading.active_count() == before
+        batch_standin.set_pool("mp3pipe-pool", allocationState="steady")
+        g.pool_state()
+        batch_standin.set_pool("mp3pipe-pool", allocationState="resizing")  # changed since the monitor looked
+        with pytest.raises(PoolBusy):  # the fallback's 409 means what the SDK's 409 means
+            g.resize(1, 0)
+    finally:
+        g.close()
+
+
+# -- item 6: the start task retries its apt steps ----------------------------------------------------------------
+
+
+def _fake_bin(tmp_path: Path, failures: int) -> Path:
+    """apt-get failing `failures` times (the lists lock, a mirror 503), then working; sleep and ffmpeg instant."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "apt-calls"
+    scripts = {
+        "apt-get": f'echo "$@" >> {calls}; n=$(wc -l < {calls}); '
+                   f'if [ "$n" -le {failures} ]; then echo "E: Could not get lock /var/lib/apt/lists/lock" >&2; '
+                   "exit 100; fi; exit 0",
+        "sleep": f'echo "$1" >> {tmp_path}/sleeps',
+        "ffmpeg": "echo ffmpeg version 6.1",
+    }
+    for name, body in scripts.items():
+        path = bin_dir / name
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(0o755)
+    return bin_dir
+
+
+@pytest.mark.parametrize(("failures", "ok"), [(2, True), (azure_pool.APT_ATTEMPTS, False)])
+def test_the_start_task_retries_apt_with_backoff(tmp_path: Path, failures: int, ok: bool) -> None:
+    bin_dir = _fake_bin(tmp_path, failures)
+    argv = shlex.split(azure_pool.START_TASK_COMMAND)  # Batch runs the command line without a shell
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    calls = (tmp_path / "apt-calls").read_text().splitlines()
+    if ok:
+        assert done.returncode == 0, done.stderr
+        assert [c.split()[-1] for c in calls] == ["-y", "-y", "-y", "ffmpeg"]  # update x3, then install
+        assert (tmp_path / "sleeps").read_text().split() == ["15", "30"]
+    else:
+        assert done.returncode != 0 and len(calls) == azure_pool.APT_ATTEMPTS  # gives up: the node is broken
+
+
+# -- items 7 and 10: settings checked at start-up -----------------------------------------------------------------
+
+
+def test_slots_default_to_the_vm_sizes_vcpus_and_too_many_are_refused() -> None:
+    assert Settings.from_env({}).slots_per_node == 2  # standard_d2s_v3
+    assert Settings.from_env({"BATCH_VM_SIZE": "standard_f8s_v2"}).slots_per_node == 8
+    assert Settings.from_env({"BATCH_SLOTS_PER_NODE": "8"}).slots_per_node == 8  # 4 x 2 vCPUs is allowed
+    with pytest.raises(SettingsError, match=r"BATCH_SLOTS_PER_NODE=9 .* at most 4 x vCPUs = 8"):
+        Settings.from_env({"BATCH_SLOTS_PER_NODE": "9"})
+
+
+def test_a_wall_clock_past_the_delegation_keys_7_day_cap_is_refused_in_sas_mode() -> None:
+    with pytest.raises(SettingsError, match="TASK_MAX_WALL_CLOCK_SECONDS=600000 is too long for SAS node URLs"):
+        Settings.from_env({"TASK_MAX_WALL_CLOCK_SECONDS": "600000"})
+    Settings.from_env({"TASK_MAX_WALL_CLOCK_SECONDS": "600000", "BATCH_POOL_IDENTITY_ID": "/subscriptions/x/id"})
+
+
+ARM_APP = "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/acct/applications/ffmpeg"
+
+
+@pytest.mark.parametrize(("value", "app_id", "version"), [
+    ("ffmpeg-static@7.1", "ffmpeg-static", "7.1"),
+    (f"{ARM_APP}@7.1", ARM_APP, "7.1"),
+    (f"{ARM_APP}/versions/7.1", ARM_APP, "7.1"),
+    (ARM_APP, ARM_APP, None),
+])
+def test_the_ffmpeg_package_takes_a_short_or_an_arm_id(batch_standin: BatchStandin, value: str, app_id: str,
+                                                       version: str | None) -> None:
+    g = batch_standin.gateway(pool_id="mp3pipe-pool", job_id="mp3pipe-job", slots_per_node=2, ffmpeg_package=value)
+    try:
+        assert g.ensure_pool(PoolSpec(id="mp3pipe-pool", slots_per_node=2)) is True
+    finally:
+        g.close()
+    body = batch_standin.sent("POST", "/pools")[0].body  # validated against the spec by the stand-in
+    ref = {"applicationId": app_id, **({"version": version} if version else {})}
+    assert body["applicationPackageReferences"] == [ref]
+    name = app_id.rsplit("/", 1)[-1].replace("-", "_")
+    assert f"AZ_BATCH_APP_PACKAGE_{name}{'_7_1' if version else ''}\"" in body["startTask"]["commandLine"]
+    with pytest.raises(SettingsError, match="BATCH_FFMPEG_PACKAGE"):
+        Settings.from_env({"BATCH_FFMPEG_PACKAGE": "/subscriptions/0000/not/an/application"})
