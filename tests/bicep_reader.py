@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,13 @@ def files(root: Path = INFRA) -> list[Path]:
 
 def parse(path: Path | None = None, *, text: str | None = None) -> dict[str, Any]:
     """pycep's JSON rendering of one Bicep file; ValueError / lark errors when it does not parse."""
-    parser = BicepParser()
+    parser = _parser()
     return parser.parse(text=text) if text is not None else parser.parse(file_path=path)
+
+
+@functools.cache
+def _parser() -> BicepParser:
+    return BicepParser()  # builds the Lark grammar once per process (seconds)
 
 
 def unwrap(config: dict[str, Any]) -> dict[str, Any]:
@@ -49,8 +55,9 @@ def resources(tree: dict[str, Any], file: str = "<text>") -> list[Resource]:
     return out
 
 
-def all_resources(root: Path = INFRA) -> list[Resource]:
-    return [r for path in files(root) for r in resources(parse(path), str(path.relative_to(root)))]
+@functools.cache
+def all_resources(root: Path = INFRA) -> tuple[Resource, ...]:
+    return tuple(r for path in files(root) for r in resources(parse(path), str(path.relative_to(root))))
 
 
 def literal(value: Any) -> str | None:
