@@ -243,9 +243,9 @@ class Report:
 
 
 def validate(body: Any, node: Any, path: str = "", report: Report | None = None, *, json_types: bool = False,
-             skip: set[str] = frozenset()) -> Report:
+             skip: set[str] = frozenset(), response: bool = False) -> Report:
     """Check `body` against a model tree: unknown names, wrong depth/shape, read-only properties (and with
-    `json_types`, a real JSON body's primitive types)."""
+    `json_types`, a real JSON body's primitive types; a `response` may carry read-only properties)."""
     report = report if report is not None else Report()
     node = _resolve(node)
     if is_expression(body):
@@ -272,22 +272,22 @@ def validate(body: Any, node: Any, path: str = "", report: Report | None = None,
                 continue
             child, readonly = variant.fields[key]
             report.checked += 1
-            if readonly and key != variant.discriminator:
+            if readonly and not response and key != variant.discriminator:
                 report.errors.append(f"{sub}: read-only in {variant.name} (set by the service)")
                 continue
-            validate(value, child, sub, report, json_types=json_types)
+            validate(value, child, sub, report, json_types=json_types, response=response)
     elif isinstance(node, ListOf):
         if not isinstance(body, list):
             report.errors.append(f"{path}: expected a list, got {type(body).__name__}")
             return report
         for i, item in enumerate(body):
-            validate(item, node.item, f"{path}[{i}]", report, json_types=json_types)
+            validate(item, node.item, f"{path}[{i}]", report, json_types=json_types, response=response)
     elif isinstance(node, MapOf):
         if not isinstance(body, dict):
             report.errors.append(f"{path}: expected a map, got {type(body).__name__}")
             return report
         for k, v in body.items():
-            validate(v, node.value, f"{path}[{_key(k)}]", report, json_types=json_types)
+            validate(v, node.value, f"{path}[{_key(k)}]", report, json_types=json_types, response=response)
     elif isinstance(node, Prim):
         if isinstance(body, (dict, list)) and node.kind != "any":
             report.errors.append(f"{path}: expected a {node.kind}, got {type(body).__name__}")

@@ -108,3 +108,27 @@ def test_the_role_table_catches_a_wrong_guid():
     text = "var storageBlobDataReader = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // Storage Blob Data Reader\n"
     (var, guid, name), = ROLE_VAR.findall(text)
     assert ROLES[name] != guid
+
+
+def _substitute(value: object, params: dict[str, object]) -> object:
+    if isinstance(value, str):
+        return params.get(value, value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, params) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, params) for v in value]
+    return value
+
+
+def test_outputs_the_hooks_and_cli_read_equal_the_apps_settings():
+    from tests.bicep_reader import parse
+
+    main = parse(INFRA / "main.bicep")
+    app_params = main["modules"]["app"]["config"]["params"]
+    declared = parse(INFRA / "modules" / "functionapp.bicep")["parameters"]
+    settings = app_settings()
+    shared = [name for name in main["outputs"] if name in settings]
+    assert len(shared) >= 10
+    for name in shared:
+        in_app = _substitute(settings[name], {p: app_params[p] for p in declared if p in app_params})
+        assert in_app == main["outputs"][name]["value"], name
