@@ -89,7 +89,6 @@ module batch 'modules/batch.bicep' = {
     location: location
     tags: tags
     resourceToken: resourceToken
-    workspaceId: monitoring.outputs.workspaceId
   }
 }
 
@@ -156,6 +155,7 @@ module view 'modules/portal-view.bicep' = {
     resourceToken: resourceToken
     workspaceId: monitoring.outputs.workspaceId
     appInsightsId: monitoring.outputs.appInsightsId
+    batchAccountId: batch.outputs.id
     containers: containers
     alertEmail: alertEmail
   }

@@ -2,7 +2,6 @@
 param location string
 param tags object
 param resourceToken string
-param workspaceId string
 
 resource account 'Microsoft.Batch/batchAccounts@2025-06-01' = {
   //checkov:skip=CKV_AZURE_76: Batch keeps only pool and task metadata here (media stays in storage); Microsoft-managed keys, no Key Vault to run
@@ -15,20 +14,6 @@ resource account 'Microsoft.Batch/batchAccounts@2025-06-01' = {
       'AAD'
     ]
     publicNetworkAccess: 'Enabled'
-  }
-}
-
-resource batchLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
-  name: 'mp3pipe-batch-metrics'
-  scope: account
-  properties: {
-    workspaceId: workspaceId
-    metrics: [
-      {
-        category: 'AllMetrics'
-        enabled: true
-      }
-    ]
   }
 }
 

@@ -4,10 +4,12 @@ param tags object
 param resourceToken string
 param workspaceId string
 param appInsightsId string
+param batchAccountId string
 param containers object
 param alertEmail string
 
-var placeholders = replace(replace(replace(loadTextContent('../workbook.json'), '__WORKSPACE__', workspaceId), '__INPUT__', containers.input), '__OUTPUT__', containers.output)
+var workbookText = replace(replace(loadTextContent('../workbook.json'), '__WORKSPACE__', workspaceId), '__BATCH__', batchAccountId)
+var placeholders = replace(replace(workbookText, '__INPUT__', containers.input), '__OUTPUT__', containers.output)
 var alertQuery = replace(loadTextContent('../alert-query.kql'), '__DEADLETTER__', containers.deadLetter)
 
 resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
