@@ -132,3 +132,21 @@ def test_outputs_the_hooks_and_cli_read_equal_the_apps_settings():
     for name in shared:
         in_app = _substitute(settings[name], {p: app_params[p] for p in declared if p in app_params})
         assert in_app == main["outputs"][name]["value"], name
+
+
+def test_the_deployed_package_holds_every_module_the_app_imports():
+    import subprocess
+    import sys
+
+    code = ("import sys, function_app; print('\\n'.join(m.__file__ for m in list(sys.modules.values()) "
+            "if getattr(m, '__file__', None)))")
+    files_loaded = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                                  check=True, env={"PATH": "/usr/bin:/bin"}).stdout.split()
+    ours = {Path(f).resolve().relative_to(REPO).parts[0] for f in files_loaded
+            if Path(f).resolve().is_relative_to(REPO) and ".venv" not in Path(f).parts}
+    ignored = {line.strip().rstrip("/") for line in (REPO / ".funcignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert ours >= {"function_app.py", "functions", "shared"}
+    assert ours.isdisjoint(ignored), ours & ignored
+    for needed in ("host.json", "requirements.txt"):
+        assert needed not in ignored
