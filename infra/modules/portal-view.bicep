@@ -66,15 +66,7 @@ resource problems 'Microsoft.Insights/scheduledQueryRules@2022-08-01-preview' = 
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0
-          dimensions: [
-            {
-              name: 'problem'
-              operator: 'Include'
-              values: [
-                '*'
-              ]
-            }
-          ]
+          // One time series (no dimension split): one rule's price; the alert's query results list each problem.
           failingPeriods: {
             numberOfEvaluationPeriods: 1
             minFailingPeriodsToAlert: 1

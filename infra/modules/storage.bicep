@@ -56,7 +56,8 @@ resource pipelineContainers 'Microsoft.Storage/storageAccounts/blobServices/cont
   }
 }]
 
-// Blob and queue logs feed the workbook (drop -> MP3 latency) and the alert (dead letters, poison queue).
+// Blob and queue write logs feed the workbook (drop -> MP3 latency) and the alert (dead letters, poison queue).
+// Reads are not logged: the host's polling would be most of the Log Analytics ingestion.
 resource blobLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'mp3pipe-blob-logs'
   scope: blobService
@@ -65,10 +66,6 @@ resource blobLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
     logs: [
       {
         category: 'StorageWrite'
-        enabled: true
-      }
-      {
-        category: 'StorageDelete'
         enabled: true
       }
     ]
@@ -82,15 +79,7 @@ resource queueLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = 
     workspaceId: workspaceId
     logs: [
       {
-        category: 'StorageRead'
-        enabled: true
-      }
-      {
         category: 'StorageWrite'
-        enabled: true
-      }
-      {
-        category: 'StorageDelete'
         enabled: true
       }
     ]
