@@ -150,3 +150,9 @@ def test_the_deployed_package_holds_every_module_the_app_imports():
     assert ours.isdisjoint(ignored), ours & ignored
     for needed in ("host.json", "requirements.txt"):
         assert needed not in ignored
+
+
+def test_the_docs_role_table_lists_every_role_the_template_assigns():
+    table = (REPO / "docs" / "deploy-azure.md").read_text()
+    for guid, name in role_vars().values():
+        assert re.search(rf"^\| {re.escape(name)} \| `{guid}` \|", table, re.M), name
