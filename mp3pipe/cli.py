@@ -25,12 +25,39 @@ console = Console()
 STATE_STYLE = {"waiting": "yellow", "queued": "cyan", "converting": "blue", "done": "green", "failed": "red"}
 
 
+IDENTITY_SETTINGS = ("AzureWebJobsStorage__accountName", "AzureWebJobsStorage__blobServiceUri")
+
+
+@app.callback()
+def options(
+    azure: Annotated[bool, typer.Option(
+        "--azure", help="work on the deployed Azure account (azd's environment, your own Entra ID sign-in)")] = False,
+    azure_env: Annotated[str, typer.Option(help="azd environment to use (default: azd's default)")] = "",
+) -> None:
+    """Operate the mp3pipe MP4-to-MP3 pipeline."""
+    if azure or azure_env:
+        from mp3pipe.azd_env import AzdEnvError, apply
+
+        try:
+            apply(azure_env)
+        except AzdEnvError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+
+
 def _deps():  # noqa: ANN202 - typed in shared.bootstrap
+    import os
+
     from devhost.host import load_local_settings
     from shared import bootstrap
     from shared.settings import SettingsError
 
+    # Storage by identity (an account URL, no key) from the environment or --azure: the local file's Azurite
+    # connection string must not take its place.
+    by_identity = "AzureWebJobsStorage" not in os.environ and any(os.environ.get(k) for k in IDENTITY_SETTINGS)
     load_local_settings()
+    if by_identity:
+        os.environ.pop("AzureWebJobsStorage", None)
     try:
         return bootstrap.tool_deps()
     except SettingsError as exc:

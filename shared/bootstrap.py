@@ -42,6 +42,11 @@ def preflight(settings: Settings) -> None:
                           f"({type(exc).__name__})")
             break
         except (ClientAuthenticationError, HttpResponseError) as exc:
+            if isinstance(exc, ClientAuthenticationError) and exc.response is None:  # no token, no request made
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                errors.append("AzureWebJobsStorage: no Entra ID sign-in for the storage account (run `az login` "
+                              f"or `azd auth login`): {reason}")
+                break
             if isinstance(exc, ClientAuthenticationError) or exc.status_code in (401, 403):
                 errors.append("AzureWebJobsStorage: the storage account rejected the credentials "
                               "(wrong account key, or the identity lacks a Storage Blob Data role)")

@@ -134,6 +134,15 @@ class AzureBatchGateway(PoolOperations, TaskOperations):
                                app_name=self.app_name)
 
     def ensure_pool(self, spec: PoolSpec) -> bool:
+        if self.pool_identity_id:
+            # Batch's data plane cannot give a pool an identity: a pool made here would reach storage without it.
+            try:
+                self._call("get pool", self.client.get_pool, spec.id, select=["id"])
+            except ResourceNotFoundError:
+                log.error("Batch pool %s does not exist; BATCH_POOL_IDENTITY_ID is set, so it is not created here "
+                          "without that identity: create it with the deployment (azd provision runs "
+                          "infra/hooks/postprovision.py)", spec.id)
+            return False
         options = self.pool_create_options(spec)
         deadline = time.monotonic() + self.pool_delete_wait_seconds
         while True:

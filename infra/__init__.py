@@ -1,0 +1,1 @@
+"""Infrastructure: the Bicep template (infra/*.bicep) and the azd hooks (infra/hooks)."""

@@ -1,0 +1,86 @@
+// The portal view: the "mp3pipe" workbook, the alert rule (files failing, poison queue, dead letters), its email.
+param location string
+param tags object
+param resourceToken string
+param workspaceId string
+param appInsightsId string
+param batchAccountId string
+param containers object
+param alertEmail string
+
+var workbookText = replace(replace(loadTextContent('../workbook.json'), '__WORKSPACE__', workspaceId), '__BATCH__', batchAccountId)
+var placeholders = replace(replace(workbookText, '__INPUT__', containers.input), '__OUTPUT__', containers.output)
+var alertQuery = replace(loadTextContent('../alert-query.kql'), '__DEADLETTER__', containers.deadLetter)
+
+resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
+  name: guid(resourceGroup().id, 'mp3pipe-workbook')
+  location: location
+  tags: tags
+  kind: 'shared'
+  properties: {
+    displayName: 'mp3pipe'
+    category: 'workbook'
+    sourceId: appInsightsId
+    serializedData: placeholders
+    version: 'Notebook/1.0'
+  }
+}
+
+resource emailGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(alertEmail)) {
+  name: 'ag-${resourceToken}'
+  location: 'global'
+  tags: tags
+  properties: {
+    groupShortName: 'mp3pipe'
+    enabled: true
+    emailReceivers: [
+      {
+        name: 'operator'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+resource problems 'Microsoft.Insights/scheduledQueryRules@2022-08-01-preview' = {
+  name: 'mp3pipe-problems-${resourceToken}'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'mp3pipe: files failing, poison queue or dead-lettered events'
+    description: 'A file failed (a failure report was written), a blob trigger gave up on a blob (poison queue), or Event Grid could not deliver an event (dead-letter container).'
+    severity: 2
+    enabled: true
+    scopes: [
+      workspaceId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    skipQueryValidation: true
+    autoMitigate: false
+    criteria: {
+      allOf: [
+        {
+          query: alertQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          // One time series (no dimension split): one rule's price; the alert's query results list each problem.
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: empty(alertEmail) ? [] : [
+        emailGroup.id
+      ]
+    }
+  }
+}
+
+output workbookId string = workbook.id
+output alertRuleId string = problems.id

@@ -1,0 +1,239 @@
+"""ARM stand-in for the azd hooks: the management endpoints they call, over HTTPS on 127.0.0.1 (trustme CA), with
+each request body validated against the azure-mgmt REST model of the API version it names (tests/arm_schema.py)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import ssl
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+import trustme
+
+from tests import arm_schema
+from tests.batch_standin import FAKE_TOKEN
+
+_PATH = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/(?P<rest>.+)$", re.I)
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    api_version: str
+    body: Any
+    status: int = 0
+
+
+@dataclass
+class MgmtStandin:
+    """Batch pools, a Function App's functions and host keys, Event Grid system-topic subscriptions."""
+
+    functions: list[str] = field(default_factory=lambda: ["monitor", "reconcile", "submit"])
+    system_keys: dict[str, str] = field(default_factory=lambda: {"blobs_extension": "Bx_ky/+=="})
+    pools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    full_urls: dict[str, str] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    validation_errors: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.RLock()
+        self._tmp = tempfile.TemporaryDirectory(prefix="mgmt-standin-")
+        self.ca = trustme.CA()
+        self.ca_path = str(Path(self._tmp.name) / "ca.pem")
+        self.ca.cert_pem.write_to_path(self.ca_path)
+        self.url = ""
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> Self:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server.daemon_threads = True
+        server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+        server.standin = self  # type: ignore[attr-defined]
+        self._server = server
+        self.url = f"https://127.0.0.1:{server.server_address[1]}"
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def transport(self) -> dict[str, Any]:
+        """Client options for the hooks: this endpoint, its CA, fast retries."""
+        return {"base_url": self.url, "connection_verify": self.ca_path, "retry_backoff_factor": 0.01}
+
+    def sent(self, method: str, fragment: str = "") -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method and fragment in c.path]
+
+    # -- request handling ----------------------------------------------------------------------------------
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(h.path)
+        query = parse_qs(parts.query)
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        body = json.loads(raw) if raw else None
+        call = Call(h.command, parts.path, (query.get("api-version") or [""])[0], body)
+        with self._lock:
+            self.calls.append(call)
+            if h.headers.get("Authorization") != f"Bearer {FAKE_TOKEN}":
+                status, payload = 401, _error("AuthenticationFailed", "missing or wrong bearer token")
+            else:
+                status, payload = self._route(call, h.headers)
+            call.status = status
+            self._check_response(call, status, payload)
+        data = json.dumps(payload).encode() if payload is not None else b""
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(data)))
+        h.send_header("x-ms-request-id", "standin")
+        h.end_headers()
+        h.wfile.write(data)
+
+    def _check(self, call: Call, resource_type: str, *, body: bool) -> tuple[int, Any] | None:
+        """API version known for the type, and (for PUT) the body valid against that version's model."""
+        cls, why = arm_schema.model_for(resource_type, call.api_version)
+        if cls is None:
+            self.validation_errors.append(f"{call.method} {call.path}: {why}")
+            return 400, _error("InvalidApiVersionParameter", why or "")
+        if body:
+            report = arm_schema.validate(call.body, arm_schema.model_tree(cls), json_types=True)
+            if report.errors:
+                self.validation_errors += [f"{call.method} {call.path}: {e}" for e in report.errors]
+                return 400, _error("InvalidRequestContent", "; ".join(report.errors))
+        return None
+
+    def _check_response(self, call: Call, status: int, payload: Any) -> None:
+        """What this stand-in answers follows the same models (so the SDK reads it as it would Azure's)."""
+        if status >= 300 or payload is None:
+            return
+        from azure.mgmt.batch import models as batch
+        from azure.mgmt.eventgrid import models as grid
+        from azure.mgmt.web import models as web
+
+        model = None
+        if "/pools/" in call.path:
+            model = batch.Pool
+        elif call.path.endswith("/getFullUrl"):
+            model = grid.EventSubscriptionFullUrl
+        elif "/eventSubscriptions/" in call.path:
+            model = grid.EventSubscription
+        elif call.path.endswith("/listkeys"):
+            model = web.HostKeys
+        if call.path.endswith("/functions"):
+            items = payload["value"]
+            model = web.FunctionEnvelope
+        else:
+            items = [payload]
+        for item in items:
+            if model is None:
+                self.validation_errors.append(f"response to {call.method} {call.path}: no model")
+                continue
+            report = arm_schema.validate(item, arm_schema.model_tree(model), json_types=True, response=True)
+            self.validation_errors += [f"response to {call.method} {call.path}: {e}" for e in report.errors]
+
+    def _route(self, call: Call, headers: Any) -> tuple[int, Any]:
+        m = _PATH.match(call.path)
+        if not m:
+            return 404, _error("NotFound", call.path)
+        rest = m["rest"].split("/")
+        provider = rest[0].lower()
+        if provider == "microsoft.batch" and len(rest) == 5 and rest[3] == "pools":
+            return self._pool(call, headers, rest[4])
+        if provider == "microsoft.web" and len(rest) >= 4 and rest[1] == "sites":
+            return self._site(call, rest[2], rest[3:])
+        if provider == "microsoft.eventgrid" and len(rest) >= 5 and rest[3] == "eventSubscriptions":
+            return self._subscription(call, rest[4], rest[5:])
+        return 404, _error("NotFound", f"{call.method} {call.path}")
+
+    def _pool(self, call: Call, headers: Any, name: str) -> tuple[int, Any]:
+        bad = self._check(call, "Microsoft.Batch/batchAccounts/pools", body=call.method == "PUT")
+        if bad:
+            return bad
+        if call.method == "GET":
+            return (200, self.pools[name]) if name in self.pools else (404, _error("PoolNotFound", name))
+        if call.method != "PUT":
+            return 405, _error("MethodNotAllowed", call.method)
+        if headers.get("If-None-Match") == "*" and name in self.pools:
+            return 412, _error("PreconditionFailed", "the pool exists")
+        pool = copy.deepcopy(call.body)
+        pool.update(id=call.path, name=name, type="Microsoft.Batch/batchAccounts/pools")
+        pool["properties"].update(provisioningState="Succeeded", allocationState="Steady")
+        identities = pool.get("identity", {}).get("userAssignedIdentities", {})
+        pool.setdefault("identity", {})["userAssignedIdentities"] = {
+            k: {"principalId": "p", "clientId": "c"} for k in identities}
+        self.pools[name] = pool
+        return 200, pool
+
+    def _site(self, call: Call, app: str, tail: list[str]) -> tuple[int, Any]:
+        bad = self._check(call, "Microsoft.Web/sites", body=False)
+        if bad:
+            return bad
+        if tail == ["functions"] and call.method == "GET":
+            return 200, {"value": [
+                {"id": f"{call.path}/{f}", "name": f"{app}/{f}", "type": "Microsoft.Web/sites/functions",
+                 "properties": {"language": "python", "isDisabled": False,
+                                "config": {"bindings": [{"type": "blobTrigger" if f == "submit" else "timerTrigger"}]}}}
+                for f in self.functions]}
+        if tail == ["host", "default", "listkeys"] and call.method == "POST":
+            return 200, {"masterKey": "m", "functionKeys": {"default": "f"}, "systemKeys": dict(self.system_keys)}
+        return 404, _error("NotFound", call.path)
+
+    def _subscription(self, call: Call, name: str, tail: list[str]) -> tuple[int, Any]:
+        bad = self._check(call, "Microsoft.EventGrid/systemTopics/eventSubscriptions", body=call.method == "PUT")
+        if bad:
+            return bad
+        if tail == ["getFullUrl"] and call.method == "POST":
+            if name not in self.subscriptions:
+                return 404, _error("NotFound", name)
+            return 200, {"endpointUrl": self.full_urls[name]}
+        if tail:
+            return 404, _error("NotFound", call.path)
+        if call.method == "GET":
+            return (200, self.subscriptions[name]) if name in self.subscriptions else (404, _error("NotFound", name))
+        if call.method != "PUT":
+            return 405, _error("MethodNotAllowed", call.method)
+        sub = copy.deepcopy(call.body)
+        dest = sub["properties"]["destination"]["properties"]
+        self.full_urls[name] = dest.pop("endpointUrl")  # Azure never returns the URL with its key
+        dest["endpointBaseUrl"] = self.full_urls[name].split("?", 1)[0]
+        sub.update(id=call.path, name=name, type="Microsoft.EventGrid/systemTopics/eventSubscriptions")
+        sub["properties"].update(provisioningState="Succeeded", topic=call.path.rsplit("/eventSubscriptions/", 1)[0])
+        self.subscriptions[name] = sub
+        return 201, sub
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _any(self) -> None:
+        self.server.standin.handle(self)  # type: ignore[attr-defined]
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _any

@@ -1,0 +1,189 @@
+"""The azd hooks through the real azure-mgmt SDKs against the loopback ARM stand-in: first run creates the pool and
+the Event Grid subscription, a second run sends no create, and a wrong function name or a missing key stops them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.hooks import postdeploy, postprovision
+from infra.hooks.common import HookError
+from infra.hooks.pool import app_pool, arm_pool
+from shared.batch.azure import IMAGE, NODE_AGENT_SKU, START_TASK_COMMAND
+from shared.settings import Settings
+from tests.batch_standin import FakeCredential
+from tests.bicep_reader import INFRA, parse
+from tests.mgmt_standin import MgmtStandin
+
+SUB = "00000000-0000-0000-0000-00000000c0de"
+POOL_IDENTITY = (f"/subscriptions/{SUB}/resourceGroups/rg-t/providers/Microsoft.ManagedIdentity/"
+                 "userAssignedIdentities/id-pool-t")
+# What azd hands the hooks: its own variables and the outputs of infra/main.bicep.
+ENV = {
+    "AZURE_ENV_NAME": "t", "AZURE_SUBSCRIPTION_ID": SUB, "AZURE_LOCATION": "westeurope",
+    "AZURE_RESOURCE_GROUP": "rg-t", "AZURE_FUNCTION_APP_NAME": "func-t", "AZURE_STORAGE_ACCOUNT_NAME": "stt",
+    "AZURE_BATCH_ACCOUNT_NAME": "bat", "EVENTGRID_SYSTEM_TOPIC_NAME": "evgt-t",
+    "EVENTGRID_DEADLETTER_CONTAINER": "eventgrid-deadletter", "SUBMIT_FUNCTION_NAME": "submit",
+    "AzureWebJobsStorage__blobServiceUri": "https://stt.blob.core.windows.net/", "BATCH_GATEWAY": "azure",
+    "BATCH_ACCOUNT_URL": "https://bat.westeurope.batch.azure.com", "BATCH_POOL_ID": "mp3pipe-pool",
+    "BATCH_JOB_ID": "mp3pipe-job", "BATCH_VM_SIZE": "standard_d2s_v3", "BATCH_SLOTS_PER_NODE": "1",
+    "BATCH_MAX_NODES": "10", "BATCH_POOL_IDENTITY_ID": POOL_IDENTITY, "INPUT_CONTAINER": "mp4-in",
+    "OUTPUT_CONTAINER": "mp3-out", "STATE_CONTAINER": "mp3pipe-state",
+}
+AZD_OWN = {"AZURE_ENV_NAME", "AZURE_SUBSCRIPTION_ID"}
+
+
+@pytest.fixture
+def arm() -> Iterator[MgmtStandin]:
+    with MgmtStandin() as standin:
+        yield standin
+    assert standin.validation_errors == [], "ARM stand-in saw requests outside the REST models"
+
+
+def provision(arm: MgmtStandin, env: dict[str, str] = ENV) -> str:
+    return postprovision.ensure_pool(env, FakeCredential(), **arm.transport())
+
+
+def deploy(arm: MgmtStandin, env: dict[str, str] = ENV, attempts: int = 1) -> str:
+    return postdeploy.ensure_subscription(env, FakeCredential(), attempts=attempts, delay=0.01, **arm.transport())
+
+
+def test_first_run_creates_the_pool_and_the_subscription_second_run_creates_nothing(arm):
+    assert "created Batch pool mp3pipe-pool" in provision(arm)
+    assert "created Event Grid subscription" in deploy(arm)
+    (pool_put,) = arm.sent("PUT", "/pools/")
+    (sub_put,) = arm.sent("PUT", "/eventSubscriptions/")
+    assert pool_put.api_version == "2025-06-01" and sub_put.api_version == "2025-02-15"
+
+    arm.calls.clear()
+    assert "left as it is" in provision(arm)
+    assert "up to date" in deploy(arm)
+    assert arm.sent("PUT") == [] and [c.status for c in arm.calls] == [200] * len(arm.calls)
+
+
+def test_the_pool_is_the_apps_own_definition_with_the_pool_identity(arm):
+    provision(arm)
+    pool = arm.pools["mp3pipe-pool"]
+    assert pool["identity"]["type"] == "UserAssigned"
+    assert list(pool["identity"]["userAssignedIdentities"]) == [POOL_IDENTITY]
+    p = pool["properties"]
+    assert p["vmSize"] == "standard_d2s_v3" and p["taskSlotsPerNode"] == 1
+    vm = p["deploymentConfiguration"]["virtualMachineConfiguration"]
+    assert vm == {"imageReference": IMAGE, "nodeAgentSkuId": NODE_AGENT_SKU}
+    assert p["startTask"]["commandLine"] == START_TASK_COMMAND and p["startTask"]["waitForSuccess"] is True
+    assert p["startTask"]["userIdentity"] == {"autoUser": {"scope": "Pool", "elevationLevel": "Admin"}}
+    assert p["scaleSettings"] == {"fixedScale": {"targetDedicatedNodes": 0, "targetLowPriorityNodes": 0}}
+    assert p["taskSchedulingPolicy"] == {"nodeFillType": "Pack"}
+    assert {m["name"]: m["value"] for m in p["metadata"]} == {"app": "mp3pipe", "job": "mp3pipe-job"}
+
+
+def test_fast_start_package_maps_to_the_accounts_application(arm):
+    provision(arm, {**ENV, "BATCH_FFMPEG_PACKAGE": "ffmpeg@7.1"})
+    p = arm.pools["mp3pipe-pool"]["properties"]
+    assert p["applicationPackages"] == [{"id": f"/subscriptions/{SUB}/resourceGroups/rg-t/providers/Microsoft.Batch/"
+                                               "batchAccounts/bat/applications/ffmpeg", "version": "7.1"}]
+    assert "AZ_BATCH_APP_PACKAGE_ffmpeg_7_1" in p["startTask"]["commandLine"]
+
+
+def test_a_pool_field_the_hook_cannot_map_stops_it():
+    pool = app_pool(Settings.from_env(ENV))
+    with pytest.raises(HookError, match="'mountConfiguration'"):
+        arm_pool({**pool, "mountConfiguration": []}, POOL_IDENTITY, "/a")
+
+
+def test_an_existing_pool_without_the_identity_is_reported(arm):
+    arm.pools["mp3pipe-pool"] = {"id": "x", "name": "mp3pipe-pool", "properties": {"vmSize": "standard_d2s_v3"}}
+    with pytest.raises(HookError, match="exists without the identity .*Delete the pool"):
+        provision(arm)
+    assert arm.sent("PUT") == []
+
+
+def test_the_subscription_feeds_the_registered_blob_trigger_with_its_key(arm):
+    deploy(arm)
+    (put,) = arm.sent("PUT", "/eventSubscriptions/mp3pipe-submit")
+    assert put.path == (f"/subscriptions/{SUB}/resourceGroups/rg-t/providers/Microsoft.EventGrid/systemTopics/evgt-t"
+                        "/eventSubscriptions/mp3pipe-submit")
+    p = put.body["properties"]
+    assert p["destination"] == {"endpointType": "WebHook", "properties": {
+        "endpointUrl": "https://func-t.azurewebsites.net/runtime/webhooks/blobs?functionName=Host.Functions.submit"
+                       "&code=Bx_ky%2F%2B%3D%3D", "maxEventsPerBatch": 1}}
+    assert p["filter"] == {"includedEventTypes": ["Microsoft.Storage.BlobCreated"],
+                           "subjectBeginsWith": "/blobServices/default/containers/mp4-in/",
+                           "subjectEndsWith": ".mp4", "isSubjectCaseSensitive": False}
+    assert p["retryPolicy"] == {"maxDeliveryAttempts": 30, "eventTimeToLiveInMinutes": 1440}
+    dead = p["deadLetterWithResourceIdentity"]
+    assert dead["identity"] == {"type": "SystemAssigned"}
+    assert dead["deadLetterDestination"]["properties"] == {
+        "resourceId": f"/subscriptions/{SUB}/resourceGroups/rg-t/providers/Microsoft.Storage/storageAccounts/stt",
+        "blobContainerName": "eventgrid-deadletter"}
+
+
+def test_a_rotated_key_updates_the_subscription(arm):
+    deploy(arm)
+    arm.system_keys["blobs_extension"] = "rotated"
+    assert "updated Event Grid subscription" in deploy(arm)
+    assert arm.full_urls["mp3pipe-submit"].endswith("&code=rotated")
+
+
+def test_a_function_name_that_is_not_registered_fails_clearly(arm):
+    with pytest.raises(HookError, match=r"function 'process_blob' is not registered in Function App func-t "
+                                        r"\(registered: monitor, reconcile, submit\)"):
+        deploy(arm, {**ENV, "SUBMIT_FUNCTION_NAME": "process_blob"})
+    assert arm.sent("PUT") == []
+
+
+def test_a_missing_blobs_extension_key_fails_clearly(arm):
+    arm.system_keys.clear()
+    with pytest.raises(HookError, match="no 'blobs_extension' system key"):
+        deploy(arm, attempts=2)
+    assert len(arm.sent("POST", "/host/default/listkeys")) == 2 and arm.sent("PUT") == []
+
+
+def test_main_prints_the_error_and_exits_1(arm, capsys):
+    env = {k: v for k, v in ENV.items() if k != "AZURE_BATCH_ACCOUNT_NAME"}
+    assert postprovision.main(FakeCredential(), env) == 1
+    assert "missing from the azd environment: AZURE_BATCH_ACCOUNT_NAME" in capsys.readouterr().err
+
+
+def test_the_hooks_function_name_is_the_registered_event_grid_blob_trigger():
+    import function_app
+
+    triggers = {}
+    for fn in function_app.app.get_functions():
+        for binding in fn.get_bindings():
+            if binding.type == "blobTrigger":
+                triggers[fn.get_function_name()] = binding.get_dict_repr().get("source")
+    assert triggers == {postdeploy.SUBMIT_FUNCTION: "EventGrid"}
+    outputs = parse(INFRA / "main.bicep")["outputs"]
+    assert outputs["SUBMIT_FUNCTION_NAME"]["value"] == postdeploy.SUBMIT_FUNCTION
+
+
+def test_every_variable_the_hooks_read_is_an_output_of_main_bicep():
+    read = set()
+    for path in (Path(postdeploy.__file__).parent).glob("*.py"):
+        for args in re.findall(r"need\(\s*env,([^)]*)\)", path.read_text(), re.S):
+            read |= set(re.findall(r'"([A-Za-z_]+)"', args))
+    outputs = set(parse(INFRA / "main.bicep")["outputs"])
+    assert read and read - AZD_OWN <= outputs, read - AZD_OWN - outputs
+    assert set(ENV) - AZD_OWN <= outputs  # the test's environment is one azd could give
+
+
+def test_the_stand_in_rejects_a_body_outside_the_model_and_an_unknown_api_version(arm):
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.batch import BatchManagementClient
+
+    client = BatchManagementClient(FakeCredential(), SUB, **arm.transport())
+    with pytest.raises(HttpResponseError) as bad_body:
+        client.pool.create("rg-t", "bat", "p", {"properties": {"vmSzie": "standard_d2s_v3"}})
+    assert "properties.vmSzie: not a property of PoolProperties" in str(bad_body.value)
+    client.close()
+    old = BatchManagementClient(FakeCredential(), SUB, api_version="2023-05-01", **arm.transport())
+    with pytest.raises(HttpResponseError) as bad_version:
+        old.pool.get("rg-t", "bat", "p")
+    assert "API version unknown to azure-mgmt-batch" in str(bad_version.value)
+    old.close()
+    assert len(arm.validation_errors) == 2
+    arm.validation_errors.clear()

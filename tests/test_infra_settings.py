@@ -1,0 +1,158 @@
+"""The template and the code agree: app settings set vs read, role GUIDs vs role names, identity instead of keys."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from shared.settings import DEFAULTS
+from tests.bicep_reader import INFRA, REPO, all_resources, files, literal
+
+ROLES = json.loads((Path(__file__).parent / "data" / "builtin_roles.json").read_text())["roles"]
+
+# Settings the code can read that the template leaves unset on purpose.
+OPTIONAL = {
+    "AzureWebJobsStorage": "a connection string holds a key: storage is reached by identity (__blobServiceUri)",
+    "AzureWebJobsStorage__accountName": "the template sets AzureWebJobsStorage__blobServiceUri instead",
+    "BATCH_ACCOUNT_KEY": "no keys: the app signs in to Batch with its identity",
+    "BATCH_FFMPEG_PACKAGE": "fast node start needs an application package uploaded first (docs/azure-batch.md)",
+    "LOCAL_STATE_DIR": "local gateway only",
+    "FFMPEG_PATH": "local gateway only",
+}
+# Settings the template sets for the platform rather than for our code.
+PLATFORM = {
+    "AzureWebJobsStorage__queueServiceUri": "Functions host: the blob trigger's poison queue",
+    "AzureWebJobsStorage__credential": "Functions host: identity-based AzureWebJobsStorage",
+    "AZURE_CLIENT_ID": "azure-identity: DefaultAzureCredential picks the app's user-assigned identity",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING": "Functions host: telemetry destination",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Functions host: Entra ID auth to Application Insights",
+}
+
+
+def app_settings() -> dict[str, object]:
+    sites = [r for r in all_resources() if r.type == "Microsoft.Web/sites" and not r.existing]
+    assert len(sites) == 1
+    return {s["name"]: s["value"] for s in sites[0].body["properties"]["siteConfig"]["appSettings"]}
+
+
+def settings_the_code_reads() -> set[str]:
+    names = set(DEFAULTS)
+    for path in (REPO / "shared").rglob("*.py"):
+        names |= set(re.findall(r"environ\.get\(\s*\"([A-Za-z_][A-Za-z0-9_]*)\"", path.read_text()))
+        names |= set(re.findall(r"\benv\.get\(\s*\"([A-Za-z_][A-Za-z0-9_]*)\"", path.read_text()))
+    return names
+
+
+def test_every_setting_the_code_reads_is_set_or_deliberately_optional():
+    missing = settings_the_code_reads() - set(app_settings()) - set(OPTIONAL)
+    assert missing == set(), f"read by shared/ but not set by infra/modules/functionapp.bicep: {sorted(missing)}"
+    assert set(OPTIONAL) <= settings_the_code_reads(), "an OPTIONAL entry is no longer read by the code"
+    assert set(OPTIONAL).isdisjoint(app_settings())
+
+
+def test_every_setting_the_template_sets_is_read_by_the_code_or_the_platform():
+    unread = set(app_settings()) - settings_the_code_reads() - set(PLATFORM)
+    assert unread == set(), f"set by the template but read by nothing: {sorted(unread)}"
+
+
+def test_binding_expressions_of_the_triggers_are_app_settings():
+    used = set()
+    for path in [REPO / "function_app.py", *(REPO / "functions").glob("*.py")]:
+        used |= set(re.findall(r"%([A-Za-z_][A-Za-z0-9_]*)%", path.read_text()))
+    assert used >= {"INPUT_CONTAINER", "MONITOR_SCHEDULE", "RECONCILE_SCHEDULE"}
+    assert used <= set(app_settings())
+
+
+def test_azure_runs_on_identity_only():
+    settings = app_settings()
+    assert literal(settings["BATCH_GATEWAY"]) == "azure"
+    assert settings["BATCH_POOL_IDENTITY_ID"] == "poolIdentityId"  # the pool's identity: no SAS URLs in Azure
+    text = "\n".join(p.read_text() for p in files())
+    for secret in ("listKeys", "AccountKey", "primaryKey", "connectionString:"):
+        assert secret not in text
+    storage = next(r for r in all_resources() if r.type == "Microsoft.Storage/storageAccounts" and not r.existing)
+    assert storage.body["properties"]["allowSharedKeyAccess"] is False
+    assert storage.body["properties"]["allowBlobPublicAccess"] is False
+    batch = next(r for r in all_resources() if r.type == "Microsoft.Batch/batchAccounts" and not r.existing)
+    assert batch.body["properties"]["allowedAuthenticationModes"] == ["AAD"]
+    insights = next(r for r in all_resources() if r.type == "Microsoft.Insights/components")
+    assert insights.body["properties"]["DisableLocalAuth"] is True
+
+
+ROLE_VAR = re.compile(r"^var (\w+) = '([0-9a-f-]{36})' // (.+)$", re.M)
+
+
+def role_vars() -> dict[str, tuple[str, str]]:
+    return {m[0]: (m[1], m[2].strip()) for m in ROLE_VAR.findall((INFRA / "modules" / "roles.bicep").read_text())}
+
+
+def test_every_role_guid_matches_the_role_named_beside_it():
+    found = role_vars()
+    assert len(found) >= 5
+    wrong = {var: (guid, name) for var, (guid, name) in found.items() if ROLES.get(name) != guid}
+    assert wrong == {}, f"GUID does not match the built-in role named beside it: {wrong}"
+
+
+def test_every_role_assignment_uses_a_named_built_in_role():
+    found = role_vars()
+    assignments = [r for r in all_resources() if r.type == "Microsoft.Authorization/roleAssignments"]
+    assert len(assignments) >= 9
+    for a in assignments:
+        ref = a.body["properties"]["roleDefinitionId"]["function"]
+        assert ref["type"] == "subscription_resource_id"
+        assert ref["parameters"]["resource_name_1"] in found, a.symbol
+
+
+def test_the_role_table_catches_a_wrong_guid():
+    text = "var storageBlobDataReader = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // Storage Blob Data Reader\n"
+    (var, guid, name), = ROLE_VAR.findall(text)
+    assert ROLES[name] != guid
+
+
+def _substitute(value: object, params: dict[str, object]) -> object:
+    if isinstance(value, str):
+        return params.get(value, value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, params) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, params) for v in value]
+    return value
+
+
+def test_outputs_the_hooks_and_cli_read_equal_the_apps_settings():
+    from tests.bicep_reader import parse
+
+    main = parse(INFRA / "main.bicep")
+    app_params = main["modules"]["app"]["config"]["params"]
+    declared = parse(INFRA / "modules" / "functionapp.bicep")["parameters"]
+    settings = app_settings()
+    shared = [name for name in main["outputs"] if name in settings]
+    assert len(shared) >= 10
+    for name in shared:
+        in_app = _substitute(settings[name], {p: app_params[p] for p in declared if p in app_params})
+        assert in_app == main["outputs"][name]["value"], name
+
+
+def test_the_deployed_package_holds_every_module_the_app_imports():
+    import subprocess
+    import sys
+
+    code = ("import sys, function_app; print('\\n'.join(m.__file__ for m in list(sys.modules.values()) "
+            "if getattr(m, '__file__', None)))")
+    files_loaded = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                                  check=True, env={"PATH": "/usr/bin:/bin"}).stdout.split()
+    ours = {Path(f).resolve().relative_to(REPO).parts[0] for f in files_loaded
+            if Path(f).resolve().is_relative_to(REPO) and ".venv" not in Path(f).parts}
+    ignored = {line.strip().rstrip("/") for line in (REPO / ".funcignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert ours >= {"function_app.py", "functions", "shared"}
+    assert ours.isdisjoint(ignored), ours & ignored
+    for needed in ("host.json", "requirements.txt"):
+        assert needed not in ignored
+
+
+def test_the_docs_role_table_lists_every_role_the_template_assigns():
+    table = (REPO / "docs" / "deploy-azure.md").read_text()
+    for guid, name in role_vars().values():
+        assert re.search(rf"^\| {re.escape(name)} \| `{guid}` \|", table, re.M), name
