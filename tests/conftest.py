@@ -31,14 +31,15 @@ def isolated(**extra: str) -> dict[str, str]:
             "MONITOR_SCHEDULE": "*/1 * * * * *", **extra}
 
 
-def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.05, what: str = "") -> None:
-    """Poll `condition` until it is true; fail the test loudly if `timeout` seconds pass first."""
+def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.05, what: str = "") -> bool:
+    """Poll `condition` until it is true (returns True); fail the test loudly if `timeout` seconds pass first."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() >= deadline:
             name = what or getattr(condition, "__name__", "condition")
             raise AssertionError(f"waited {timeout} s and this never became true: {name}")
         time.sleep(interval)
+    return True
 
 
 def task_states(pipe: LocalPipeline) -> list[tuple[str, str, str | None]]:
