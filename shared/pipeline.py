@@ -20,8 +20,10 @@ from shared.scaling import (
     ResizeRetry,
     ScalingSettings,
     decide,
+    learn_arrivals,
     observe,
     plan_after_resize_errors,
+    typical_gap,
     work_seen,
 )
 from shared.settings import Settings
@@ -227,6 +229,8 @@ def monitor_tick(deps: Deps) -> TickResult:
 
     demand = observe(counts.active, counts.running, counts.completed, state.get("completed"))
     last_work = work_seen(demand, now, state.get("last_work_seen"))
+    known = counts.active + counts.running + counts.completed
+    state["arrivals"] = learn_arrivals(state.get("arrivals", []), now, known - state.get("known", known))
     resized = False
     reason = "no pool"
     target = 0
@@ -244,6 +248,7 @@ def monitor_tick(deps: Deps) -> TickResult:
     deleted = cleanup.delete_finished(deps, state, counts.completed, now)
     state["last_work_seen"] = last_work
     state["completed"] = max(counts.completed - deleted, 0)
+    state["known"] = max(known - deleted, 0)
     deps.storage.put_json(s.state_container, MONITOR_STATE_BLOB, state)
     event(
         "monitor", active=counts.active, running=counts.running, completed=counts.completed,
@@ -275,7 +280,7 @@ def _scale(deps: Deps, pool: PoolState, demand: Demand, now: float, last_work: f
         demand,
         PoolView(pool.allocation_state, pool.current_dedicated, pool.current_spot, pool.target_dedicated,
                  pool.target_spot, pool.preempted, pool.auto_scale),
-        settings, now, last_work,
+        settings, now, last_work, typical_gap(state.get("arrivals", [])),
     )
     reason, target = decision.reason, decision.dedicated + decision.spot
     try:
