@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared import cleanup, naming, planning, reports
+from shared import cleanup, naming, planning, renewal, reports
 from shared.batch.gateway import BatchGateway, FinishedTask, GatewayError, JobNotFound, PoolBusy, PoolSpec, PoolState
 from shared.events import event
 from shared.pool_health import note_resize_errors, remove_broken_nodes
@@ -246,6 +246,7 @@ def monitor_tick(deps: Deps) -> TickResult:
         reported = report_failures(deps, state)
         state["failures_listed"] = True
     deleted = cleanup.delete_finished(deps, state, counts.completed, now)
+    renewed = renewal.renew_old_urls(deps, state, counts.active, now)
     state["last_work_seen"] = last_work
     state["completed"] = max(counts.completed - deleted, 0)
     state["known"] = max(known - deleted, 0)
@@ -253,7 +254,7 @@ def monitor_tick(deps: Deps) -> TickResult:
     event(
         "monitor", active=counts.active, running=counts.running, completed=counts.completed,
         failed=counts.failed, target_nodes=target, resized=resized, reason=reason, reported=len(reported),
-        deleted=deleted,
+        deleted=deleted, renewed=renewed,
     )
     return TickResult(counts.active, counts.running, target, resized, reason, tuple(reported))
 

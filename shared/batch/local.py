@@ -39,6 +39,7 @@ from shared.batch.gateway import (
     OutputFile,
     PoolSpec,
     PoolState,
+    QueuedTask,
     ResourceFile,
     TaskCounts,
     TaskSpec,
@@ -303,6 +304,15 @@ class LocalBatchGateway:
             "ORDER BY state_time, seq LIMIT ?", self.job_id, before.timestamp(), max(limit, 0),
         )
         return [CompletedTask(tid, result == "success", _utc(when)) for tid, result, when in rows]
+
+    def queued_tasks(self, created_before: dt.datetime, limit: int) -> list[QueuedTask]:
+        if not self._job_exists():
+            raise JobNotFound(f"job {self.job_id} does not exist")
+        rows = self._q(
+            "SELECT id, spec, created FROM tasks WHERE job_id=? AND state='active' AND created<? ORDER BY seq LIMIT ?",
+            self.job_id, created_before.timestamp(), max(limit, 0),
+        )
+        return [QueuedTask(tid, _utc(created), spec_from_json(raw).env()) for tid, raw, created in rows]
 
     def delete_task(self, task_id: str) -> bool:
         """The task leaves the job and its folder (logs) leaves the disk; a running one is killed first."""
