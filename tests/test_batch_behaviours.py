@@ -402,13 +402,14 @@ def test_a_queued_task_gets_fresh_urls_before_its_sas_expires(world: World, capl
     assert ("DELETE", f"/jobs/{job}/tasks/{task_id}", 200) in requests
     assert ("POST", f"/jobs/{job}/tasks", 201) in requests
     renewed = world.standin.tasks[job][task_id]
-    assert renewed["state"] == "active" and renewed["resourceFiles"][0]["httpUrl"] != first_url
+    assert renewed["state"] == "active" and renewed["eTag"] != task["eTag"]  # a new task of the same id
     (logged,) = events(caplog, "urls-renewed")
     assert logged["status"] == "submitted" and "sig=" not in json.dumps(logged)
     new_url = renewed["resourceFiles"][0]["httpUrl"]
     new_expiry = dt.datetime.fromisoformat(parse_qs(urlsplit(new_url).query)["se"][0].replace("Z", "+00:00"))
-    assert new_expiry > expiry  # signed at renewal (here only seconds later: the 11.5 h are the task's fake age)
-    assert new_expiry - now > wall + dt.timedelta(hours=11)
+    # Signed at renewal for the full wall clock + 12 h (SAS times have whole seconds). Here renewal comes only
+    # seconds after the first submit: the 11.5 h are the task's faked age.
+    assert new_expiry >= now.replace(microsecond=0) + wall + dt.timedelta(hours=12) and new_expiry >= expiry
     assert world.standin.start_task(job, task_id, new_expiry - dt.timedelta(minutes=1)) == "running"
     world.clock.advance(60)
     assert not [r for r in world.tick()[1] if r[0] == "DELETE"]  # looked at again only every 10 minutes
@@ -425,3 +426,20 @@ def test_with_a_pool_identity_nothing_is_renewed(azurite: Azurite, batch_standin
         assert not [r for r in requests if r[0] == "DELETE"] and task_id in batch_standin.tasks[w.settings.job_id]
     finally:
         w.deps.gateway.close()  # type: ignore[attr-defined]
+
+
+def test_status_with_many_unfinished_files_lists_open_tasks_once_and_never_guesses_queued(world: World) -> None:
+    job = world.settings.job_id
+    ids = [submit(world, f"many/{i}.mp4")[0] for i in range(5)]
+    del world.standin.tasks[job][ids[0]]  # one of them Batch does not have
+    world.standin.set_task(job, ids[1], state="running")
+    world.standin.clear_requests()
+    report = status.collect(world.deps, max_task_lookups=2)
+    by_name = {f.name: f for f in report.files}
+    assert by_name["many/0.mp4"].state == "waiting" and "Batch has no task" in by_name["many/0.mp4"].reason
+    assert by_name["many/1.mp4"].state == "converting"
+    assert [by_name[f"many/{i}.mp4"].state for i in (2, 3, 4)] == ["queued"] * 3
+    listings = world.standin.sent("GET", f"/jobs/{job}/tasks")
+    assert len(listings) == 1 and listings[0].query["$filter"] == "state ne 'completed'"
+    lookups = [r for r in world.standin.requests if r.path.startswith(f"/jobs/{job}/tasks/")]
+    assert [r.path.rsplit("/", 1)[-1] for r in lookups] == [ids[0]]  # only the one missing from the listing

@@ -126,6 +126,19 @@ class TaskOperations(AdapterBase):
             failed=c.failed or 0,
         )
 
+    def open_tasks(self) -> dict[str, str]:
+        def fetch() -> list[bm.BatchTask]:
+            return list(self.client.list_tasks(self.job_id, filter="state ne 'completed'", select=["id", "state"],
+                                               max_results=LIST_PAGE_SIZE))
+
+        try:
+            tasks = self._call("list open tasks", fetch)
+        except ResourceNotFoundError as exc:
+            raise self._job_not_found(exc) from exc
+        except ResourceExistsError as exc:
+            raise self._unexpected("list open tasks", exc) from exc
+        return {t.id or "": str(getattr(t.state, "value", t.state) or "").lower() for t in tasks}
+
     def failed_tasks_since(self, since: dt.datetime | None) -> list[FinishedTask]:
         def fetch() -> list[bm.BatchTask]:
             pages = self.client.list_tasks(

@@ -169,6 +169,9 @@ class BatchGateway(Protocol):
     def task_counts(self) -> TaskCounts:
         """Counts of the job's tasks by state (one call)."""
 
+    def open_tasks(self) -> dict[str, str]:
+        """Every task not completed yet: id -> state ("active", "running"); pages of 1,000 ids."""
+
     def pool_state(self) -> PoolState | None:
         """The pool's allocation state and node counts, or None when it does not exist."""
 

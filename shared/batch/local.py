@@ -262,6 +262,12 @@ class LocalBatchGateway:
                 c["succeeded" if result == "success" else "failed"] += n
         return TaskCounts(**c)
 
+    def open_tasks(self) -> dict[str, str]:
+        if not self._job_exists():
+            raise JobNotFound(f"job {self.job_id} does not exist")
+        rows = self._q("SELECT id, state FROM tasks WHERE job_id=? AND state!='completed'", self.job_id)
+        return {tid: state for tid, state in rows}
+
     def pool_state(self) -> PoolState | None:
         rows = self._q("SELECT slots_per_node, target_dedicated, target_spot FROM pools WHERE id=?", self.pool_id)
         if not rows:
