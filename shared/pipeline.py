@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared import cleanup, naming, planning, reports
+from shared import cleanup, naming, planning, renewal, reports
 from shared.batch.gateway import BatchGateway, FinishedTask, GatewayError, JobNotFound, PoolBusy, PoolSpec, PoolState
 from shared.events import event
 from shared.pool_health import note_resize_errors, remove_broken_nodes
@@ -20,8 +20,10 @@ from shared.scaling import (
     ResizeRetry,
     ScalingSettings,
     decide,
+    learn_arrivals,
     observe,
     plan_after_resize_errors,
+    typical_gap,
     work_seen,
 )
 from shared.settings import Settings
@@ -227,6 +229,8 @@ def monitor_tick(deps: Deps) -> TickResult:
 
     demand = observe(counts.active, counts.running, counts.completed, state.get("completed"))
     last_work = work_seen(demand, now, state.get("last_work_seen"))
+    known = counts.active + counts.running + counts.completed
+    state["arrivals"] = learn_arrivals(state.get("arrivals", []), now, known - state.get("known", known))
     resized = False
     reason = "no pool"
     target = 0
@@ -242,13 +246,15 @@ def monitor_tick(deps: Deps) -> TickResult:
         reported = report_failures(deps, state)
         state["failures_listed"] = True
     deleted = cleanup.delete_finished(deps, state, counts.completed, now)
+    renewed = renewal.renew_old_urls(deps, state, counts.active, now)
     state["last_work_seen"] = last_work
     state["completed"] = max(counts.completed - deleted, 0)
+    state["known"] = max(known - deleted, 0)
     deps.storage.put_json(s.state_container, MONITOR_STATE_BLOB, state)
     event(
         "monitor", active=counts.active, running=counts.running, completed=counts.completed,
         failed=counts.failed, target_nodes=target, resized=resized, reason=reason, reported=len(reported),
-        deleted=deleted,
+        deleted=deleted, renewed=renewed,
     )
     return TickResult(counts.active, counts.running, target, resized, reason, tuple(reported))
 
@@ -275,7 +281,7 @@ def _scale(deps: Deps, pool: PoolState, demand: Demand, now: float, last_work: f
         demand,
         PoolView(pool.allocation_state, pool.current_dedicated, pool.current_spot, pool.target_dedicated,
                  pool.target_spot, pool.preempted, pool.auto_scale),
-        settings, now, last_work,
+        settings, now, last_work, typical_gap(state.get("arrivals", [])),
     )
     reason, target = decision.reason, decision.dedicated + decision.spot
     try:

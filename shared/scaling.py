@@ -21,7 +21,11 @@ The rules, in order:
    conversion is killed), and until then the pool stays `resizing` (up to its resize timeout), which is why
    a shrink that blocks new demand is stopped (rule 2).
 6. With no work at all, the pool keeps its size for `idle_grace_seconds` after work was last seen,
-   then goes to `min_nodes`. Tasks completed since the previous tick (`Demand.completed_since_last`)
+   then goes to `min_nodes`. On sparse traffic the grace is pure cost (the node idles, goes, and the next
+   file pays a full start-up anyway), so when the typical gap between arrivals (`arrival_gap`, learnt by
+   `learn_arrivals` / `typical_gap` from what the monitor saw) says the next file will come later than a new
+   node could start (`node_start_seconds`), the pool goes to `min_nodes` at once.
+   Tasks completed since the previous tick (`Demand.completed_since_last`)
    count as work seen now: a 30 s task can start and end between two ticks.
 7. The total is clamped to [min_nodes, max_nodes], and never below what running tasks need.
 8. The total is split into Spot and dedicated: Spot up to `spot_share` of it, at least
@@ -49,6 +53,7 @@ class ScalingSettings:
     max_step: int = 1000  # most nodes added or removed in one decision
     shrink_headroom: int = 0  # idle nodes kept on top of demand while there is work
     grow_queue_depth: float = 2.0  # grow only past this many tasks (running + queued) per slot; 1 = a slot per task
+    node_start_seconds: float = 330.0  # a new node's allocation + start task: what an idle node saves a file
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,7 @@ def decide(
     settings: ScalingSettings,
     now: float,
     last_work_seen: float | None,
+    arrival_gap: float | None = None,
 ) -> Decision:
     """The target (dedicated, Spot) for this tick and a one-line reason to log."""
     keep_d, keep_s = pool.target_dedicated, pool.target_spot
@@ -125,7 +131,7 @@ def decide(
         target, current_nodes = keep_d + keep_s, pool.current_dedicated + pool.current_spot
         if pool.allocation_state == "resizing" and target < current_nodes:
             wanted = decide(demand, PoolView("steady", pool.current_dedicated, pool.current_spot, keep_d, keep_s,
-                                             pool.preempted), settings, now, last_work_seen)
+                                             pool.preempted), settings, now, last_work_seen, arrival_gap)
             if wanted.dedicated + wanted.spot > target:
                 return Decision(keep_d, keep_s, False, f"pool is resizing (shrinking to {target}) while demand wants "
                                 f"{wanted.dedicated + wanted.spot}: stop the resize", stop_resize=True)
@@ -145,7 +151,11 @@ def decide(
     depth = max(settings.grow_queue_depth, 1.0)
     grow = math.ceil(work / (slots * depth))
     idle_for = None if last_work_seen is None else now - last_work_seen
-    if work == 0 and idle_for is not None and idle_for < settings.idle_grace_seconds:
+    sparse = (work == 0 and idle_for is not None and arrival_gap is not None
+              and arrival_gap - idle_for > settings.node_start_seconds)
+    if sparse and current > low:
+        wanted, why = low, f"idle; next file expected in ~{arrival_gap - idle_for:.0f}s, later than a node start"
+    elif work == 0 and idle_for is not None and idle_for < settings.idle_grace_seconds:
         left = settings.idle_grace_seconds - idle_for
         if low <= current <= high:
             return Decision(keep_d, keep_s, False, f"{counts} -> idle, {left:.0f}s of grace left: keep {current} nodes")
@@ -171,6 +181,27 @@ def decide(
     capped = " (max)" if total == high and wanted > high else ""
     reason = f"{counts} -> {why}: {verb} {dedicated} dedicated + {spot} Spot{capped} (was {keep_d}+{keep_s})"
     return Decision(dedicated, spot, resize, reason)
+
+
+# -- arrivals -------------------------------------------------------------------------------------------------
+
+ARRIVALS_KEPT = 9  # arrival times remembered (8 gaps)
+
+
+def learn_arrivals(arrivals: list[float], now: float, new_tasks: int) -> list[float]:
+    """Remember the ticks at which new tasks appeared (a burst within one tick is one arrival)."""
+    if new_tasks <= 0:
+        return arrivals
+    return [*arrivals, now][-ARRIVALS_KEPT:]
+
+
+def typical_gap(arrivals: list[float]) -> float | None:
+    """The median gap between remembered arrivals; None until there are 3 of them (2 gaps)."""
+    gaps = sorted(b - a for a, b in zip(arrivals, arrivals[1:], strict=False))
+    if len(gaps) < 2:
+        return None
+    mid = len(gaps) // 2
+    return gaps[mid] if len(gaps) % 2 else (gaps[mid - 1] + gaps[mid]) / 2
 
 
 # -- resize errors ----------------------------------------------------------------------------------------------

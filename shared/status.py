@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared import naming
-from shared.batch.gateway import PoolState
+from shared.batch.gateway import JobNotFound, PoolState
 from shared.pipeline import MONITOR_STATE_BLOB, Deps
 from shared.records import Records
 
@@ -42,7 +42,8 @@ class StatusReport:
 
 
 def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200) -> StatusReport:
-    """Three listings (inputs, records with metadata, outputs), then one task lookup per unfinished file (bounded)."""
+    """Three listings (inputs, records with metadata, outputs), then one task lookup per unfinished file, or one
+    paged listing of the open tasks when there are more unfinished files than `max_task_lookups`."""
     s = deps.settings
     service = deps.storage.service
     inputs = [b for b in service.get_container_client(s.input_container).list_blobs(name_starts_with=prefix or None)
@@ -51,6 +52,7 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200) -> Status
     outputs = {b.name: b.last_modified
                for b in service.get_container_client(s.output_container).list_blobs(name_starts_with=prefix or None)}
     lookups = 0
+    open_tasks = _open_tasks_if_many(deps, inputs, records, outputs, max_task_lookups)
     files: list[FileStatus] = []
     for blob in inputs:
         etag = naming.clean_etag(blob.etag)
@@ -69,15 +71,19 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200) -> Status
                 status.state, status.finished_at = "done", landed
             elif record.state == "unsubmitted":
                 status.reason = f"its submit failed; reconcile submits it again ({record.reason})"
-            elif lookups < max_task_lookups and record.task_id:
-                lookups += 1
-                task = deps.gateway.task_status(record.task_id)
+            elif record.task_id:
+                if open_tasks is not None:  # many unfinished files: one paged listing instead of a GET each
+                    task = open_tasks.get(record.task_id)
+                    if task is None and lookups < max_task_lookups:  # completed (converting) or missing
+                        lookups += 1
+                        task = deps.gateway.task_status(record.task_id)
+                else:
+                    lookups += 1
+                    task = deps.gateway.task_status(record.task_id)
                 if task is None:  # recorded, but Batch has no such task: not queued anywhere
                     status.reason = "Batch has no task for it; reconcile submits it again"
                 else:
                     status.state = {"running": "converting", "completed": "converting"}.get(task, "queued")
-            else:
-                status.state = "queued"
         elif landed is not None and landed >= blob.last_modified:
             status.state, status.finished_at = "done", landed
         if status.state == "failed":
@@ -91,6 +97,30 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200) -> Status
     report = StatusReport(files, deps.gateway.pool_state(), pool_problems=pool_problems(monitor))
     report.counts.update(f.state for f in files)
     return report
+
+
+def _open_tasks(deps: Deps) -> dict[str, str]:
+    try:
+        return deps.gateway.open_tasks()
+    except JobNotFound:
+        return {}
+
+
+def _open_tasks_if_many(deps: Deps, inputs: list[Any], records: dict[str, Any], outputs: dict[str, Any],
+                        max_lookups: int) -> dict[str, str] | None:
+    """The open tasks in one paged listing when more unfinished files than `max_lookups` would each need a GET."""
+    unfinished = 0
+    for blob in inputs:
+        record = records.get(blob.name)
+        if record is None or record.etag != naming.clean_etag(blob.etag) or record.state != "submitted":
+            continue
+        try:
+            landed = outputs.get(naming.output_name(blob.name))
+        except naming.UnmappableName:
+            landed = None
+        if landed is None or landed < blob.last_modified:
+            unfinished += 1
+    return _open_tasks(deps) if unfinished > max_lookups else None
 
 
 def pool_problems(monitor: dict[str, Any]) -> list[str]:

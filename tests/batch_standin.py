@@ -255,6 +255,25 @@ class BatchStandin:
             self.pools.pop(pool_id, None)
             self.nodes.pop(pool_id, None)
 
+    def start_task(self, job_id: str, task_id: str, at: dt.datetime) -> str:
+        """A node picks the task up at `at` and downloads its resource files. A SAS URL expired by then fails
+        the download (storage answers 403), and Batch completes the task as failed without a retry; returns the
+        task's state afterwards ("running" or "completed")."""
+        with self._lock:
+            task = self.tasks[job_id][task_id]
+            for rf in task.get("resourceFiles", []):
+                expiry = parse_qs(urlsplit(rf.get("httpUrl", "")).query).get("se")
+                if expiry and parse_time(expiry[0].replace("Z", "+00:00")) < at:
+                    _transition(task, "completed", at, "failure", None,
+                                ("BlobAccessDenied", "Access denied while downloading one of the specified "
+                                 "Azure Blob(s)"), 0)
+                    task["executionInfo"]["failureInfo"]["category"] = "usererror"
+                    break
+            else:
+                _transition(task, "running", at, None, None, None, None)
+            task["eTag"] = self._etag()
+            return task["state"]
+
     def set_task(
         self,
         job_id: str,

@@ -11,6 +11,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -21,7 +22,7 @@ from shared.batch.gateway import GatewayError, PoolBusy, PoolSpec
 from shared.reconcile import reconcile
 from shared.records import Records
 from shared.settings import Settings, SettingsError
-from tests.batch_standin import BatchStandin
+from tests.batch_standin import BatchStandin, iso
 from tests.test_monitor_requests import START, World, fail, make_world, submit
 
 pytest_plugins = ["tests.conftest_batch"]
@@ -371,3 +372,74 @@ def test_the_ffmpeg_package_takes_a_short_or_an_arm_id(batch_standin: BatchStand
     assert f"AZ_BATCH_APP_PACKAGE_{name}{'_7_1' if version else ''}\"" in body["startTask"]["commandLine"]
     with pytest.raises(SettingsError, match="BATCH_FFMPEG_PACKAGE"):
         Settings.from_env({"BATCH_FFMPEG_PACKAGE": "/subscriptions/0000/not/an/application"})
+
+
+# -- item 3: node URLs outlive the queue ---------------------------------------------------------------------
+
+
+def test_a_queued_task_gets_fresh_urls_before_its_sas_expires(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    job = world.settings.job_id
+    task_id, _ = submit(world, "backlog/late.mp4")
+    task = world.standin.tasks[job][task_id]
+    first_url = task["resourceFiles"][0]["httpUrl"]
+    expiry = dt.datetime.fromisoformat(parse_qs(urlsplit(first_url).query)["se"][0].replace("Z", "+00:00"))
+    wall = dt.timedelta(seconds=world.settings.task_max_wall_clock_seconds)
+    assert expiry - dt.datetime.now(dt.UTC) > wall + dt.timedelta(hours=11)
+
+    # Without renewal: a node that picks it up after that time cannot download the input, and Batch gives up.
+    probe = dict(task, resourceFiles=list(task["resourceFiles"]), executionInfo=dict(task["executionInfo"]))
+    world.standin.tasks[job]["probe"] = probe
+    assert world.standin.start_task(job, "probe", expiry + dt.timedelta(minutes=1)) == "completed"
+    assert probe["executionInfo"]["failureInfo"]["code"] == "BlobAccessDenied"
+    del world.standin.tasks[job]["probe"]
+
+    # The task has waited 11.5 h in a backlog: the monitor resubmits it (same id, fresh URLs).
+    now = dt.datetime.now(dt.UTC)
+    task["creationTime"] = iso(now - dt.timedelta(hours=11, minutes=30))
+    world.clock.now = now.timestamp()
+    with caplog.at_level(logging.INFO, logger="mp3pipe"):
+        _, requests = world.tick()
+    assert ("DELETE", f"/jobs/{job}/tasks/{task_id}", 200) in requests
+    assert ("POST", f"/jobs/{job}/tasks", 201) in requests
+    renewed = world.standin.tasks[job][task_id]
+    assert renewed["state"] == "active" and renewed["eTag"] != task["eTag"]  # a new task of the same id
+    (logged,) = events(caplog, "urls-renewed")
+    assert logged["status"] == "submitted" and "sig=" not in json.dumps(logged)
+    new_url = renewed["resourceFiles"][0]["httpUrl"]
+    new_expiry = dt.datetime.fromisoformat(parse_qs(urlsplit(new_url).query)["se"][0].replace("Z", "+00:00"))
+    # Signed at renewal for the full wall clock + 12 h (SAS times have whole seconds). Here renewal comes only
+    # seconds after the first submit: the 11.5 h are the task's faked age.
+    assert new_expiry >= now.replace(microsecond=0) + wall + dt.timedelta(hours=12) and new_expiry >= expiry
+    assert world.standin.start_task(job, task_id, new_expiry - dt.timedelta(minutes=1)) == "running"
+    world.clock.advance(60)
+    assert not [r for r in world.tick()[1] if r[0] == "DELETE"]  # looked at again only every 10 minutes
+
+
+def test_with_a_pool_identity_nothing_is_renewed(azurite: Azurite, batch_standin: BatchStandin) -> None:
+    w = make_world(azurite, batch_standin, BATCH_POOL_IDENTITY_ID="/subscriptions/0/identities/pool")
+    try:
+        w.tick()
+        task_id, _ = submit(w, "identity/a.mp4")
+        batch_standin.tasks[w.settings.job_id][task_id]["creationTime"] = iso(START - dt.timedelta(hours=20))
+        w.clock.advance(3600)
+        _, requests = w.tick()
+        assert not [r for r in requests if r[0] == "DELETE"] and task_id in batch_standin.tasks[w.settings.job_id]
+    finally:
+        w.deps.gateway.close()  # type: ignore[attr-defined]
+
+
+def test_status_with_many_unfinished_files_lists_open_tasks_once_and_never_guesses_queued(world: World) -> None:
+    job = world.settings.job_id
+    ids = [submit(world, f"many/{i}.mp4")[0] for i in range(5)]
+    del world.standin.tasks[job][ids[0]]  # one of them Batch does not have
+    world.standin.set_task(job, ids[1], state="running")
+    world.standin.clear_requests()
+    report = status.collect(world.deps, max_task_lookups=2)
+    by_name = {f.name: f for f in report.files}
+    assert by_name["many/0.mp4"].state == "waiting" and "Batch has no task" in by_name["many/0.mp4"].reason
+    assert by_name["many/1.mp4"].state == "converting"
+    assert [by_name[f"many/{i}.mp4"].state for i in (2, 3, 4)] == ["queued"] * 3
+    listings = world.standin.sent("GET", f"/jobs/{job}/tasks")
+    assert len(listings) == 1 and listings[0].query["$filter"] == "state ne 'completed'"
+    lookups = [r for r in world.standin.requests if r.path.startswith(f"/jobs/{job}/tasks/")]
+    assert [r.path.rsplit("/", 1)[-1] for r in lookups] == [ids[0]]  # only the one missing from the listing

@@ -263,3 +263,13 @@ def test_local_task_folders_go_after_their_retention(tmp_path: Path) -> None:
         assert gw.delete_task("kept") is True and gw.task_ids() == []
     finally:
         gw.close()
+
+
+def test_queued_tasks_are_listed_by_age_with_their_environment(kit: Kit) -> None:
+    gw = ready(kit)  # no nodes: tasks wait
+    gw.add_task(task("queued-old"))
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    (queued,) = gw.queued_tasks(later, 10)
+    assert queued.id == "queued-old" and queued.environment == dict(ENV)
+    assert gw.queued_tasks(queued.created - dt.timedelta(seconds=1), 10) == []
+    assert gw.queued_tasks(later, 0) == []

@@ -242,3 +242,60 @@ def test_benchmark_simulation_keeps_batch_constraints(trace_name: str) -> None:
     assert sim.states and set(sim.states) == {"steady"}  # the policy never asked a resizing pool to resize
     assert len(result.waits) == len(trace.arrivals) and min(result.waits) >= 0
     assert min(sim.targets) >= 0 and max(sim.targets) <= 25  # within the bounds it was given
+
+
+# -- issue 11: shrinks that block growth, sparse traffic, resize errors ----------------------------------------
+
+from shared.scaling import (  # noqa: E402
+    ResizeRetry,
+    learn_arrivals,
+    plan_after_resize_errors,
+    typical_gap,
+)
+
+
+def test_a_shrink_in_progress_is_stopped_when_demand_wants_more() -> None:
+    s = ScalingSettings(max_nodes=10, slots_per_node=2)
+    shrinking = PoolView("resizing", 3, 0, 0, 0)  # three nodes draining towards 0
+    d = decide(Demand(active=6, running=0), shrinking, s, NOW, NOW)
+    assert d.stop_resize and not d.resize and "resizing" in d.reason
+    assert not decide(Demand(0, 0), shrinking, s, NOW, NOW - 10_000).stop_resize  # no demand: let it shrink
+    growing = PoolView("resizing", 1, 0, 4, 0)
+    assert not decide(Demand(active=20, running=0), growing, s, NOW, NOW).stop_resize  # never stop a grow
+
+
+def test_on_sparse_traffic_the_pool_goes_at_once_and_keeps_its_grace_otherwise() -> None:
+    s = ScalingSettings(max_nodes=10, idle_grace_seconds=300, node_start_seconds=330)
+    one = PoolView("steady", 1, 0, 1, 0)
+    idle = Demand(0, 0)
+    sparse = decide(idle, one, s, NOW, NOW - 30, arrival_gap=1200)
+    assert sparse.resize and total(sparse) == 0 and "later than a node start" in sparse.reason
+    busy_traffic = decide(idle, one, s, NOW, NOW - 30, arrival_gap=120)
+    assert not busy_traffic.resize and total(busy_traffic) == 1  # the next file comes before a node could start
+    assert not decide(idle, one, s, NOW, NOW - 30).resize  # nothing learnt yet: the grace holds
+    late = decide(idle, one, s, NOW, NOW - 1000, arrival_gap=1200)  # no pre-start: past the grace it goes
+    assert total(late) == 0
+
+
+def test_arrival_gaps_are_learnt_from_ticks_with_new_tasks() -> None:
+    arrivals: list[float] = []
+    for t, new in ((0, 1), (60, 0), (600, 3), (1200, 1), (1260, 0), (1800, 1)):
+        arrivals = learn_arrivals(arrivals, t, new)
+    assert arrivals == [0, 600, 1200, 1800] and typical_gap(arrivals) == 600
+    assert typical_gap([0, 600]) is None  # one gap is not a pattern
+    assert len(learn_arrivals(list(range(20)), 21, 1)) == 9
+
+
+def test_resize_errors_are_retried_with_backoff_and_quota_caps_the_ask() -> None:
+    plan = plan_after_resize_errors(("AccountCoreQuotaReached",), 3, 10, 1000.0, ResizeRetry())
+    assert plan.resend and plan.cap == 3 and plan.retry.next_at == 1000.0 + 120
+    held = plan_after_resize_errors((), 3, 3, 1060.0, plan.retry)  # resized down to what the quota allows
+    assert held.cap == 3 and not held.resend
+    lifted = plan_after_resize_errors((), 3, 3, 1121.0, held.retry)
+    assert lifted.cap is None and lifted.retry.attempts == 1  # try the demand again, backoff remembered
+    second = plan_after_resize_errors(("AccountCoreQuotaReached",), 3, 10, 1200.0, lifted.retry)
+    assert second.retry.next_at == 1200.0 + 240
+    done = plan_after_resize_errors((), 10, 10, 5000.0, ResizeRetry(2, 4000.0, None))
+    assert done.retry == ResizeRetry() and done.cap is None
+    other = plan_after_resize_errors(("AllocationFailed",), 0, 2, 0.0, ResizeRetry())
+    assert other.resend and other.cap is None

@@ -4,7 +4,8 @@ Modelling choices (the same for every policy unless a controller says otherwise)
 
 * A resize that adds nodes bills each new node from the request. The node is allocated
   `allocation_s` later (240 s) and then runs the start task (`start_task_s`, 90 s for apt-get
-  install ffmpeg) before it takes work. One task slot per node.
+  install ffmpeg) before it takes work. `slots_per_node` tasks run on a node at once (2 by default: one per
+  vCPU of the default standard_d2s_v3, as BATCH_SLOTS_PER_NODE defaults to).
 * The pool's allocation state is "resizing" while any requested node is not yet allocated, or any
   node picked for removal is still finishing its task; otherwise "steady". (Batch reports steady
   once the VMs exist, while start tasks may still run; the model does the same.)
@@ -36,7 +37,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from shared.scaling import PoolView, ScalingSettings, decide, observe, work_seen  # noqa: E402
+from shared.scaling import (  # noqa: E402
+    PoolView,
+    ScalingSettings,
+    decide,
+    learn_arrivals,
+    observe,
+    typical_gap,
+    work_seen,
+)
 
 # Event priorities at the same instant: tasks finish, nodes become ready, files land, controllers act.
 _DONE, _READY, _ARRIVAL, _CONTROL = 0, 1, 2, 3
@@ -51,6 +60,7 @@ class SimParams:
     max_nodes: int = 25
     task_median_s: float = 30.0
     task_sigma: float = 0.6
+    slots_per_node: int = 2
 
 
 @dataclass
@@ -60,7 +70,7 @@ class Node:
     allocated: float
     ready: float
     released: float | None = None
-    busy_until: float | None = None
+    busy: int = 0  # tasks running on it (at most slots_per_node)
     leaving: bool = False
 
 
@@ -133,22 +143,24 @@ class Sim:
 
     def _finish(self, node: Node, task: Task, t: float) -> None:
         task.done = t
-        node.busy_until = None
+        node.busy -= 1
         self.finished += 1
-        if node.leaving:
+        if node.leaving and node.busy == 0:
             node.released = t
 
     def _dispatch(self, t: float) -> None:
         if not self.queue:
             return
+        slots = max(self.params.slots_per_node, 1)
         for node in self.nodes:
-            if not self.queue:
-                return
-            if node.released is None and not node.leaving and node.busy_until is None and node.ready <= t:
+            while self.queue and node.released is None and not node.leaving and node.busy < slots \
+                    and node.ready <= t:
                 task = self.queue.popleft()
                 task.start = t
-                node.busy_until = t + task.duration
-                self.at(node.busy_until, _DONE, lambda t, node=node, task=task: self._finish(node, task, t))
+                node.busy += 1
+                self.at(t + task.duration, _DONE, lambda t, node=node, task=task: self._finish(node, task, t))
+            if not self.queue:
+                return
 
     # --- what Batch would report --------------------------------------------------------------
     def alive(self) -> list[Node]:
@@ -164,7 +176,7 @@ class Sim:
         return "steady"
 
     def running(self) -> int:
-        return sum(1 for n in self.nodes if n.released is None and n.busy_until is not None)
+        return sum(n.busy for n in self.nodes if n.released is None)
 
     def pending(self) -> int:
         """Batch's $PendingTasks: active (queued) + running tasks."""
@@ -203,12 +215,12 @@ class Sim:
                     return 0, -n.requested
                 if n.ready > t:
                     return 1, -n.requested
-                if n.busy_until is None:
+                if n.busy == 0:
                     return 2, -n.requested
                 return 3, -n.requested
 
             for node in sorted(members, key=rank)[:drop]:
-                if node.busy_until is None:
+                if node.busy == 0:
                     node.released = t
                 else:
                     node.leaving = True
@@ -280,7 +292,7 @@ class AutoscaleFormula(Controller):
         visible = [v for s, v in self.samples if newest - self.window_s < s <= newest]
         percent = 100.0 * len(visible) / (self.window_s / self.sample_s)
         value = float(self.starting) if percent < 70 or not visible else sum(visible) / len(visible)
-        target = min(float(self.maximum), value)
+        target = min(float(self.maximum), value)  # the documented formula: one node per pending task
         nodes = math.floor(target) if self.rounding == "floor" else math.ceil(target)
         self.sim.resize(nodes, t)
         self.sim.at(t + self.interval_s, _CONTROL, self._evaluate)
@@ -306,6 +318,8 @@ class OurPolicy(Controller):
         self.nudge_delay_s = nudge_delay_s
         self.nudge_pending = False
         self.finished_seen = 0
+        self.known = 0  # tasks seen so far (queued + running + finished), to learn arrivals as the monitor does
+        self.arrivals: list[float] = []
         self.last_work_seen: float | None = None
         self.log: list[str] = []
 
@@ -320,11 +334,14 @@ class OurPolicy(Controller):
         # The same bookkeeping as the monitor (shared.pipeline.monitor_tick), from the same helpers.
         demand = observe(len(sim.queue), sim.running(), sim.finished, self.finished_seen)
         self.finished_seen = sim.finished
+        known = len(sim.queue) + sim.running() + sim.finished
+        self.arrivals = learn_arrivals(self.arrivals, t, known - self.known)
+        self.known = known
         self.last_work_seen = work_seen(demand, t, self.last_work_seen)
         state = sim.allocation_state(t)
         current = sum(1 for n in sim.alive() if n.allocated <= t)
         pool = PoolView(state, current, 0, sim.target, 0)
-        decision = decide(demand, pool, self.settings, t, self.last_work_seen)
+        decision = decide(demand, pool, self.settings, t, self.last_work_seen, typical_gap(self.arrivals))
         if decision.resize:
             sim.resize(decision.dedicated + decision.spot, t)
             self.log.append(f"{t:7.0f}s {decision.reason}")

@@ -9,12 +9,13 @@ from azure.batch import models as bm
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 from shared.batch.azure_errors import AdapterBase, error_code, error_text, odata_datetime, utc
-from shared.batch.gateway import CompletedTask, FinishedTask, JobNotFound, TaskCounts, TaskSpec
+from shared.batch.gateway import CompletedTask, FinishedTask, JobNotFound, QueuedTask, TaskCounts, TaskSpec
 
 FAILED_TASK_FIELDS = ["id", "displayName", "stateTransitionTime", "executionInfo", "environmentSettings"]
 COMPLETED_TASK_FIELDS = ["id", "stateTransitionTime", "executionInfo"]
 FAILED_FILTER = "state eq 'completed' and executionInfo/result eq 'failure'"
 COMPLETED_FILTER = "state eq 'completed'"
+QUEUED_TASK_FIELDS = ["id", "creationTime", "environmentSettings"]
 LIST_PAGE_SIZE = 1000  # Batch's maximum page size for list operations
 
 
@@ -125,6 +126,19 @@ class TaskOperations(AdapterBase):
             failed=c.failed or 0,
         )
 
+    def open_tasks(self) -> dict[str, str]:
+        def fetch() -> list[bm.BatchTask]:
+            return list(self.client.list_tasks(self.job_id, filter="state ne 'completed'", select=["id", "state"],
+                                               max_results=LIST_PAGE_SIZE))
+
+        try:
+            tasks = self._call("list open tasks", fetch)
+        except ResourceNotFoundError as exc:
+            raise self._job_not_found(exc) from exc
+        except ResourceExistsError as exc:
+            raise self._unexpected("list open tasks", exc) from exc
+        return {t.id or "": str(getattr(t.state, "value", t.state) or "").lower() for t in tasks}
+
     def failed_tasks_since(self, since: dt.datetime | None) -> list[FinishedTask]:
         def fetch() -> list[bm.BatchTask]:
             pages = self.client.list_tasks(
@@ -167,6 +181,26 @@ class TaskOperations(AdapterBase):
             out.append(CompletedTask(t.id or "", str(getattr(result, "value", result) or "").lower() == "success",
                                      utc(t.state_transition_time) or epoch))
         return out
+
+
+    def queued_tasks(self, created_before: dt.datetime, limit: int) -> list[QueuedTask]:
+        """One page of at most `limit` active tasks created before `created_before`."""
+        query = f"state eq 'active' and creationTime lt {odata_datetime(created_before)}"
+
+        def fetch() -> list[bm.BatchTask]:
+            pages = self.client.list_tasks(self.job_id, filter=query, select=QUEUED_TASK_FIELDS,
+                                           max_results=min(max(limit, 1), LIST_PAGE_SIZE)).by_page()
+            return list(next(pages, []))
+
+        try:
+            tasks = self._call("list queued tasks", fetch)
+        except ResourceNotFoundError as exc:
+            raise self._job_not_found(exc) from exc
+        except ResourceExistsError as exc:
+            raise self._unexpected("list queued tasks", exc) from exc
+        epoch = dt.datetime.fromtimestamp(0, dt.UTC)
+        return [QueuedTask(t.id or "", utc(t.creation_time) or epoch,
+                           {e.name: e.value or "" for e in (t.environment_settings or [])}) for t in tasks[:limit]]
 
 
 def _finished(task: bm.BatchTask) -> FinishedTask:

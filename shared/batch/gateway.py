@@ -117,6 +117,15 @@ class BrokenNode:
 
 
 @dataclass(frozen=True)
+class QueuedTask:
+    """A task still waiting for a node, with the environment that names its input."""
+
+    id: str
+    created: dt.datetime
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class CompletedTask:
     """A completed task, as the clean-up of the job needs it."""
 
@@ -160,6 +169,9 @@ class BatchGateway(Protocol):
     def task_counts(self) -> TaskCounts:
         """Counts of the job's tasks by state (one call)."""
 
+    def open_tasks(self) -> dict[str, str]:
+        """Every task not completed yet: id -> state ("active", "running"); pages of 1,000 ids."""
+
     def pool_state(self) -> PoolState | None:
         """The pool's allocation state and node counts, or None when it does not exist."""
 
@@ -171,6 +183,9 @@ class BatchGateway(Protocol):
 
     def completed_tasks(self, before: dt.datetime, limit: int) -> list[CompletedTask]:
         """Up to `limit` tasks completed before `before` (one request), in no particular order."""
+
+    def queued_tasks(self, created_before: dt.datetime, limit: int) -> list[QueuedTask]:
+        """Up to `limit` tasks still queued (active) that were added before `created_before` (one request)."""
 
     def delete_task(self, task_id: str) -> bool:
         """Delete a task and its files on the node; False when it does not exist."""

@@ -41,6 +41,7 @@ from shared.batch.gateway import (
     OutputFile,
     PoolSpec,
     PoolState,
+    QueuedTask,
     ResourceFile,
     TaskCounts,
     TaskSpec,
@@ -263,6 +264,12 @@ class LocalBatchGateway:
                 c["succeeded" if result == "success" else "failed"] += n
         return TaskCounts(**c)
 
+    def open_tasks(self) -> dict[str, str]:
+        if not self._job_exists():
+            raise JobNotFound(f"job {self.job_id} does not exist")
+        rows = self._q("SELECT id, state FROM tasks WHERE job_id=? AND state!='completed'", self.job_id)
+        return {tid: state for tid, state in rows}
+
     def pool_state(self) -> PoolState | None:
         rows = self._q("SELECT slots_per_node, target_dedicated, target_spot FROM pools WHERE id=?", self.pool_id)
         if not rows:
@@ -305,6 +312,15 @@ class LocalBatchGateway:
             "ORDER BY state_time, seq LIMIT ?", self.job_id, before.timestamp(), max(limit, 0),
         )
         return [CompletedTask(tid, result == "success", _utc(when)) for tid, result, when in rows]
+
+    def queued_tasks(self, created_before: dt.datetime, limit: int) -> list[QueuedTask]:
+        if not self._job_exists():
+            raise JobNotFound(f"job {self.job_id} does not exist")
+        rows = self._q(
+            "SELECT id, spec, created FROM tasks WHERE job_id=? AND state='active' AND created<? ORDER BY seq LIMIT ?",
+            self.job_id, created_before.timestamp(), max(limit, 0),
+        )
+        return [QueuedTask(tid, _utc(created), spec_from_json(raw).env()) for tid, raw, created in rows]
 
     def delete_task(self, task_id: str) -> bool:
         """The task leaves the job and its folder (logs) leaves the disk; a running one is killed first."""
