@@ -20,11 +20,13 @@ APT_ATTEMPTS = 5
 _APT = "apt-get -o DPkg::Lock::Timeout=300"
 _RETRY = (f"for i in $(seq 1 {APT_ATTEMPTS}); do {{step}} && break; "
           f"[ $i -lt {APT_ATTEMPTS} ] || exit 1; sleep $((i * 15)); done")
+# Tasks run the node-side runner (shared/node) with python3: Ubuntu images ship it, apt makes sure of it, and a
+# node without it fails its start task visibly instead of failing every task.
 START_TASK_COMMAND = (
     '/bin/bash -c "set -uo pipefail; export DEBIAN_FRONTEND=noninteractive; '
     + _RETRY.format(step=f"{_APT} update -y") + "; "
-    + _RETRY.format(step=f"{_APT} install -y --no-install-recommends ffmpeg") + "; "
-    + 'ffmpeg -hide_banner -version"'
+    + _RETRY.format(step=f"{_APT} install -y --no-install-recommends ffmpeg python3") + "; "
+    + 'ffmpeg -hide_banner -version && python3 --version"'
 )
 
 def package_start_command(package: str) -> tuple[str, str, str | None]:
@@ -36,7 +38,7 @@ def package_start_command(package: str) -> tuple[str, str, str | None]:
     ref = parse_package(package)
     command = (
         f"/bin/sh -c 'set -e; f=$(find \"${ref.variable}\" -type f -name ffmpeg | head -n 1); "
-        "install -m 0755 \"$f\" /usr/local/bin/ffmpeg; ffmpeg -hide_banner -version'"
+        "install -m 0755 \"$f\" /usr/local/bin/ffmpeg; ffmpeg -hide_banner -version; python3 --version'"
     )
     return command, ref.application_id, ref.version
 
