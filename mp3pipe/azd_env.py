@@ -51,9 +51,14 @@ def read(name: str = "", start: Path | None = None) -> dict[str, str]:
     return values
 
 
+IDENTITY_SETTINGS = ("AzureWebJobsStorage__accountName", "AzureWebJobsStorage__blobServiceUri")
+
+
 def apply(name: str = "", start: Path | None = None) -> dict[str, str]:
-    """Put the environment's values into os.environ (variables already set in the shell win)."""
+    """Put the environment's values into os.environ: asking for Azure, the deployment's values win over the shell's
+    (a local connection string left in the shell must not send files to Azurite)."""
     values = read(name, start)
-    for key, value in values.items():
-        os.environ.setdefault(key, value)
+    os.environ.update(values)
+    if any(values.get(k) for k in IDENTITY_SETTINGS):
+        os.environ.pop("AzureWebJobsStorage", None)
     return values

@@ -25,9 +25,6 @@ console = Console()
 STATE_STYLE = {"waiting": "yellow", "queued": "cyan", "converting": "blue", "done": "green", "failed": "red"}
 
 
-IDENTITY_SETTINGS = ("AzureWebJobsStorage__accountName", "AzureWebJobsStorage__blobServiceUri")
-
-
 @app.callback()
 def options(
     azure: Annotated[bool, typer.Option(
@@ -49,6 +46,7 @@ def _deps():  # noqa: ANN202 - typed in shared.bootstrap
     import os
 
     from devhost.host import load_local_settings
+    from mp3pipe.azd_env import IDENTITY_SETTINGS
     from shared import bootstrap
     from shared.settings import SettingsError
 

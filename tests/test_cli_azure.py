@@ -100,6 +100,8 @@ def project(tmp_path, azurite_oauth, batch_standin: BatchStandin, tls) -> dict[s
     bundle = tmp_path / "ca-bundle.pem"
     bundle.write_text((tls[1] / "ca.pem").read_text() + Path(batch_standin.ca_path).read_text())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AzureWebJobsStorage", "BATCH_", "AZURE_"))}
+    # Left over from local work: --azure must not send files to Azurite or run tasks locally.
+    env.update(AzureWebJobsStorage="UseDevelopmentStorage=true", BATCH_GATEWAY="local")
     env.update(PATH=f"{bin_dir}{os.pathsep}{env['PATH']}", AZURE_TOKEN_CREDENTIALS="AzureCliCredential",
                REQUESTS_CA_BUNDLE=str(bundle), COLUMNS="200", PYTHONPATH=str(REPO))
     return {"root": root, "env": env, "log": log, "standin": batch_standin, "url": azurite_oauth,

@@ -3,10 +3,7 @@ the Event Grid subscription, a second run sends no create, and a wrong function 
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +15,8 @@ from infra.hooks.pool import app_pool, arm_pool
 from shared.batch.azure import IMAGE, NODE_AGENT_SKU, START_TASK_COMMAND
 from shared.settings import Settings
 from tests.batch_standin import FakeCredential
-from tests.bicep_reader import INFRA, parse
+from tests.bicep_reader import INFRA, REPO, parse
 from tests.mgmt_standin import MgmtStandin
-
-REPO = INFRA.parent
 
 SUB = "00000000-0000-0000-0000-00000000c0de"
 POOL_IDENTITY = (f"/subscriptions/{SUB}/resourceGroups/rg-t/providers/Microsoft.ManagedIdentity/"
@@ -154,13 +149,17 @@ def test_main_prints_the_error_and_exits_1(arm, capsys):
 
 
 def test_the_hooks_function_name_is_the_registered_event_grid_blob_trigger():
-    # Indexed in a fresh interpreter, as the Functions host does: get_functions() cannot run twice in one process.
+    import json
+    import subprocess
+    import sys
+
+    # A fresh interpreter: the app's functions can be indexed once per process (other tests index them too).
     code = ("import json, function_app\n"
-            "print(json.dumps({fn.get_function_name(): b.get_dict_repr().get('source') "
-            "for fn in function_app.app.get_functions() for b in fn.get_bindings() if b.type == 'blobTrigger'}))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    triggers = json.loads(done.stdout.strip().splitlines()[-1])
+            "print(json.dumps({f.get_function_name(): [b.get_dict_repr() for b in f.get_bindings()]\n"
+            "                  for f in function_app.app.get_functions()}, default=str))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    triggers = {name: b.get("source") for name, bindings in json.loads(out).items()
+                for b in bindings if b["type"] == "blobTrigger"}
     assert triggers == {postdeploy.SUBMIT_FUNCTION: "EventGrid"}
     outputs = parse(INFRA / "main.bicep")["outputs"]
     assert outputs["SUBMIT_FUNCTION_NAME"]["value"] == postdeploy.SUBMIT_FUNCTION

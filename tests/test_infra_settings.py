@@ -39,8 +39,8 @@ def app_settings() -> dict[str, object]:
 def settings_the_code_reads() -> set[str]:
     names = set(DEFAULTS)
     for path in (REPO / "shared").rglob("*.py"):
-        if path.parent.name == "node":
-            continue  # runs inside Batch tasks on the nodes, not in the Function App: reads the task's environment
+        if "node" in path.relative_to(REPO / "shared").parts:
+            continue  # the task runner on the Batch node: its environment is the task's, not app settings
         names |= set(re.findall(r"environ\.get\(\s*\"([A-Za-z_][A-Za-z0-9_]*)\"", path.read_text()))
         names |= set(re.findall(r"\benv\.get\(\s*\"([A-Za-z_][A-Za-z0-9_]*)\"", path.read_text()))
     return names
