@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+RUNNER_PREFIX = "mp3pipe: "  # how the task runner (shared/node/convert.py) states why a task failed
+
 # ffmpeg's stderr phrases -> what happened, in order of precedence.
 _REASONS: tuple[tuple[str, str], ...] = (
     ("matches no streams", "the input has no audio stream"),
@@ -17,7 +19,12 @@ _REASONS: tuple[tuple[str, str], ...] = (
 
 
 def reason_from(stderr_tail: str, failure_message: str, exit_code: int | None) -> str:
-    """One sentence: the known cause from ffmpeg's stderr, else Batch's failure, else the last stderr line."""
+    """One sentence: the task runner's own verdict, else the known cause from ffmpeg's stderr, else Batch's failure,
+    else the last stderr line."""
+    verdicts = [line[len(RUNNER_PREFIX):].strip() for line in stderr_tail.splitlines()
+                if line.startswith(RUNNER_PREFIX) and not line.startswith(RUNNER_PREFIX + "converted")]
+    if verdicts:
+        return verdicts[-1]
     for phrase, reason in _REASONS:
         if phrase in stderr_tail:
             return reason

@@ -46,9 +46,9 @@ def test_drop_a_folder_watch_it_finish_see_the_failure_and_retry_it(pipe, media,
     states = {f["input"]: f["state"] for f in report["files"]}
     assert states["sub/clip0.mp4"] == "done" and states["broken.mp4"] == "failed"
     broken = next(f for f in report["files"] if f["input"] == "broken.mp4")
-    assert "not a complete MP4" in broken["reason"] and broken["output"] == "broken.error.json"
+    assert "the input is not an MP4" in broken["reason"] and broken["output"] == "broken.error.json"
     table = mp3pipe(pipe, "status")
-    assert re.search(r"broken\.mp4\s+│\s+failed\s+│\s+the input is not a complete MP4", table.stdout), table.stdout
+    assert re.search(r"broken\.mp4\s+│\s+failed\s+│\s+the input is not an MP4", table.stdout), table.stdout
 
     fixed = tmp_path / "fixed"
     make_mp4(fixed / "broken.mp4", 2.0)

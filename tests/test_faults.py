@@ -67,7 +67,7 @@ def test_bad_contents_fail_alone_with_ffmpegs_reason(pipe, media, tmp_path):
         assert o.report["stderr_tail"].strip(), name  # ffmpeg's own words are in the report
         assert o.report["attempts"] == 2  # bounded: TASK_MAX_RETRIES=1 retry, then reported
     assert outcomes["bad/noaudio.mp4"].report["reason"] == "the input has no audio stream"
-    assert "not a complete MP4" in outcomes["bad/truncated.mp4"].report["reason"]
+    assert "the input is cut short" in outcomes["bad/truncated.mp4"].report["reason"]
     for name in ("odd/multi-audio.mp4", "odd/long.mp4", "ok/good1.mp4", "ok/good2.mp4"):
         assert outcomes[name].kind == "converted", name
     assert abs(_mp3_duration(pipe, "odd/long.mp3", tmp_path) - 600.0) < 0.5

@@ -1,16 +1,42 @@
-"""Unit tests: the ffmpeg argv presets and the planned Batch task (fixed file names, no blob name in commands)."""
+"""Unit tests: the task's command line (the node runner, compressed) and the planned Batch task (no blob name)."""
+
+import shlex
+import subprocess
+import sys
 
 from shared import ffmpeg, planning
+from shared.node import convert, presets
 
 
-def test_default_argv_is_audio_only_with_fixed_names():
-    assert ffmpeg.argv() == ["ffmpeg", "-nostdin", "-hide_banner", "-y", "-i", "input.mp4", "-vn", "-map", "0:a:0",
-                             "-c:a", "libmp3lame", "-q:a", "2", "output.mp3"]
+def test_the_command_line_is_the_runner_and_a_preset_and_nothing_else():
+    argv = shlex.split(ffmpeg.command_line("high"))
+    assert argv[:3] == ["python3", "-c", ffmpeg.BOOTSTRAP] and argv[4:] == ["high"] and len(argv) == 5
+    assert set(argv[3]) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+
+def test_the_runner_in_the_command_line_runs_on_its_own(tmp_path):
+    """What the node runs: a bare python3 in an empty folder, no repo on its path, finds no input and says so."""
+    argv = shlex.split(ffmpeg.command_line())
+    done = subprocess.run([sys.executable, "-I", *argv[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 66
+    assert done.stderr.strip().splitlines()[-1] == "mp3pipe: the input file was not available to the task"
 
 
 def test_presets_change_only_the_quality():
-    assert ffmpeg.argv("high")[-3:] == ["-q:a", "0", "output.mp3"]
-    assert ffmpeg.argv("cbr128")[-3:] == ["-b:a", "128k", "output.mp3"]
+    high, cbr = ffmpeg.argv("high"), ffmpeg.argv("cbr128")
+    assert high[high.index("-c:a") + 1:high.index("-c:a") + 4] == ["libmp3lame", "-q:a", "0"]
+    assert cbr[cbr.index("-c:a") + 1:cbr.index("-c:a") + 4] == ["libmp3lame", "-b:a", "128k"]
+    assert high[-1] == "output.mp3" and "input.mp4" in high
+
+
+def test_an_mp3_track_is_copied_only_by_the_default_preset():
+    track = convert.mp4.AudioTrack(2, 1, True, "mp3", 44100, 2, 10.0)
+    assert convert.copies(presets.PRESETS["standard"], track)
+    assert not convert.copies(presets.PRESETS["high"], track)
+    aac = convert.mp4.AudioTrack(2, 1, True, "mp4a", 44100, 2, 10.0)
+    assert not convert.copies(presets.PRESETS["standard"], aac)
+    args = convert.ffmpeg_args("ffmpeg", presets.PRESETS["standard"], track)
+    assert args[args.index("-map") + 1] == "0:i:2" and args[args.index("-c:a") + 1] == "copy"
 
 
 def test_planned_task_never_carries_the_blob_name_in_its_command_line():

@@ -35,5 +35,5 @@ def test_input_and_output_folders_keep_structure_and_a_failure_exits_1(tmp_path)
     assert abs(duration(out / "a.mp3") - 3.0) < 0.2
     assert abs(duration(out / "nested" / "deeper" / "b.c.mp3") - 2.0) < 0.2
     report = json.loads((out / "nested" / "broken.error.json").read_text())
-    assert report["input"] == "nested/broken.mp4" and "not a complete MP4" in report["reason"]
+    assert report["input"] == "nested/broken.mp4" and "the input is not an MP4" in report["reason"]
     assert not (out / "notes.mp3").exists()

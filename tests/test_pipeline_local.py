@@ -50,7 +50,7 @@ def test_a_file_without_audio_fails_with_a_report_and_blocks_nothing(pipe, media
     assert report["reason"] == "the input has no audio stream"
     assert report["input"] == "broken/noaudio.mp4" and report["etag"] == etags["broken/noaudio.mp4"]
     assert report["exit_code"] not in (0, None)
-    assert "matches no streams" in report["stderr_tail"]
+    assert "mp3pipe: the input has no audio stream" in report["stderr_tail"]
     assert report["attempts"] >= 1 and report["task_id"] and report["finished_at"]
 
 

@@ -228,7 +228,7 @@ class LocalBatchGateway:
             )
             proc = self._procs.get(task_id)
             if proc is not None:
-                proc.kill()
+                _kill_group(proc)
         return bool(rows)
 
     def _task_lock(self, task_id: str) -> threading.Lock:
@@ -323,7 +323,7 @@ class LocalBatchGateway:
         self._stop.set()
         self._notify()
         for proc in list(self._procs.values()):
-            proc.kill()
+            _kill_group(proc)
         if self._dispatcher is not None:
             self._dispatcher.join(timeout=10)
 
@@ -412,9 +412,12 @@ class LocalBatchGateway:
             return
 
         argv = shlex.split(spec.command_line)
+        # This machine is the node: its python3 and ffmpeg are the ones the gateway was given.
         if argv and argv[0] == "ffmpeg":
             argv[0] = self.ffmpeg_path
-        env = {**os.environ, **spec.env()}
+        elif argv and argv[0] == "python3":
+            argv[0] = sys.executable
+        env = {**os.environ, "MP3PIPE_FFMPEG": self.ffmpeg_path, **spec.env()}
         timed_out = False
         self._record(spec.id, "exec")
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
@@ -427,7 +430,7 @@ class LocalBatchGateway:
             try:
                 code = proc.wait(timeout=spec.max_wall_clock_seconds)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                _kill_group(proc)
                 code = proc.wait()
                 timed_out = True
             finally:
@@ -514,6 +517,14 @@ def _dies_with_host(argv: list[str]) -> list[str]:
     """ffmpeg dies with the host thread that started it (kill -9 included), as a task dies with its node."""
     setpriv = _setpriv()
     return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a task's whole process group (the runner and its ffmpeg), as Batch kills a task's process tree."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
 
 
 def _kill_orphan(task_dir: Path) -> None:

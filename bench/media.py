@@ -1,0 +1,95 @@
+"""Conversion speed per class of input (multiple of real time), as the task runs on a node, and copy vs re-encode.
+
+Each class of the media matrix is generated at a realistic length, then converted by the task's own command line
+(`python3 -c <runner> standard`) in a scratch working folder, exactly as a node runs it. The MP3-in-MP4 class also
+runs with the copy path turned off, to show what copying saves. Last line: `name=value ...`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from devhost import media_matrix as mm  # noqa: E402
+from devhost.media import ffmpeg_exe  # noqa: E402
+from shared import ffmpeg  # noqa: E402
+from shared.node import convert, mp4  # noqa: E402
+from shared.node.presets import PRESETS  # noqa: E402
+
+SECONDS = 300.0  # each class at five minutes; the lecture keeps its two hours
+REPEATS = 3
+
+
+def _at_length(case: mm.Case) -> mm.Case:
+    if case.seconds >= 3600:
+        return case
+    scale = lambda text: text.replace(f"duration={case.seconds}", f"duration={SECONDS}")  # noqa: E731
+    return dataclasses.replace(case, seconds=SECONDS, inputs=tuple(scale(a) for a in case.inputs))
+
+
+def run_task(source: Path, work: Path, preset: str = "standard") -> float:
+    """Seconds for the task's command line on one input, best of REPEATS."""
+    argv = shlex.split(ffmpeg.command_line(preset))
+    best = float("inf")
+    for _ in range(REPEATS):
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        shutil.copyfile(source, work / "input.mp4")
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-I", *argv[1:]], cwd=work, capture_output=True, text=True,
+                              env={"MP3PIPE_FFMPEG": ffmpeg_exe(), "PATH": "/usr/bin:/bin"})
+        elapsed = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"{source.name}: {done.stderr.strip().splitlines()[-1]}")
+        best = min(best, elapsed)
+    return best
+
+
+def run_ffmpeg(source: Path, work: Path, copy: bool) -> float:
+    """Seconds for ffmpeg alone on an MP3-in-MP4, copying the track or re-encoding it at the default quality."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    shutil.copyfile(source, work / "input.mp4")
+    track = mp4.read_mp4(str(work / "input.mp4")).chosen()
+    preset = dataclasses.replace(PRESETS["standard"], copy_mp3=copy)
+    best = float("inf")
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        subprocess.run(convert.ffmpeg_args(ffmpeg_exe(), preset, track), cwd=work, check=True, capture_output=True)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    figures: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        print(f"{'class':32} {'audio':>9} {'seconds':>8} {'speed':>8}")
+        for case in map(_at_length, mm.GOOD):
+            source = mm.make(case, root / "in")
+            took = run_task(source, root / "wd")
+            speed = case.seconds / took
+            print(f"{case.name:32} {case.seconds:8.0f}s {took:8.2f} {speed:7.0f}x")
+            figures[f"speed_{case.name.replace('-', '_').replace('.', '_')}"] = f"{speed:.0f}"
+        mp3_case = _at_length(next(c for c in mm.GOOD if c.copied))
+        source = root / "in" / f"{mp3_case.name}.mp4"
+        copy, encode = run_ffmpeg(source, root / "cp", True), run_ffmpeg(source, root / "enc", False)
+        print(f"\nMP3 already in the MP4 ({mp3_case.seconds:.0f} s): copy {copy:.2f} s "
+              f"({mp3_case.seconds / copy:.0f}x real time), re-encode {encode:.2f} s "
+              f"({mp3_case.seconds / encode:.0f}x): copying is {encode / copy:.1f}x faster")
+        figures["copy_speed_x"] = f"{mp3_case.seconds / copy:.0f}"
+        figures["reencode_speed_x"] = f"{mp3_case.seconds / encode:.0f}"
+        figures["copy_vs_reencode"] = f"{encode / copy:.1f}"
+    print(" ".join(f"{k}={v}" for k, v in figures.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The node runner's readers, on files ffmpeg writes: declared durations, the default track, MP3 frame counts."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devhost import media_matrix as mm
+from devhost.media import ffmpeg_exe
+from shared import ffmpeg
+from shared.node import mp3, mp4
+
+
+def _make(path: Path, *args: str) -> Path:
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", *args, str(path)], check=True)
+    return path
+
+
+def _run_task(folder: Path, source: Path, preset: str = "standard") -> tuple[int, str]:
+    """Run the task's command line as a node would: a bare python3 in the task's working folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, folder / "input.mp4")
+    argv = shlex.split(ffmpeg.command_line(preset))
+    done = subprocess.run([sys.executable, "-I", *argv[1:]], cwd=folder, capture_output=True, text=True,
+                          env={"MP3PIPE_FFMPEG": ffmpeg_exe(), "PATH": "/usr/bin:/bin"}, timeout=300)
+    return done.returncode, done.stderr.strip().splitlines()[-1]
+
+
+def test_declared_duration_codec_and_default_track(tmp_path):
+    two = mm.two_tracks(tmp_path)
+    info = mp4.read_mp4(str(two))
+    assert [round(t.declared_seconds, 1) for t in info.tracks] == [4.0, 7.0]
+    assert [t.enabled for t in info.tracks] == [False, True] and info.chosen() is info.tracks[1]
+    assert info.tracks[0].codec == "mp4a" and info.tracks[0].sample_rate == 44100 and info.tracks[0].channels == 2
+
+
+def test_without_a_default_track_the_first_is_taken():
+    a = mp4.AudioTrack(1, 0, False, "mp4a", 44100, 2, 3.0)
+    b = mp4.AudioTrack(2, 1, False, "mp4a", 44100, 2, 5.0)
+    assert mp4.Mp4Info(tracks=[a, b]).chosen() is a and mp4.Mp4Info().chosen() is None
+
+
+def test_mp3_inside_mp4_is_recognised(tmp_path):
+    path = _make(tmp_path / "m.mp4", "-f", "lavfi", "-i", "sine=d=2", "-c:a", "libmp3lame")
+    assert mp4.read_mp4(str(path)).chosen().codec == "mp3"
+
+
+def test_a_fragmented_file_declares_no_duration_unless_it_says_so(tmp_path):
+    live = _make(tmp_path / "live.mp4", "-f", "lavfi", "-i", "sine=d=3", "-c:a", "aac",
+                 "-movflags", "frag_keyframe+empty_moov")
+    info = mp4.read_mp4(str(live))
+    assert info.fragmented and info.chosen().declared_seconds is None
+
+
+def test_cut_before_the_moov_is_told_apart_from_not_an_mp4(tmp_path):
+    whole = _make(tmp_path / "w.mp4", "-f", "lavfi", "-i", "sine=d=3", "-c:a", "aac")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(mp4.NotMp4) as truncated:
+        mp4.read_mp4(str(cut))
+    assert truncated.value.truncated
+    text = tmp_path / "t.mp4"
+    text.write_text("hello " * 100)
+    with pytest.raises(mp4.NotMp4) as other:
+        mp4.read_mp4(str(text))
+    assert not other.value.truncated
+
+
+@pytest.mark.parametrize("rate,channels", [(44100, 2), (8000, 1), (22050, 1)])
+def test_mp3_duration_counts_frames(tmp_path, rate, channels):
+    path = _make(tmp_path / "x.mp3", "-f", "lavfi", "-i", f"sine=d=5:sample_rate={rate}", "-ac", str(channels),
+                 "-c:a", "libmp3lame")
+    assert abs(mp3.duration_seconds(str(path)) - 5.0) < 0.25  # encoder delay and padding: up to 3 frames
+    half = tmp_path / "half.mp3"
+    half.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert 1.5 < mp3.duration_seconds(str(half)) < 3.5  # counts what is there, not what a header says
+
+
+def test_a_live_fragmented_file_cut_inside_a_fragment_fails(tmp_path):
+    whole = _make(tmp_path / "live.mp4", "-f", "lavfi", "-i", "sine=d=20", "-c:a", "aac", "-movflags",
+                  "frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "1000000")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2 + 333])
+    code, verdict = _run_task(tmp_path / "wd", cut)
+    assert code != 0 and verdict.startswith("mp3pipe: the input is cut short: it ends inside its audio data")
+    code, verdict = _run_task(tmp_path / "wd2", whole)
+    assert code == 0 and verdict.startswith("mp3pipe: converted 20.") and verdict.endswith("(no declared duration)")
