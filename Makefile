@@ -35,6 +35,7 @@ bench: setup
 	$(PY) bench/scaling.py
 	$(PY) bench/faults.py
 	$(PY) bench/pipeline.py
+	$(PY) bench/many_files.py
 
 clean:
 	rm -rf .state out
