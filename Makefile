@@ -44,6 +44,7 @@ bench: setup
 	$(PY) bench/faults.py
 	$(PY) bench/pipeline.py
 	$(PY) bench/media.py
+	$(PY) bench/many_files.py
 
 clean:
 	rm -rf .state out

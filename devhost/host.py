@@ -31,6 +31,7 @@ from azure.storage.blob import BlobServiceClient
 log = logging.getLogger("mp3pipe.devhost")
 REPO = Path(__file__).resolve().parents[1]
 RECEIPTS_CONTAINER = "azure-webjobs-hosts"
+HOST_ID = "mp3pipe-local"
 MAX_DEQUEUE = 5  # the real host's maxDequeueCount for blob triggers
 LISTING_DUTY = 50.0  # the background listing rests at least 50x as long as it took (<= 2% of the time)
 
@@ -60,6 +61,11 @@ def resolve(expr: str) -> str:
             raise KeyError(f"binding expression {expr!r} names app setting {name}, which is not set")
         out = out[:start] + os.environ[name] + out[end + 1:]
     return out
+
+
+def receipt_name(host_id: str, function: str, container: str, etag: str, name: str) -> str:
+    """The blob receipt of one blob version, named as the real host names it in azure-webjobs-hosts."""
+    return f"blobreceipts/{host_id}/{function}/{etag.strip(chr(34))}/{container}/{name}"
 
 
 @dataclass
@@ -202,7 +208,7 @@ class LocalHost:
     """Drives the registered functions: blob trigger by Event Grid events and a background listing, timers by
     NCRONTAB."""
 
-    def __init__(self, app: Any, *, host_id: str = "mp3pipe-local", poll_interval: float = 1.0,
+    def __init__(self, app: Any, *, host_id: str = HOST_ID, poll_interval: float = 1.0,
                  max_poll_interval: float = 60.0, workers: int = 8, timer_on_start: bool = True,
                  events_port: int | None = None) -> None:
         self.blob_fns, self.timer_fns = index(app)
@@ -210,7 +216,7 @@ class LocalHost:
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.timer_on_start = timer_on_start
-        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="invoke-listed")  # background work
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="invoke-listed")  # background work
         self.event_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="invoke-event")
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -225,7 +231,7 @@ class LocalHost:
 
     # -- blob trigger --------------------------------------------------------------------------------------------
     def _receipt_name(self, f: BlobTriggerFn, etag: str, name: str) -> str:
-        return f"blobreceipts/{self.host_id}/{f.name}/{etag.strip(chr(34))}/{f.container}/{name}"
+        return receipt_name(self.host_id, f.name, f.container, etag, name)
 
     def _event(self, function: str, container: str, name: str, etag: str) -> bool:
         """A BlobCreated event from the webhook: invoke at once (the listing is only the safety net)."""
