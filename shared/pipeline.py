@@ -277,11 +277,12 @@ def _scale(deps: Deps, pool: PoolState, demand: Demand, now: float, last_work: f
         if plan.cap is not None:
             settings = dataclasses.replace(settings, max_nodes=max(plan.cap, 0), min_nodes=min(settings.min_nodes,
                                                                                               plan.cap))
+    arrivals = state.get("arrivals", [])
     decision = decide(
         demand,
         PoolView(pool.allocation_state, pool.current_dedicated, pool.current_spot, pool.target_dedicated,
                  pool.target_spot, pool.preempted, pool.auto_scale),
-        settings, now, last_work, typical_gap(state.get("arrivals", [])),
+        settings, now, last_work, typical_gap(arrivals), arrivals[-1] if arrivals else None,
     )
     reason, target = decision.reason, decision.dedicated + decision.spot
     try:

@@ -27,6 +27,12 @@ The rules, in order:
    node could start (`node_start_seconds`), the pool goes to `min_nodes` at once.
    Tasks completed since the previous tick (`Demand.completed_since_last`)
    count as work seen now: a 30 s task can start and end between two ticks.
+   The other half of sparse traffic is the start: one file on an empty pool, with the next file expected
+   (`last_arrival` + `arrival_gap`) later than a node could start, is held, and the node is asked for only
+   once it would be ready as that next file lands, so both share one node start instead of paying one each.
+   The hold is bounded: the held file waits at most `max_hold_seconds` longer (by default one node start,
+   the one it saves), so it waits at most two node starts in all; a longer hold would not pay for itself,
+   and the node is then asked for at once (and the rule above lets it go after the file).
 7. The total is clamped to [min_nodes, max_nodes], and never below what running tasks need.
 8. The total is split into Spot and dedicated: Spot up to `spot_share` of it, at least
    `dedicated_floor` dedicated (whenever the pool is not empty). Preempted Spot nodes do no work,
@@ -54,6 +60,7 @@ class ScalingSettings:
     shrink_headroom: int = 0  # idle nodes kept on top of demand while there is work
     grow_queue_depth: float = 2.0  # grow only past this many tasks (running + queued) per slot; 1 = a slot per task
     node_start_seconds: float = 330.0  # a new node's allocation + start task: what an idle node saves a file
+    max_hold_seconds: float | None = None  # longest a lone file waits to share a node start; None = node_start_seconds
 
 
 @dataclass(frozen=True)
@@ -122,8 +129,12 @@ def decide(
     now: float,
     last_work_seen: float | None,
     arrival_gap: float | None = None,
+    last_arrival: float | None = None,
 ) -> Decision:
-    """The target (dedicated, Spot) for this tick and a one-line reason to log."""
+    """The target (dedicated, Spot) for this tick and a one-line reason to log.
+
+    `arrival_gap` is the typical gap between arrivals and `last_arrival` when new tasks were last seen
+    (`typical_gap` and the newest of `learn_arrivals`), both None until learnt."""
     keep_d, keep_s = pool.target_dedicated, pool.target_spot
     if pool.auto_scale:
         return Decision(keep_d, keep_s, False, "pool uses autoscale; left alone")
@@ -131,7 +142,8 @@ def decide(
         target, current_nodes = keep_d + keep_s, pool.current_dedicated + pool.current_spot
         if pool.allocation_state == "resizing" and target < current_nodes:
             wanted = decide(demand, PoolView("steady", pool.current_dedicated, pool.current_spot, keep_d, keep_s,
-                                             pool.preempted), settings, now, last_work_seen, arrival_gap)
+                                             pool.preempted), settings, now, last_work_seen, arrival_gap,
+                             last_arrival)
             if wanted.dedicated + wanted.spot > target:
                 return Decision(keep_d, keep_s, False, f"pool is resizing (shrinking to {target}) while demand wants "
                                 f"{wanted.dedicated + wanted.spot}: stop the resize", stop_resize=True)
@@ -153,6 +165,11 @@ def decide(
     idle_for = None if last_work_seen is None else now - last_work_seen
     sparse = (work == 0 and idle_for is not None and arrival_gap is not None
               and arrival_gap - idle_for > settings.node_start_seconds)
+    empty = current == 0 and pool.current_dedicated + pool.current_spot == 0
+    hold = hold_seconds(demand, empty and low == 0, settings, now, arrival_gap, last_arrival)
+    if hold is not None:
+        return Decision(keep_d, keep_s, False, f"{counts} -> one file on an empty pool, the next expected in "
+                        f"~{hold + settings.node_start_seconds:.0f}s: hold {hold:.0f}s so both share one node start")
     if sparse and current > low:
         wanted, why = low, f"idle; next file expected in ~{arrival_gap - idle_for:.0f}s, later than a node start"
     elif work == 0 and idle_for is not None and idle_for < settings.idle_grace_seconds:
@@ -181,6 +198,25 @@ def decide(
     capped = " (max)" if total == high and wanted > high else ""
     reason = f"{counts} -> {why}: {verb} {dedicated} dedicated + {spot} Spot{capped} (was {keep_d}+{keep_s})"
     return Decision(dedicated, spot, resize, reason)
+
+
+def hold_seconds(
+    demand: Demand, empty: bool, settings: ScalingSettings, now: float,
+    arrival_gap: float | None, last_arrival: float | None,
+) -> float | None:
+    """How much longer to hold a lone file on an empty pool so the next one shares its node start; None: start now.
+
+    The node is asked for once it would be ready as the next file lands (`last_arrival` + `arrival_gap` -
+    `node_start_seconds`), if the held file (seen at `last_arrival`) waits at most `max_hold_seconds` longer."""
+    if arrival_gap is None or last_arrival is None or not empty:  # empty: no node, none asked for, min_nodes 0
+        return None
+    if demand.active != 1 or demand.running != 0:
+        return None
+    bound = settings.node_start_seconds if settings.max_hold_seconds is None else settings.max_hold_seconds
+    start_at = last_arrival + arrival_gap - settings.node_start_seconds
+    if start_at <= now or start_at - last_arrival > bound:
+        return None
+    return start_at - now
 
 
 # -- arrivals -------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -299,3 +300,76 @@ def test_resize_errors_are_retried_with_backoff_and_quota_caps_the_ask() -> None
     assert done.retry == ResizeRetry() and done.cap is None
     other = plan_after_resize_errors(("AllocationFailed",), 0, 2, 0.0, ResizeRetry())
     assert other.resend and other.cap is None
+
+
+# -- sparse traffic: a lone file waits for the next one to share its node start ---------------------------------
+
+EMPTY = PoolView("steady", 0, 0, 0, 0)
+
+
+def test_a_lone_file_waits_for_the_next_one_to_share_its_node_start() -> None:
+    s = ScalingSettings(max_nodes=10, slots_per_node=2, node_start_seconds=330)
+    one_file = Demand(active=1, running=0)
+    held = decide(one_file, EMPTY, s, NOW, NOW, arrival_gap=600, last_arrival=NOW)  # next file due at NOW + 600
+    assert not held.resize and total(held) == 0 and "hold 270s" in held.reason
+    assert not decide(one_file, EMPTY, s, NOW + 240, NOW, 600, NOW).resize  # 30 s before the start is due: still held
+    due = decide(one_file, EMPTY, s, NOW + 270, NOW, 600, NOW)  # a node asked for now is ready at NOW + 600
+    assert due.resize and total(due) == 1
+
+
+def test_a_lone_file_starts_at_once_when_holding_would_not_pay() -> None:
+    s = ScalingSettings(max_nodes=10, slots_per_node=2, node_start_seconds=330)
+    one_file = Demand(active=1, running=0)
+    started = [
+        decide(one_file, EMPTY, s, NOW, NOW, 1200, NOW),  # the next file is 870 s of hold away: more than a start
+        decide(one_file, EMPTY, s, NOW, NOW, 200, NOW),  # the next file lands before a node could start anyway
+        decide(one_file, EMPTY, s, NOW, NOW, None, None),  # nothing learnt yet
+        decide(Demand(active=2, running=0), EMPTY, s, NOW, NOW, 600, NOW),  # two files fill the start already
+        decide(one_file, EMPTY, replace(s, max_hold_seconds=0), NOW, NOW, 600, NOW),  # holds turned off
+    ]
+    assert all(d.resize and total(d) == 1 for d in started), [d.reason for d in started]
+    starting = PoolView("steady", 0, 0, 1, 0)  # a node asked for already: nothing to share by waiting
+    assert "hold" not in decide(one_file, starting, s, NOW, NOW, 600, NOW).reason
+    assert total(decide(one_file, EMPTY, replace(s, min_nodes=1), NOW, NOW, 600, NOW)) == 1
+
+
+@given(demands, scaling_settings(), st.floats(0, 3600), st.floats(0, 3600))
+def test_waiting_work_other_than_one_lone_file_gets_a_node_at_once(
+    demand: Demand, s: ScalingSettings, gap: float, since: float
+) -> None:
+    assume(demand.active + demand.running > 0 and (demand.active, demand.running) != (1, 0))
+    d = decide(demand, EMPTY, s, NOW + since, NOW, gap, NOW)
+    assert total(d) >= 1 and "hold" not in d.reason
+
+
+@given(st.integers(0, 1), st.floats(0, 3600), st.floats(0, 3600), st.floats(0, 3600),
+       st.sampled_from([None, 0.0, 120.0, 600.0]))
+def test_a_lone_file_is_held_exactly_while_the_hold_is_short_and_the_next_file_would_share(
+    low: int, gap: float, since: float, start: float, bound: float | None
+) -> None:
+    s = ScalingSettings(min_nodes=low, max_nodes=10, slots_per_node=2, node_start_seconds=start,
+                        max_hold_seconds=bound)
+    d = decide(Demand(1, 0), EMPTY, s, NOW + since, NOW, gap, NOW)  # the file was seen at NOW, `since` ago
+    limit = start if bound is None else bound
+    pays = low == 0 and since + start < gap and gap - start <= limit  # both files share the start, hold short
+    assume(abs(since + start - gap) > 1e-6 and abs(gap - start - limit) > 1e-6)  # not on a float edge
+    assert (total(d) == 0) == pays, d.reason
+    if pays:
+        assert "hold" in d.reason and not d.resize and since <= limit  # the held file waits at most `limit` more
+
+
+def test_on_regular_sparse_traffic_files_share_node_starts_and_none_waits_past_two() -> None:
+    """bench/sim, one file every 10 minutes for 8 hours: about one node start per two files, a short wait."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from sim.pool import OurPolicy, Sim, SimParams
+    from sim.traces import trickle
+
+    params = SimParams()
+    trace = trickle(every_s=600.0, hours=8.0)
+    sim = Sim(params, trace.arrivals, seed=1)
+    s = ScalingSettings(min_nodes=0, max_nodes=25, slots_per_node=params.slots_per_node)
+    result = sim.run(trace.horizon, OurPolicy(s))
+    files, starts = len(trace.arrivals), len(sim.nodes)
+    assert starts <= files // 2 + 2  # the first files start alone until a gap is learnt
+    start = params.allocation_s + params.start_task_s
+    assert max(result.waits) <= 2 * start + 60  # two node starts and the monitor's minute at most

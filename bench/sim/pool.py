@@ -341,7 +341,8 @@ class OurPolicy(Controller):
         state = sim.allocation_state(t)
         current = sum(1 for n in sim.alive() if n.allocated <= t)
         pool = PoolView(state, current, 0, sim.target, 0)
-        decision = decide(demand, pool, self.settings, t, self.last_work_seen, typical_gap(self.arrivals))
+        decision = decide(demand, pool, self.settings, t, self.last_work_seen, typical_gap(self.arrivals),
+                          self.arrivals[-1] if self.arrivals else None)
         if decision.resize:
             sim.resize(decision.dedicated + decision.spot, t)
             self.log.append(f"{t:7.0f}s {decision.reason}")

@@ -1,4 +1,4 @@
-"""The benchmark's arrival traces: burst, trickle and office day (deterministic for a seed)."""
+"""The benchmark's arrival traces: burst, trickle, office day and Poisson (deterministic for a seed)."""
 
 from __future__ import annotations
 
@@ -37,3 +37,12 @@ def office_day(seed: int, files: int = 1000, hours: float = 10.0) -> Trace:
     span = hours * 3600
     times = sorted(span / math.pi * math.acos(1 - 2 * rng.random()) for _ in range(files))
     return Trace("office day", tuple(times), span)
+
+
+def poisson(seed: int, mean_gap_s: float, hours: float = 8.0) -> Trace:
+    """Files landing independently, `mean_gap_s` apart on average (exponential gaps), for `hours`."""
+    rng = random.Random(f"poisson-{seed}-{mean_gap_s}")
+    span, t, times = hours * 3600, 0.0, []
+    while (t := t + rng.expovariate(1 / mean_gap_s)) < span:
+        times.append(t)
+    return Trace("poisson", tuple(times), span)
