@@ -327,7 +327,7 @@ class LocalBatchGateway:
         with self._task_lock(task_id):
             proc = self._procs.get(task_id)
             if proc is not None:
-                proc.kill()
+                _kill_group(proc)
             rows = self._q("DELETE FROM tasks WHERE job_id=? AND id=? RETURNING seq", self.job_id, task_id)
         shutil.rmtree(self.root / "tasks" / self.job_id / task_id, ignore_errors=True)
         return bool(rows)
