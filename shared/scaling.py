@@ -22,17 +22,19 @@ The rules, in order:
    a shrink that blocks new demand is stopped (rule 2).
 6. With no work at all, the pool keeps its size for `idle_grace_seconds` after work was last seen,
    then goes to `min_nodes`. On sparse traffic the grace is pure cost (the node idles, goes, and the next
-   file pays a full start-up anyway), so when the typical gap between arrivals (`arrival_gap`, learnt by
-   `learn_arrivals` / `typical_gap` from what the monitor saw) says the next file will come later than a new
-   node could start (`node_start_seconds`), the pool goes to `min_nodes` at once.
+   file pays a full start-up anyway), so when the next file is due (`last_arrival` + `arrival_gap`, the typical
+   gap between arrivals learnt by `learn_arrivals` / `typical_gap` from what the monitor saw; counted from the
+   last work seen when no arrival is known) later than a new node could start (`node_start_seconds`), the pool
+   goes to `min_nodes` at once: keeping it idle would cost more than the next file's start.
    Tasks completed since the previous tick (`Demand.completed_since_last`)
    count as work seen now: a 30 s task can start and end between two ticks.
-   The other half of sparse traffic is the start: one file on an empty pool, with the next file expected
-   (`last_arrival` + `arrival_gap`) later than a node could start, is held, and the node is asked for only
-   once it would be ready as that next file lands, so both share one node start instead of paying one each.
-   The hold is bounded: the held file waits at most `max_hold_seconds` longer (by default one node start,
-   the one it saves), so it waits at most two node starts in all; a longer hold would not pay for itself,
-   and the node is then asked for at once (and the rule above lets it go after the file).
+   The other half of sparse traffic is the start (`hold_seconds`): one file on an empty pool, with the next file
+   due later than a node could start, is held, and the node is asked for only once it would be ready as that
+   next file lands, so both share one node start instead of paying one each. The hold is bounded: the held file
+   waits at most `max_hold_seconds` longer (by default one node start, the one it saves), so at most two node
+   starts in all. When the bound is shorter than that, the file is held the bound only if the node then started
+   would idle less than a node start before the next file (so the rule above keeps it for that file); otherwise
+   holding saves nothing and the node is asked for at once.
 7. The total is clamped to [min_nodes, max_nodes], and never below what running tasks need.
 8. The total is split into Spot and dedicated: Spot up to `spot_share` of it, at least
    `dedicated_floor` dedicated (whenever the pool is not empty). Preempted Spot nodes do no work,
@@ -163,15 +165,17 @@ def decide(
     depth = max(settings.grow_queue_depth, 1.0)
     grow = math.ceil(work / (slots * depth))
     idle_for = None if last_work_seen is None else now - last_work_seen
-    sparse = (work == 0 and idle_for is not None and arrival_gap is not None
-              and arrival_gap - idle_for > settings.node_start_seconds)
+    # When the next file is due: a gap after the newest arrival (or, not knowing that, after the last work seen).
+    since = idle_for if last_arrival is None or last_work_seen is None else now - min(last_arrival, last_work_seen)
+    due_in = None if arrival_gap is None or since is None else arrival_gap - since
+    sparse = work == 0 and due_in is not None and due_in > settings.node_start_seconds
     empty = current == 0 and pool.current_dedicated + pool.current_spot == 0
     hold = hold_seconds(demand, empty and low == 0, settings, now, arrival_gap, last_arrival)
     if hold is not None:
         return Decision(keep_d, keep_s, False, f"{counts} -> one file on an empty pool, the next expected in "
                         f"~{hold + settings.node_start_seconds:.0f}s: hold {hold:.0f}s so both share one node start")
     if sparse and current > low:
-        wanted, why = low, f"idle; next file expected in ~{arrival_gap - idle_for:.0f}s, later than a node start"
+        wanted, why = low, f"idle; next file expected in ~{due_in:.0f}s, later than a node start"
     elif work == 0 and idle_for is not None and idle_for < settings.idle_grace_seconds:
         left = settings.idle_grace_seconds - idle_for
         if low <= current <= high:
@@ -212,11 +216,13 @@ def hold_seconds(
         return None
     if demand.active != 1 or demand.running != 0:
         return None
-    bound = settings.node_start_seconds if settings.max_hold_seconds is None else settings.max_hold_seconds
-    start_at = last_arrival + arrival_gap - settings.node_start_seconds
-    if start_at <= now or start_at - last_arrival > bound:
+    start = settings.node_start_seconds
+    bound = start if settings.max_hold_seconds is None else settings.max_hold_seconds
+    hold = min(bound, arrival_gap - start)  # ready as the next file lands, or as close to it as the bound allows
+    if hold <= 0 or arrival_gap - hold - start > start:  # no hold needed, or the node would go before the next file
         return None
-    return start_at - now
+    end = last_arrival + hold
+    return end - now if end > now else None
 
 
 # -- arrivals -------------------------------------------------------------------------------------------------

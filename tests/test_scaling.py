@@ -351,21 +351,34 @@ def test_a_lone_file_is_held_exactly_while_the_hold_is_short_and_the_next_file_w
                         max_hold_seconds=bound)
     d = decide(Demand(1, 0), EMPTY, s, NOW + since, NOW, gap, NOW)  # the file was seen at NOW, `since` ago
     limit = start if bound is None else bound
-    pays = low == 0 and since + start < gap and gap - start <= limit  # both files share the start, hold short
-    assume(abs(since + start - gap) > 1e-6 and abs(gap - start - limit) > 1e-6)  # not on a float edge
+    hold = min(limit, gap - start)  # ready as the next file lands, or as near as the bound allows
+    # Held while the hold lasts, if the node then started is up when the next file lands (ready, or idle
+    # for less than a node start, which rule 6 keeps it for).
+    pays = low == 0 and hold > 0 and gap - hold - start <= start and since < hold
+    assume(all(abs(x) > 1e-6 for x in (hold, gap - hold - 2 * start, since - hold)))  # not on a float edge
     assert (total(d) == 0) == pays, d.reason
     if pays:
         assert "hold" in d.reason and not d.resize and since <= limit  # the held file waits at most `limit` more
 
 
-def test_on_regular_sparse_traffic_files_share_node_starts_and_none_waits_past_two() -> None:
-    """bench/sim, one file every 10 minutes for 8 hours: about one node start per two files, a short wait."""
+def test_an_idle_node_stays_when_the_next_file_is_due_within_a_node_start_of_the_newest_arrival() -> None:
+    s = ScalingSettings(max_nodes=10, idle_grace_seconds=300, node_start_seconds=330)
+    one, idle = PoolView("steady", 1, 0, 1, 0), Demand(0, 0)
+    kept = decide(idle, one, s, NOW, NOW - 30, arrival_gap=900, last_arrival=NOW - 630)  # next due in 270 s
+    assert not kept.resize and total(kept) == 1
+    gone = decide(idle, one, s, NOW, NOW - 30, arrival_gap=900, last_arrival=NOW - 60)  # next due in 840 s
+    assert gone.resize and total(gone) == 0 and "840s" in gone.reason
+
+
+@pytest.mark.parametrize("minutes", [10, 15])
+def test_on_regular_sparse_traffic_files_share_node_starts_and_none_waits_past_two(minutes: int) -> None:
+    """bench/sim, one file every 10 or 15 minutes for 8 hours: about one node start per two files, a short wait."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     from sim.pool import OurPolicy, Sim, SimParams
     from sim.traces import trickle
 
     params = SimParams()
-    trace = trickle(every_s=600.0, hours=8.0)
+    trace = trickle(every_s=60.0 * minutes, hours=8.0)
     sim = Sim(params, trace.arrivals, seed=1)
     s = ScalingSettings(min_nodes=0, max_nodes=25, slots_per_node=params.slots_per_node)
     result = sim.run(trace.horizon, OurPolicy(s))
