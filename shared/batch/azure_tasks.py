@@ -159,21 +159,25 @@ class TaskOperations(AdapterBase):
         found.sort(key=lambda f: (f.state_transition_time, f.id))
         return found
 
-    def completed_tasks(self, before: dt.datetime, limit: int) -> list[CompletedTask]:
-        """One page of at most `limit` tasks completed before `before` (the next page is never fetched)."""
-        query = f"{COMPLETED_FILTER} and stateTransitionTime lt {odata_datetime(before)}"
+    def _first_page(self, what: str, query: str, select: list[str], limit: int) -> list[bm.BatchTask]:
+        """The first page (at most `limit`) of the job's tasks matching `query`; the next page is never fetched."""
 
         def fetch() -> list[bm.BatchTask]:
-            pages = self.client.list_tasks(self.job_id, filter=query, select=COMPLETED_TASK_FIELDS,
+            pages = self.client.list_tasks(self.job_id, filter=query, select=select,
                                            max_results=min(max(limit, 1), LIST_PAGE_SIZE)).by_page()
             return list(next(pages, []))
 
         try:
-            tasks = self._call("list completed tasks", fetch)
+            return self._call(what, fetch)
         except ResourceNotFoundError as exc:
             raise self._job_not_found(exc) from exc
         except ResourceExistsError as exc:
-            raise self._unexpected("list completed tasks", exc) from exc
+            raise self._unexpected(what, exc) from exc
+
+    def completed_tasks(self, before: dt.datetime, limit: int) -> list[CompletedTask]:
+        """One page of at most `limit` tasks completed before `before` (the next page is never fetched)."""
+        query = f"{COMPLETED_FILTER} and stateTransitionTime lt {odata_datetime(before)}"
+        tasks = self._first_page("list completed tasks", query, COMPLETED_TASK_FIELDS, limit)
         epoch = dt.datetime.fromtimestamp(0, dt.UTC)
         out = []
         for t in tasks[:limit]:
@@ -182,22 +186,10 @@ class TaskOperations(AdapterBase):
                                      utc(t.state_transition_time) or epoch))
         return out
 
-
     def queued_tasks(self, created_before: dt.datetime, limit: int) -> list[QueuedTask]:
         """One page of at most `limit` active tasks created before `created_before`."""
         query = f"state eq 'active' and creationTime lt {odata_datetime(created_before)}"
-
-        def fetch() -> list[bm.BatchTask]:
-            pages = self.client.list_tasks(self.job_id, filter=query, select=QUEUED_TASK_FIELDS,
-                                           max_results=min(max(limit, 1), LIST_PAGE_SIZE)).by_page()
-            return list(next(pages, []))
-
-        try:
-            tasks = self._call("list queued tasks", fetch)
-        except ResourceNotFoundError as exc:
-            raise self._job_not_found(exc) from exc
-        except ResourceExistsError as exc:
-            raise self._unexpected("list queued tasks", exc) from exc
+        tasks = self._first_page("list queued tasks", query, QUEUED_TASK_FIELDS, limit)
         epoch = dt.datetime.fromtimestamp(0, dt.UTC)
         return [QueuedTask(t.id or "", utc(t.creation_time) or epoch,
                            {e.name: e.value or "" for e in (t.environment_settings or [])}) for t in tasks[:limit]]
