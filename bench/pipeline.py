@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import logging
 import os
+import shlex
 import shutil
 import sqlite3
 import statistics
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -169,9 +171,17 @@ class CpuMeter:
 
 
 # -- raw ffmpeg ---------------------------------------------------------------------------------------------------
-def raw_run(files: list[Path], workdir: Path, parallel: int) -> float:
-    """The physical limit: ffmpeg with the task's argv on local files, `parallel` at a time; wall seconds."""
-    argv = ffmpeg.argv(program=ffmpeg_exe())
+def runner_argv() -> tuple[list[str], dict[str, str]]:
+    """The task's own command line (the node runner: track choice, ffmpeg, completeness check), run here."""
+    argv = shlex.split(ffmpeg.command_line())
+    return [sys.executable, *argv[1:]], {**os.environ, "MP3PIPE_FFMPEG": ffmpeg_exe()}
+
+
+def raw_run(files: list[Path], workdir: Path, parallel: int, argv: list[str] | None = None,
+            env: dict[str, str] | None = None) -> float:
+    """The physical limit: ffmpeg with the task's argv on local files, `parallel` at a time; wall seconds.
+    With `argv`: that command instead (the runner), on the same files."""
+    argv = argv or ffmpeg.argv(program=ffmpeg_exe())
     dirs = []
     for i, f in enumerate(files):
         d = workdir / f"{i:03d}"
@@ -182,7 +192,7 @@ def raw_run(files: list[Path], workdir: Path, parallel: int) -> float:
 
     def one(d: Path) -> None:
         subprocess.run(argv, cwd=d, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       check=True)
+                       check=True, env=env)
 
     started = time.perf_counter()
     before, busy = os.times(), machine_busy()
@@ -320,6 +330,52 @@ def throughput(pipe: LocalPipeline, files: list[Path], prefix: str, *, server_co
             f" s, sum {sum(run):.1f} s (= {sum(run) / (wall * (os.cpu_count() or 1)):.0%} of slot time)"
         )
     return ThroughputRun(wall, results["uploaded"] - t0, min(r[2] for r in after) - t0, cpu.line(wall), breakdown)
+
+
+@dataclass
+class Paired:
+    """Raw ffmpeg and the pipeline on the same files, run alternately: each ratio against the raw run just before
+    it, so a machine that speeds up or slows down between runs (this one varies by 20%) moves both alike."""
+
+    raws: list[float] = field(default_factory=list)
+    raw_cpu: list[float] = field(default_factory=list)
+    runs: list[ThroughputRun] = field(default_factory=list)
+
+    @property
+    def ratios(self) -> list[float]:
+        return [run.wall / raw for run, raw in zip(self.runs, self.raws, strict=True)]
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+    @property
+    def typical(self) -> int:
+        """Index of the pair with the median ratio (the one whose CPU breakdown is printed)."""
+        ranked = sorted(range(len(self.ratios)), key=lambda i: self.ratios[i])
+        return ranked[len(ranked) // 2]
+
+    def lines(self, label: str) -> list[str]:
+        i = self.typical
+        run = self.runs[i]
+        pairs = "; ".join(f"{raw:.2f} vs {r.wall:.2f} s" for raw, r in zip(self.raws, self.runs, strict=True))
+        return [f"  {label}: ratio {self.ratio:.2f} (median of {len(self.runs)} pairs, raw vs pipeline: {pairs})",
+                f"    median pair: raw {self.raws[i]:.2f} s (ffmpeg {self.raw_cpu[i]:.1f} CPU s), pipeline "
+                f"{run.wall:.2f} s (last upload/copy returned at {run.uploaded_at:.2f} s, first MP3 at "
+                f"{run.first_mp3:.2f} s)", run.cpu, run.breakdown]
+
+
+def paired(pipe: LocalPipeline, files: list[Path], tmp: Path, prefix: str, pairs: int, wait_quiet: float,
+           waits: list[str], **kwargs: Any) -> Paired:
+    out = Paired()
+    cores = os.cpu_count() or 1
+    for i in range(pairs):
+        waits.append(settle(wait_quiet))
+        out.raws.append(raw_run(files, tmp / "raw", cores))
+        out.raw_cpu.append(RAW_CPU[-1])
+        waits.append(settle(wait_quiet))
+        out.runs.append(throughput(pipe, files, f"{prefix}{i}", **kwargs))
+    return out
 
 
 def latency_once(pipe: LocalPipeline, name: str, path: Path) -> tuple[float, float]:
@@ -530,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--files", type=int, default=40)
     p.add_argument("--seconds", type=float, default=60.0, help="audio (and video) length of each throughput file")
     p.add_argument("--latency-runs", type=int, default=5)
+    p.add_argument("--pairs", type=int, default=3, help="raw/pipeline pairs per throughput figure (median taken)")
     p.add_argument("--big-mb", type=int, default=1024, help="size of the large MP4 of the memory check")
     p.add_argument("--drop-concurrency", type=int, default=0, help="uploads at once (0: all files at once)")
     p.add_argument("--media-dir", type=Path, help="generated media are cached here between runs",
@@ -569,34 +626,41 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="mp3pipe-bench-"))
     try:
-        # 1a. the physical limit
+        # 1a. the physical limit (a first run warms the page cache; the pairs below hold the measured ones)
         waits = [settle(args.wait_quiet)]
-        raw_times = [raw_run(files, tmp / "raw", cores) for _ in range(2)]
-        raw_tp = min(raw_times)
-        raw_cpu = RAW_CPU[raw_times.index(raw_tp)]
-        raw_others = RAW_OTHERS[raw_times.index(raw_tp)]
+        raw_run(files, tmp / "raw", cores)
         raw_lat = [raw_run([small], tmp / "raw-small", 1) for _ in range(args.latency_runs)]
+        runner_cmd, runner_env = runner_argv()
 
         pipe = LocalPipeline(tmp / "state", log_name="host.log")
         pipe.start()
         try:
             latency_once(pipe, "warmup/w.mp4", small)  # host imports, pool and job creation
             conc = args.drop_concurrency or len(files)
-            # 1b. throughput, drop from local disk
             profile = None
             if args.profile_dir:
                 args.profile_dir.mkdir(parents=True, exist_ok=True)
                 profile = args.profile_dir / "host-stored-files.speedscope.json"
-            waits.append(settle(args.wait_quiet))
-            tp = throughput(pipe, files, "tp", server_copy=False, drop_concurrency=conc, profile=None)
+            # 1b. throughput: drop from local disk, paced drop, server-side copy of stored files; each paired
+            tp = paired(pipe, files, tmp, "tp", args.pairs, args.wait_quiet, waits, server_copy=False,
+                        drop_concurrency=conc, profile=None)
             tpp = None
             if "paced" not in skip:
-                waits.append(settle(args.wait_quiet))
-                tpp = throughput(pipe, files, "tpp", server_copy=False, drop_concurrency=4, profile=None)
+                tpp = paired(pipe, files, tmp, "tpp", 1, args.wait_quiet, waits, server_copy=False,
+                             drop_concurrency=4, profile=None)
             tpc = None
             if "copy" not in skip:
+                tpc = paired(pipe, files, tmp, "tpc", args.pairs, args.wait_quiet, waits, server_copy=True,
+                             drop_concurrency=conc, profile=profile)
+            # 1c. the runner alone on local files (no storage, no host), paired with bare ffmpeg
+            runner = Paired()
+            for _ in range(args.pairs):
                 waits.append(settle(args.wait_quiet))
-                tpc = throughput(pipe, files, "tpc", server_copy=True, drop_concurrency=conc, profile=profile)
+                runner.raws.append(raw_run(files, tmp / "raw", cores))
+                runner.raw_cpu.append(RAW_CPU[-1])
+                waits.append(settle(args.wait_quiet))
+                wall = raw_run(files, tmp / "runner", cores, runner_cmd, runner_env)
+                runner.runs.append(ThroughputRun(wall, 0.0, 0.0, f"    CPU s: runner + ffmpeg {RAW_CPU[-1]:.1f}", ""))
             # 2. latency
             waits.append(settle(args.wait_quiet))
             lat = [latency_once(pipe, f"lat/{i}.mp4", small) for i in range(args.latency_runs)]
@@ -624,30 +688,27 @@ def main(argv: list[str] | None = None) -> int:
             pipe.stop()
 
         say()
-        say(f"1. throughput: {len(files)} files ({total_mb:.0f} MB), dropped {conc} at a time")
-        say(f"  raw ffmpeg, same argv, local files, {cores} at a time: {raw_tp:.2f} s (runs: "
-            f"{', '.join(f'{x:.2f}' for x in raw_times)}); CPU s: ffmpeg {raw_cpu:.1f}, other processes on the "
-            f"machine {raw_others:.1f}")
-        say(f"  pipeline, clock from the start of the drop (upload from local disk into Azurite included): "
-            f"{tp.wall:.2f} s (last upload returned at {tp.uploaded_at:.2f} s, first MP3 at {tp.first_mp3:.2f} s)")
-        say(tp.cpu)
-        say(tp.breakdown)
+        say(f"1. throughput: {len(files)} files ({total_mb:.0f} MB), dropped {conc} at a time; raw = ffmpeg with the "
+            f"task's argv on local files, {cores} at a time")
+        for line in tp.lines("from the drop (upload from local disk into Azurite included)"):
+            say(line)
         if tpp:
-            say(f"  pipeline, clock from the start of the drop, uploading 4 files at a time instead: {tpp.wall:.2f} s "
-                f"(last upload returned at {tpp.uploaded_at:.2f} s, first MP3 at {tpp.first_mp3:.2f} s); ratio "
-                f"{tpp.wall / raw_tp:.2f}")
-            say(tpp.cpu)
-            say(tpp.breakdown)
+            for line in tpp.lines("from the drop, uploading 4 files at a time instead"):
+                say(line)
         if tpc:
-            say(f"  pipeline, clock from a server-side copy of already-stored files into the input container: "
-                f"{tpc.wall:.2f} s (copies done at {tpc.uploaded_at:.2f} s, first MP3 at {tpc.first_mp3:.2f} s)")
-            say(tpc.cpu)
-            say(tpc.breakdown)
-        ratio_stored = tpc.wall / raw_tp if tpc else float("nan")
-        throughput_ratio = tp.wall / raw_tp
+            for line in tpc.lines("from a server-side copy of already-stored files into the input container"):
+                say(line)
+        for line in runner.lines("the task's runner alone on local files (track choice + ffmpeg + completeness "
+                                 "check; no storage, no host)")[:3]:
+            say(line)
+        raw_tp = statistics.median(tp.raws + (tpc.raws if tpc else []))
+        ratio_stored = tpc.ratio if tpc else float("nan")
+        throughput_ratio = tp.ratio
+        runner_ratio = runner.ratio
         say(f"  ratio (stored files) = {ratio_stored:.2f}  (target <= 1.20; before: {BEFORE['ratio_stored']:.2f})")
         say(f"  ratio (from the drop) = {throughput_ratio:.2f}  (target <= 1.35; before: "
             f"{BEFORE['ratio_drop']:.2f})")
+        say(f"  ratio (the runner alone, no storage) = {runner_ratio:.2f}")
 
         lat_med = statistics.median(x for x, _ in lat)
         raw_lat_med = statistics.median(raw_lat)
@@ -704,6 +765,8 @@ def main(argv: list[str] | None = None) -> int:
             floor_drop = 1 + (stored_cpu + f["upload_azurite_cpu"] + f["upload_client_cpu"]) / cores / raw_tp
             say(f"  floor ratio (raw wall + storage's CPU over {cores} cores, against raw): stored files "
                 f"{floor_stored:.2f}, from the drop {floor_drop:.2f}")
+            say(f"  with the runner's own cost on top (its ratio alone - 1): stored files "
+                f"{floor_stored + runner_ratio - 1:.2f}, from the drop {floor_drop + runner_ratio - 1:.2f}")
 
         say(f"idle waits before the timed phases: {' '.join(w for w in waits if w) or 'none'}")
         if args.keep:
@@ -713,7 +776,7 @@ def main(argv: list[str] | None = None) -> int:
             f"memory_ratio={memory_ratio:.2f} requests_10={requests_10} requests_5000={requests_5000} "
             f"throughput_ratio_stored={ratio_stored:.2f} idle_cpu_20000={idle_20000:.3f} "
             f"latency_20000_s={latency_20000:.3f} floor_ratio_stored={floor_stored:.2f} "
-            f"floor_ratio_drop={floor_drop:.2f}")
+            f"floor_ratio_drop={floor_drop:.2f} runner_ratio={runner_ratio:.2f}")
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

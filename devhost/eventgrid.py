@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -23,6 +24,7 @@ BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 WEBHOOK_PATH = "/runtime/webhooks/blobs"
 DISCOVERY_FILE = "host.json"
+DELIVERY_BACKOFF = (0.1, 0.3, 1.0, 0.0)  # pause after each failed delivery attempt; the last attempt gives up
 
 
 def blob_created(blob_url: str, etag: str, *, size: int, content_type: str = "video/mp4",
@@ -113,10 +115,24 @@ class Notifier:
         names = [fn for fn, c in dict(host.get("functions", {})).items() if c == container]
         delivered = False
         for fn in names:
-            try:
-                status, _ = post(webhook_url(str(host["webhook"]), fn), [blob_created(plain, etag, size=size, api=api)])
-            except OSError as exc:
-                log.info("local host did not take the event (%s); its listing will find the blob", type(exc).__name__)
-                continue
-            delivered = delivered or status == 202
+            event = blob_created(plain, etag, size=size, api=api)
+            delivered = self._deliver(webhook_url(str(host["webhook"]), fn), event) or delivered
         return delivered
+
+    @staticmethod
+    def _deliver(url: str, event: dict[str, Any]) -> bool:
+        """POST one event, retried a few times on a refused/reset connection or a 5xx (Event Grid retries too)."""
+        for attempt, pause in enumerate(DELIVERY_BACKOFF):
+            try:
+                status, _ = post(url, [event])
+            except OSError as exc:
+                status, why = 0, type(exc).__name__
+            else:
+                why = f"HTTP {status}"
+                if status < 500:
+                    return status == 202
+            if attempt == len(DELIVERY_BACKOFF) - 1:
+                log.info("local host did not take the event (%s); its listing will find the blob", why)
+                return False
+            time.sleep(pause)
+        return False

@@ -27,6 +27,13 @@ FUNCTION_PREFIX = "Host.Functions."
 OnBlob = Callable[[str, str, str, str], bool]
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog is 5: a burst of uploads (41 at once in bench/pipeline.py) had connections
+    # reset, and their events lost until the background listing came round.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class BlobWebhook:
     """A ThreadingHTTPServer on 127.0.0.1 that turns BlobCreated events into calls of `on_blob`."""
 
@@ -35,8 +42,7 @@ class BlobWebhook:
         self.on_blob = on_blob
         self.events = 0
         handler = type("Handler", (_Handler,), {"webhook": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", port), handler)
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.5},
                                        name="webhook", daemon=True)
 

@@ -20,8 +20,11 @@ __all__ = ["INPUT_FILE", "OUTPUT_FILE", "PRESETS", "argv", "command_line", "runn
 # Dependency order: each module imports only those before it.
 _NODE_MODULES = ("presets", "mp4", "mp3", "convert")
 _NODE_DIR = Path(__file__).resolve().parent / "node"
+# -I: no PYTHON* variables, user site or script folder can change what runs; -S: no site module (the runner needs
+# only the standard library, and site costs every task milliseconds of start-up).
+PYTHON_FLAGS = ("-I", "-S")
 # No spaces or quotes inside: any command-line splitter (Batch's node agent, shlex) keeps it one argument.
-BOOTSTRAP = "import sys,zlib,base64;exec(zlib.decompress(base64.b64decode(sys.argv[1])))"
+BOOTSTRAP = "import sys,zlib,binascii;exec(zlib.decompress(binascii.a2b_base64(sys.argv[1])))"
 
 _LOADER = '''
 import sys, types
@@ -61,10 +64,10 @@ def _payload() -> str:
 
 
 def command_line(preset: str = "standard") -> str:
-    """`python3 -c "<bootstrap>" <runner, compressed> <preset>`: no shell, no blob name, one fixed string per preset."""
+    """`python3 -I -S -c "<bootstrap>" <runner> <preset>`: no shell, no blob name, one fixed string per preset."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}")
-    return f'python3 -c "{BOOTSTRAP}" {_payload()} {preset}'
+    return f'python3 {" ".join(PYTHON_FLAGS)} -c "{BOOTSTRAP}" {_payload()} {preset}'
 
 
 def argv(preset: str = "standard", program: str = "ffmpeg") -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -113,7 +114,8 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
         max_retries=s.task_max_retries, max_wall_clock_seconds=s.task_max_wall_clock_seconds,
         retention_seconds=s.task_retention_seconds,
     )
-    newest, previous_task = claim_newest(deps, name, etag, last_modified, task.id, blob)
+    newest, previous = claim_newest(deps, name, etag, last_modified, task.id, blob)
+    previous_task = previous.task_id if previous is not None and previous.etag != etag else None
     if not newest:
         event("superseded", name=name, etag=etag, why="a newer version of this blob exists")
         return SubmitResult("superseded", name, task.id)
@@ -133,8 +135,9 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
         Records(deps.storage, s.state_container).mark(name, etag, state="unsubmitted", reason=str(exc))
         event("submit-failed", logging.ERROR, name=name, etag=etag, task_id=task.id, error=str(exc))
         raise
-    if added:
-        # A new version is on its way: a report about an older version no longer applies.
+    if added and previous is not None:
+        # A new version is on its way: a report about an older version no longer applies. A name never recorded
+        # before has no report (every report is written beside its record), so a first drop saves the request.
         deps.storage.delete_if_exists(s.output_container, naming.report_name(name))
     status = "submitted" if added else "duplicate"
     event(status, name=name, etag=etag, task_id=task.id, ms=round((time.perf_counter() - started) * 1000, 1))
@@ -144,8 +147,9 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
 def claim_newest(
     deps: Deps, name: str, etag: str, last_modified: dt.datetime, task_id: str | None, blob: BlobLike,
     *, state: str = "submitted", reason: str = "", report: str = "",
-) -> tuple[bool, str | None]:
-    """Record this version as the name's newest, unless a newer one is recorded; returns (newest, older task id).
+) -> tuple[bool, FileRecord | None]:
+    """Record this version as the name's newest, unless a newer one is recorded; returns (newest, the record found
+    before, if any: this version's own after a re-trigger, else an older version's).
 
     Conditional writes make two versions racing (a file dropped twice in a second) agree on one winner.
     """
@@ -159,11 +163,11 @@ def claim_newest(
                 record.state, record.reason = state, ""
                 if not records.put_if(record, record_etag):
                     continue
-            return True, None  # this version is already recorded (a re-trigger or a reconcile)
+            return True, record  # this version is already recorded (a re-trigger or a reconcile)
         if record is not None and not _is_newer(deps, blob, mine, record):
-            return False, None
+            return False, record
         if records.put_if(mine, record_etag):
-            return True, record.task_id if record is not None else None
+            return True, record
     raise RuntimeError(f"could not record the newest version of {name!r}: too many concurrent writers")
 
 
@@ -213,6 +217,7 @@ def monitor_tick(deps: Deps) -> TickResult:
     gw = deps.gateway
     now = deps.clock()
     state = deps.storage.get_json(s.state_container, MONITOR_STATE_BLOB) or {}
+    as_read = json.dumps(state, sort_keys=True, default=str)
 
     pool = gw.pool_state()
     if pool is None:
@@ -250,7 +255,8 @@ def monitor_tick(deps: Deps) -> TickResult:
     state["last_work_seen"] = last_work
     state["completed"] = max(counts.completed - deleted, 0)
     state["known"] = max(known - deleted, 0)
-    deps.storage.put_json(s.state_container, MONITOR_STATE_BLOB, state)
+    if json.dumps(state, sort_keys=True, default=str) != as_read:  # an idle run changes nothing: no write
+        deps.storage.put_json(s.state_container, MONITOR_STATE_BLOB, state)
     event(
         "monitor", active=counts.active, running=counts.running, completed=counts.completed,
         failed=counts.failed, target_nodes=target, resized=resized, reason=reason, reported=len(reported),

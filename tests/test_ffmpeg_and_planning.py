@@ -10,14 +10,14 @@ from shared.node import convert, presets
 
 def test_the_command_line_is_the_runner_and_a_preset_and_nothing_else():
     argv = shlex.split(ffmpeg.command_line("high"))
-    assert argv[:3] == ["python3", "-c", ffmpeg.BOOTSTRAP] and argv[4:] == ["high"] and len(argv) == 5
-    assert set(argv[3]) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+    assert argv[:5] == ["python3", "-I", "-S", "-c", ffmpeg.BOOTSTRAP] and argv[6:] == ["high"] and len(argv) == 7
+    assert set(argv[5]) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
 
 def test_the_runner_in_the_command_line_runs_on_its_own(tmp_path):
     """What the node runs: a bare python3 in an empty folder, no repo on its path, finds no input and says so."""
     argv = shlex.split(ffmpeg.command_line())
-    done = subprocess.run([sys.executable, "-I", *argv[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, *argv[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 66
     assert done.stderr.strip().splitlines()[-1] == "mp3pipe: the input file was not available to the task"
 

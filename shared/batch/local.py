@@ -660,11 +660,19 @@ def _download(url: str, dest: Path) -> None:
         response.release_conn()
 
 
+@functools.cache
+def _upload_transport() -> Any:
+    """One HTTP transport (one connection pool) for every output upload, not a new one per file."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    return RequestsTransport()
+
+
 def _upload(container_url: str, name: str, path: Path) -> str:
     """Upload one output file; returns the committed blob's ETag."""
     from azure.storage.blob import ContainerClient
 
-    blob = ContainerClient.from_container_url(container_url).get_blob_client(name)
+    blob = ContainerClient.from_container_url(container_url, transport=_upload_transport()).get_blob_client(name)
     with open(path, "rb") as fh:
         # A block blob appears only when its block list commits: readers never see half an MP3.
         return str(blob.upload_blob(fh, overwrite=True, max_concurrency=4)["etag"]).strip('"')

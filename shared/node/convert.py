@@ -8,7 +8,6 @@ complete (Batch then uploads it: the output file rule is `tasksuccess`).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -71,6 +70,8 @@ def measure_loudness(ffmpeg: str, preset: Preset, track: mp4.AudioTrack | None) 
     code, lines = run_ffmpeg([ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-i", INPUT_FILE, "-map",
                               _audio_map(track), "-vn", *_filters(preset, f"{preset.loudness}:print_format=json"),
                               "-f", "null", "-"])
+    import json  # only this preset needs it: the import costs every other task a few ms
+
     text = "\n".join(lines)
     start, end = text.rfind("{"), text.rfind("}")
     if code != 0 or start < 0 or end < start:

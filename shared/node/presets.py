@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
 class Preset:
-    """One way to make the MP3."""
+    """One way to make the MP3. (A plain class: dataclasses would cost every task ~10 ms of imports.)"""
 
-    encode: tuple[str, ...]  # libmp3lame options: VBR -q:a (0 best .. 9 smallest) or a constant bitrate
-    copy_mp3: bool = False  # an input track that is already MP3 is copied as it is (lossless, fast)
-    mono: bool = False
-    loudness: str = ""  # an EBU R128 target for ffmpeg's loudnorm, e.g. "I=-16:TP=-1.5:LRA=11"
-    sample_rate: int = 0  # 0: what the encoder picks nearest to the input's
+    __slots__ = ("encode", "copy_mp3", "mono", "loudness", "sample_rate")
+
+    def __init__(self, encode: tuple[str, ...], *, copy_mp3: bool = False, mono: bool = False, loudness: str = "",
+                 sample_rate: int = 0) -> None:
+        self.encode = encode  # libmp3lame options: VBR -q:a (0 best .. 9 smallest) or a constant bitrate
+        self.copy_mp3 = copy_mp3  # an input track that is already MP3 is copied as it is (lossless, fast)
+        self.mono = mono
+        self.loudness = loudness  # an EBU R128 target for ffmpeg's loudnorm, e.g. "I=-16:TP=-1.5:LRA=11"
+        self.sample_rate = sample_rate  # 0: what the encoder picks nearest to the input's
 
 
 PRESETS: dict[str, Preset] = {
