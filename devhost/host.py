@@ -174,8 +174,10 @@ class _Trigger:
     def _invoke(self, name: str, etag: str, receipt: str) -> None:
         f, host = self.f, self.host
         retry_in = 0.0
+        client = None
         try:
-            f.fn(**{f.arg: blob_client_arg(f.connection, f.container, name)})
+            client = blob_client_arg(f.connection, f.container, name)
+            f.fn(**{f.arg: client})
         except Exception as exc:  # noqa: BLE001 - the host records the failure and retries, like Azure
             with self.lock:
                 count = self.failures[receipt] = self.failures.get(receipt, 0) + 1
@@ -188,6 +190,8 @@ class _Trigger:
         else:
             self._receipt(receipt)
         finally:
+            if client is not None:
+                client.close()  # the binding's client lives for one invocation: its connection goes with it
             with self.lock:
                 self.in_flight.discard(receipt)
             host.invocations += 1

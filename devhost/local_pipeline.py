@@ -20,7 +20,7 @@ from devhost.azurite import REPO, Azurite, free_port
 from devhost.eventgrid import Notifier
 from devhost.task_audit import TaskAudit, audit
 from shared import naming
-from shared.batch.local import read_history
+from shared.batch.local import read_history, read_task_table
 from shared.settings import DEFAULTS, Settings
 from shared.storage import Storage
 
@@ -257,20 +257,7 @@ class LocalPipeline:
 
     def task_rows(self) -> list[tuple[str, str, str | None, str]]:
         """(task id, state, result, spec JSON) of every task in the local gateway's database."""
-        import sqlite3
-
-        path = self.state_dir / "batch" / "batch.sqlite3"
-        if not path.exists():
-            return []
-        db = sqlite3.connect(path, timeout=30)
-        try:
-            return db.execute("SELECT id, state, result, spec FROM tasks").fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return []  # the host is creating the database right now
-            raise
-        finally:
-            db.close()
+        return read_task_table(self.state_dir, "id, state, result, spec")
 
     def download(self, container: str, name: str, dest: Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)

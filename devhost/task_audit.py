@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shared import planning
-from shared.batch.local import read_history, spec_from_json
+from shared.batch.local import read_history, read_task_table, spec_from_json
 
 
 @dataclass
@@ -70,21 +69,8 @@ class TaskAudit:
 def audit(state_dir: Path, job_id: str) -> list[TaskAudit]:
     """Every task of the job in the local gateway under `state_dir`, with its history; [] before it exists."""
     root = Path(state_dir) / "batch"
-    path = root / "batch.sqlite3"
-    if not path.exists():
-        return []
-    db = sqlite3.connect(path, timeout=30)
-    try:
-        rows = db.execute(
-            "SELECT id, state, result, failure_message, retry_count, requeue_count, owner_pid, spec FROM tasks "
-            "WHERE job_id=? ORDER BY seq", (job_id,),
-        ).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return []  # the host is creating the database right now
-        raise
-    finally:
-        db.close()
+    rows = read_task_table(state_dir, "id, state, result, failure_message, retry_count, requeue_count, owner_pid, "
+                                      "spec", "job_id=?", (job_id,))
     out = []
     for tid, state, result, message, retries, requeues, pid, raw in rows:
         spec = spec_from_json(raw)

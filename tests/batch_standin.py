@@ -7,18 +7,14 @@ import datetime as dt
 import itertools
 import json
 import re
-import ssl
-import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import trustme
 from azure.core.credentials import AccessToken
 
 from shared.batch.azure import AzureBatchGateway
@@ -33,6 +29,7 @@ from tests.standin_spec import (  # noqa: F401 - re-exported for the tests
     parse_filter,
     parse_time,
 )
+from tests.tls_standin import TlsStandin
 
 FAKE_TOKEN = "fake-batch-token"
 
@@ -95,7 +92,7 @@ class _Cursor:
 
 
 @dataclass
-class BatchStandin:
+class BatchStandin(TlsStandin):
     """An in-memory Batch account served over HTTPS on 127.0.0.1 (free port) with a trustme CA."""
 
     page_size: int = 1000
@@ -117,43 +114,9 @@ class BatchStandin:
         self._lock = threading.RLock()
         self._cursors: dict[str, _Cursor] = {}
         self._etags = itertools.count(0x8D4125FD1A825A4)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._tmp = tempfile.TemporaryDirectory(prefix="batch-standin-")
-        self.ca = trustme.CA()
-        self.ca_path = str(Path(self._tmp.name) / "ca.pem")
-        self.ca.cert_pem.write_to_path(self.ca_path)
-        self.url = ""
-
-    # -- lifecycle --------------------------------------------------------------------------------------
-
-    def start(self) -> BatchStandin:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
-        server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-        server.standin = self  # type: ignore[attr-defined]
-        self._server = server
-        self.url = f"https://127.0.0.1:{server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="batch-standin", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        self._tmp.cleanup()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.handler = _Handler
+        self.thread_name = "batch-standin"
+        self._tls_init("batch-standin-")
 
     # -- test helpers -----------------------------------------------------------------------------------
 

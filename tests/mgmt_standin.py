@@ -6,19 +6,15 @@ from __future__ import annotations
 import copy
 import json
 import re
-import ssl
-import tempfile
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
-
-import trustme
 
 from tests import arm_schema
 from tests.batch_standin import FAKE_TOKEN
+from tests.tls_standin import TlsStandin
 
 _PATH = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/(?P<rest>.+)$", re.I)
 
@@ -33,7 +29,7 @@ class Call:
 
 
 @dataclass
-class MgmtStandin:
+class MgmtStandin(TlsStandin):
     """Batch pools, a Function App's functions and host keys, Event Grid system-topic subscriptions."""
 
     functions: list[str] = field(default_factory=lambda: ["monitor", "reconcile", "submit"])
@@ -46,37 +42,9 @@ class MgmtStandin:
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
-        self._tmp = tempfile.TemporaryDirectory(prefix="mgmt-standin-")
-        self.ca = trustme.CA()
-        self.ca_path = str(Path(self._tmp.name) / "ca.pem")
-        self.ca.cert_pem.write_to_path(self.ca_path)
-        self.url = ""
-        self._server: ThreadingHTTPServer | None = None
-
-    def start(self) -> Self:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
-        server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-        server.standin = self  # type: ignore[attr-defined]
-        self._server = server
-        self.url = f"https://127.0.0.1:{server.server_address[1]}"
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        self._tmp.cleanup()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.handler = _Handler
+        self.thread_name = "mgmt-standin"
+        self._tls_init("mgmt-standin-")
 
     def transport(self) -> dict[str, Any]:
         """Client options for the hooks: this endpoint, its CA, fast retries."""
