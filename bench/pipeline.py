@@ -373,8 +373,9 @@ class Paired:
                 f"{run.first_mp3:.2f} s)", run.cpu, run.breakdown]
 
 
-def paired(pipe: LocalPipeline, files: list[Path], tmp: Path, prefix: str, pairs: int, wait_quiet: float,
-           waits: list[str], **kwargs: Any) -> Paired:
+def paired(files: list[Path], tmp: Path, pairs: int, wait_quiet: float, waits: list[str],
+           run: Callable[[int], ThroughputRun]) -> Paired:
+    """`pairs` times: raw ffmpeg on `files`, then `run(i)` on the same files, each after the machine went idle."""
     out = Paired()
     cores = os.cpu_count() or 1
     for i in range(pairs):
@@ -382,7 +383,7 @@ def paired(pipe: LocalPipeline, files: list[Path], tmp: Path, prefix: str, pairs
         out.raws.append(raw_run(files, tmp / "raw", cores))
         out.raw_cpu.append(RAW_CPU[-1])
         waits.append(settle(wait_quiet))
-        out.runs.append(throughput(pipe, files, f"{prefix}{i}", **kwargs))
+        out.runs.append(run(i))
     return out
 
 
@@ -661,25 +662,26 @@ def main(argv: list[str] | None = None) -> int:
                 args.profile_dir.mkdir(parents=True, exist_ok=True)
                 profile = args.profile_dir / "host-stored-files.speedscope.json"
             # 1b. throughput: drop from local disk, paced drop, server-side copy of stored files; each paired
-            tp = paired(pipe, files, tmp, "tp", args.pairs, args.wait_quiet, waits, server_copy=False,
-                        drop_concurrency=conc, profile=None)
+            def drops(prefix: str, **kwargs: Any) -> Callable[[int], ThroughputRun]:
+                return lambda i: throughput(pipe, files, f"{prefix}{i}", **kwargs)
+
+            tp = paired(files, tmp, args.pairs, args.wait_quiet, waits,
+                        drops("tp", server_copy=False, drop_concurrency=conc, profile=None))
             tpp = None
             if "paced" not in skip:
-                tpp = paired(pipe, files, tmp, "tpp", 1, args.wait_quiet, waits, server_copy=False,
-                             drop_concurrency=4, profile=None)
+                tpp = paired(files, tmp, 1, args.wait_quiet, waits,
+                             drops("tpp", server_copy=False, drop_concurrency=4, profile=None))
             tpc = None
             if "copy" not in skip:
-                tpc = paired(pipe, files, tmp, "tpc", args.pairs, args.wait_quiet, waits, server_copy=True,
-                             drop_concurrency=conc, profile=profile)
+                tpc = paired(files, tmp, args.pairs, args.wait_quiet, waits,
+                             drops("tpc", server_copy=True, drop_concurrency=conc, profile=profile))
+
             # 1c. the runner alone on local files (no storage, no host), paired with bare ffmpeg
-            runner = Paired()
-            for _ in range(args.pairs):
-                waits.append(settle(args.wait_quiet))
-                runner.raws.append(raw_run(files, tmp / "raw", cores))
-                runner.raw_cpu.append(RAW_CPU[-1])
-                waits.append(settle(args.wait_quiet))
+            def runner_alone(_: int) -> ThroughputRun:
                 wall = raw_run(files, tmp / "runner", cores, runner_cmd, runner_env)
-                runner.runs.append(ThroughputRun(wall, 0.0, 0.0, f"    CPU s: runner + ffmpeg {RAW_CPU[-1]:.1f}", ""))
+                return ThroughputRun(wall, 0.0, 0.0, f"    CPU s: runner + ffmpeg {RAW_CPU[-1]:.1f}", "")
+
+            runner = paired(files, tmp, args.pairs, args.wait_quiet, waits, runner_alone)
             # 2. latency
             waits.append(settle(args.wait_quiet))
             lat = [latency_once(pipe, f"lat/{i}.mp4", small) for i in range(args.latency_runs)]

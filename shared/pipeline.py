@@ -27,7 +27,7 @@ from shared.scaling import (
     typical_gap,
     work_seen,
 )
-from shared.settings import Settings
+from shared.settings import URL_GRACE_SECONDS, Settings
 from shared.storage import Storage
 
 MONITOR_STATE_BLOB = "monitor/state.json"
@@ -102,7 +102,7 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
         event("rejected", logging.WARNING, name=name, etag=etag, reason=str(exc), report=report)
         return SubmitResult("rejected", name, detail=str(exc))
 
-    ttl = dt.timedelta(seconds=s.task_max_wall_clock_seconds) + dt.timedelta(hours=12)
+    ttl = dt.timedelta(seconds=s.task_max_wall_clock_seconds + URL_GRACE_SECONDS)  # renewal.py counts on it
     if s.pool_identity_id:
         input_url = deps.storage.plain_blob_url(s.input_container, name)
         output_url = deps.storage.plain_container_url(s.output_container)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from azure.batch import models as bm
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
-from shared.batch.azure_errors import AdapterBase, error_code, error_text, odata_datetime, utc
+from shared.batch.azure_errors import AdapterBase, T, error_code, error_text, odata_datetime, utc
 from shared.batch.gateway import CompletedTask, FinishedTask, JobNotFound, QueuedTask, TaskCounts, TaskSpec
 
 FAILED_TASK_FIELDS = ["id", "displayName", "stateTransitionTime", "executionInfo", "environmentSettings"]
@@ -110,13 +111,17 @@ class TaskOperations(AdapterBase):
         state = getattr(task.state, "value", task.state)
         return str(state).lower() if state is not None else None
 
-    def task_counts(self) -> TaskCounts:
+    def _job_read(self, what: str, fn: Callable[..., T], *args: Any) -> T:
+        """A read of the job's tasks: a 404 means the job is gone (JobNotFound), a 409 is unexpected."""
         try:
-            result = self._call("get task counts", self.client.get_job_task_counts, self.job_id)
+            return self._call(what, fn, *args)
         except ResourceNotFoundError as exc:
             raise self._job_not_found(exc) from exc
         except ResourceExistsError as exc:
-            raise self._unexpected("get task counts", exc) from exc
+            raise self._unexpected(what, exc) from exc
+
+    def task_counts(self) -> TaskCounts:
+        result = self._job_read("get task counts", self.client.get_job_task_counts, self.job_id)
         c = result.task_counts
         return TaskCounts(
             active=c.active or 0,
@@ -131,12 +136,7 @@ class TaskOperations(AdapterBase):
             return list(self.client.list_tasks(self.job_id, filter="state ne 'completed'", select=["id", "state"],
                                                max_results=LIST_PAGE_SIZE))
 
-        try:
-            tasks = self._call("list open tasks", fetch)
-        except ResourceNotFoundError as exc:
-            raise self._job_not_found(exc) from exc
-        except ResourceExistsError as exc:
-            raise self._unexpected("list open tasks", exc) from exc
+        tasks = self._job_read("list open tasks", fetch)
         return {t.id or "": str(getattr(t.state, "value", t.state) or "").lower() for t in tasks}
 
     def failed_tasks_since(self, since: dt.datetime | None) -> list[FinishedTask]:
@@ -149,12 +149,7 @@ class TaskOperations(AdapterBase):
             )
             return list(pages)  # follows odata.nextLink to the last page
 
-        try:
-            tasks = self._call("list failed tasks", fetch)
-        except ResourceNotFoundError as exc:
-            raise self._job_not_found(exc) from exc
-        except ResourceExistsError as exc:
-            raise self._unexpected("list failed tasks", exc) from exc
+        tasks = self._job_read("list failed tasks", fetch)
         found = [_finished(t) for t in tasks]
         found.sort(key=lambda f: (f.state_transition_time, f.id))
         return found
@@ -167,12 +162,7 @@ class TaskOperations(AdapterBase):
                                            max_results=min(max(limit, 1), LIST_PAGE_SIZE)).by_page()
             return list(next(pages, []))
 
-        try:
-            return self._call(what, fetch)
-        except ResourceNotFoundError as exc:
-            raise self._job_not_found(exc) from exc
-        except ResourceExistsError as exc:
-            raise self._unexpected(what, exc) from exc
+        return self._job_read(what, fetch)
 
     def completed_tasks(self, before: dt.datetime, limit: int) -> list[CompletedTask]:
         """One page of at most `limit` tasks completed before `before` (the next page is never fetched)."""

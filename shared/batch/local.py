@@ -210,12 +210,13 @@ class LocalBatchGateway:
         )
         return bool(cur)
 
-    def _job_exists(self) -> bool:
-        return bool(self._q("SELECT 1 FROM jobs WHERE id=?", self.job_id))
+    def _require_job(self) -> None:
+        """Raise JobNotFound, as Batch answers 404 JobNotFound, when the job does not exist."""
+        if not self._q("SELECT 1 FROM jobs WHERE id=?", self.job_id):
+            raise JobNotFound(f"job {self.job_id} does not exist")
 
     def add_task(self, task: TaskSpec) -> bool:
-        if not self._job_exists():
-            raise JobNotFound(f"job {self.job_id} does not exist")
+        self._require_job()
         now = _now()
         cur = self._q(
             "INSERT OR IGNORE INTO tasks (job_id, id, spec, state, created, state_time) "
@@ -252,8 +253,7 @@ class LocalBatchGateway:
         return row[0] if row else None
 
     def task_counts(self) -> TaskCounts:
-        if not self._job_exists():
-            raise JobNotFound(f"job {self.job_id} does not exist")
+        self._require_job()
         rows = self._q(
             "SELECT state, result, COUNT(*) FROM tasks WHERE job_id=? GROUP BY state, result", self.job_id
         )
@@ -265,8 +265,7 @@ class LocalBatchGateway:
         return TaskCounts(**c)
 
     def open_tasks(self) -> dict[str, str]:
-        if not self._job_exists():
-            raise JobNotFound(f"job {self.job_id} does not exist")
+        self._require_job()
         rows = self._q("SELECT id, state FROM tasks WHERE job_id=? AND state!='completed'", self.job_id)
         return {tid: state for tid, state in rows}
 
@@ -285,8 +284,7 @@ class LocalBatchGateway:
         self._notify()
 
     def failed_tasks_since(self, since: dt.datetime | None) -> list[FinishedTask]:
-        if not self._job_exists():
-            raise JobNotFound(f"job {self.job_id} does not exist")
+        self._require_job()
         # Times are stored to the microsecond; half a microsecond of slack absorbs float round-trips.
         t0 = since.timestamp() - 5e-7 if since else 0.0
         rows = self._q(
@@ -305,8 +303,7 @@ class LocalBatchGateway:
         return out
 
     def completed_tasks(self, before: dt.datetime, limit: int) -> list[CompletedTask]:
-        if not self._job_exists():
-            raise JobNotFound(f"job {self.job_id} does not exist")
+        self._require_job()
         rows = self._q(
             "SELECT id, result, state_time FROM tasks WHERE job_id=? AND state='completed' AND state_time<? "
             "ORDER BY state_time, seq LIMIT ?", self.job_id, before.timestamp(), max(limit, 0),
@@ -314,8 +311,7 @@ class LocalBatchGateway:
         return [CompletedTask(tid, result == "success", _utc(when)) for tid, result, when in rows]
 
     def queued_tasks(self, created_before: dt.datetime, limit: int) -> list[QueuedTask]:
-        if not self._job_exists():
-            raise JobNotFound(f"job {self.job_id} does not exist")
+        self._require_job()
         rows = self._q(
             "SELECT id, spec, created FROM tasks WHERE job_id=? AND state='active' AND created<? ORDER BY seq LIMIT ?",
             self.job_id, created_before.timestamp(), max(limit, 0),
