@@ -1,4 +1,4 @@
-// Flex Consumption plan + the Function App (Python 3.11), identity-based storage, every app setting the code reads.
+// Flex Consumption plan + the Function App (Python 3.12), identity-based storage, every app setting the code reads.
 param location string
 param tags object
 param resourceToken string
@@ -67,7 +67,7 @@ resource site 'Microsoft.Web/sites@2025-05-01' = {
       }
       runtime: {
         name: 'python'
-        version: '3.11'
+        version: '3.12'
       }
     }
     siteConfig: {
