@@ -67,6 +67,18 @@ param batchVmSize string = 'standard_d2s_v3'
 @description('Most nodes the monitor scales the pool to.')
 param batchMaxNodes int = 10
 
+@description('Days after which Event Grid dead letters (eventgrid-deadletter) are deleted.')
+@minValue(1)
+param deadLetterRetentionDays int = 30
+
+@description('Days after which failed tasks\' logs (mp3-out/_mp3pipe-logs/) are deleted; failure reports stay.')
+@minValue(1)
+param taskLogRetentionDays int = 30
+
+@description('Days after which dropped MP4s (mp4-in) are deleted, their MP3s kept; 0 keeps inputs forever.')
+@minValue(0)
+param inputRetentionDays int = 0
+
 @description('Conversions per node.')
 param batchSlotsPerNode int = 1
 
@@ -107,6 +119,9 @@ module storage 'modules/storage.bicep' = {
     resourceToken: resourceToken
     containers: containers
     workspaceId: monitoring.outputs.workspaceId
+    deadLetterRetentionDays: deadLetterRetentionDays
+    taskLogRetentionDays: taskLogRetentionDays
+    inputRetentionDays: inputRetentionDays
   }
 }
 
