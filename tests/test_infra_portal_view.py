@@ -133,11 +133,3 @@ def test_traces_the_views_count_are_never_sampled_away():
         unweighted += [f"{name}: count() over {t.table}" for i, t in enumerate(tokens[:-1])
                        if t.text == "count" and tokens[i + 1].text == "(" and t.table in SAMPLED]
     assert unweighted == [], "count rows of a sampled table: use sum(ItemCount)\n" + "\n".join(unweighted)
-
-
-def test_notification_subscribes_to_finished_files_and_failure_reports():
-    notify = next(r for r in all_resources() if r.type == "Microsoft.EventGrid/systemTopics/eventSubscriptions")
-    f = notify.body["properties"]["filter"]
-    assert f["includedEventTypes"] == ["Microsoft.Storage.BlobCreated"]
-    assert f["advancedFilters"] == [{"operatorType": "StringEndsWith", "key": "subject",
-                                     "values": [".mp3", ".error.json"]}]

@@ -153,9 +153,10 @@ resource site 'Microsoft.Web/sites@2025-05-01' = {
           name: 'BATCH_VM_SIZE'
           value: vmSize
         }
+        // Empty: the app's default (one per vCPU of BATCH_VM_SIZE), the same the pool hook makes the pool with.
         {
           name: 'BATCH_SLOTS_PER_NODE'
-          value: string(slotsPerNode)
+          value: (slotsPerNode > 0) ? string(slotsPerNode) : ''
         }
         {
           name: 'BATCH_MIN_NODES'

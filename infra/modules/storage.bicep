@@ -4,6 +4,8 @@ param tags object
 param resourceToken string
 param containers object
 param workspaceId string
+@description('Queue for file-done / failure notifications (Event Grid writes them); empty: none.')
+param notificationQueue string
 @description('Days after which Event Grid dead letters and the failed tasks\' logs are deleted.')
 @minValue(1)
 param deadLetterRetentionDays int
@@ -54,6 +56,11 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2026-09-01'
 resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2026-09-01' = {
   parent: account
   name: 'default'
+}
+
+resource notifyQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2026-09-01' = if (!empty(notificationQueue)) {
+  parent: queueService
+  name: empty(notificationQueue) ? 'none' : notificationQueue
 }
 
 resource pipelineContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-09-01' = [for name in items(containers): {
@@ -174,6 +181,7 @@ resource queueLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = 
 }
 
 output name string = account.name
+output notificationQueue string = empty(notificationQueue) ? '' : notifyQueue.name
 output id string = account.id
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output queueEndpoint string = account.properties.primaryEndpoints.queue
