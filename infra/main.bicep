@@ -7,7 +7,45 @@ targetScope = 'subscription'
 param environmentName string
 
 @minLength(1)
-@description('Azure region for every resource.')
+@description('Azure region for every resource: one that offers the Flex Consumption plan (tests/data/flex_consumption.json).')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
 param location string
 
 @description('Object id of the deploying user (azd sets AZURE_PRINCIPAL_ID); granted what `mp3pipe drop/status` need. Empty: none.')
@@ -17,8 +55,12 @@ param principalId string = ''
 @allowed(['User', 'ServicePrincipal', 'Group'])
 param principalType string = 'User'
 
-@description('Optional webhook URL told of every finished file (.mp3) and failure report (.error.json) in the output container.')
+@description('Optional webhook URL told of every finished file (.mp3) and failure report (.error.json) in the output container. Event Grid validates it when the subscription is made (the endpoint must answer its handshake, or provision fails).')
 param notificationWebhookUrl string = ''
+
+@description('Optional Storage queue (made in the pipeline\'s account) told of the same events; needs no handshake. Empty: none.')
+@maxLength(63)
+param notificationQueue string = ''
 
 @description('Optional email address for the alert rule (files failing, poison queue, dead letters).')
 param alertEmail string = ''
@@ -29,8 +71,22 @@ param batchVmSize string = 'standard_d2s_v3'
 @description('Most nodes the monitor scales the pool to.')
 param batchMaxNodes int = 10
 
-@description('Conversions per node.')
-param batchSlotsPerNode int = 1
+@description('Days after which Event Grid dead letters (eventgrid-deadletter) are deleted.')
+@minValue(1)
+param deadLetterRetentionDays int = 30
+
+@description('Days after which failed tasks\' logs (mp3-out/_mp3pipe-logs/) are deleted; failure reports stay.')
+@minValue(1)
+param taskLogRetentionDays int = 30
+
+@description('Days after which dropped MP4s (mp4-in) are deleted, their MP3s kept; 0 keeps inputs forever.')
+@minValue(0)
+param inputRetentionDays int = 0
+
+@description('Conversions per node; 0: the app\'s default, one per vCPU of batchVmSize (shared/settings.py decides it for the app and the pool hook alike).')
+@minValue(0)
+@maxValue(256)
+param batchSlotsPerNode int = 0
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName, app: 'mp3pipe' }
@@ -69,6 +125,10 @@ module storage 'modules/storage.bicep' = {
     resourceToken: resourceToken
     containers: containers
     workspaceId: monitoring.outputs.workspaceId
+    notificationQueue: notificationQueue
+    deadLetterRetentionDays: deadLetterRetentionDays
+    taskLogRetentionDays: taskLogRetentionDays
+    inputRetentionDays: inputRetentionDays
   }
 }
 
@@ -127,6 +187,7 @@ module events 'modules/events.bicep' = {
     outputContainer: containers.output
     deadLetterContainer: containers.deadLetter
     notificationWebhookUrl: notificationWebhookUrl
+    notificationQueue: storage.outputs.notificationQueue
   }
 }
 
@@ -141,6 +202,7 @@ module roles 'modules/roles.bicep' = {
     appPrincipalId: identities.outputs.appPrincipalId
     poolPrincipalId: identities.outputs.poolPrincipalId
     topicPrincipalId: events.outputs.topicPrincipalId
+    notificationQueue: storage.outputs.notificationQueue
     userPrincipalId: principalId
     userPrincipalType: principalType
   }
@@ -176,7 +238,7 @@ output BATCH_ACCOUNT_URL string = batch.outputs.accountUrl
 output BATCH_POOL_ID string = poolId
 output BATCH_JOB_ID string = jobId
 output BATCH_VM_SIZE string = batchVmSize
-output BATCH_SLOTS_PER_NODE string = string(batchSlotsPerNode)
+output BATCH_SLOTS_PER_NODE string = (batchSlotsPerNode > 0) ? string(batchSlotsPerNode) : ''
 output BATCH_MAX_NODES string = string(batchMaxNodes)
 output BATCH_POOL_IDENTITY_ID string = identities.outputs.poolIdentityId
 output INPUT_CONTAINER string = containers.input

@@ -224,7 +224,7 @@ def monitor_tick(deps: Deps) -> TickResult:
         try:
             gw.ensure_pool(pool_spec(s))
         except GatewayError as exc:  # e.g. the pool is still being deleted: the next run creates it
-            event("pool-not-created", logging.WARNING, error=str(exc))
+            event("pool-not-created", logging.ERROR, error=str(exc))
         pool = gw.pool_state()
     try:
         counts = gw.task_counts()

@@ -6,15 +6,16 @@ import ast
 import json
 import re
 
+from tests import kql_reader
 from tests.bicep_reader import INFRA, REPO, all_resources
 
 WORKBOOK = json.loads((INFRA / "workbook.json").read_text())
 ALERT = (INFRA / "alert-query.kql").read_text()
 
 
-def logged_events() -> dict[str, set[str]]:
-    """Event name -> its JSON fields, from every `event(...)` call in shared/ (names held in variables too)."""
-    events: dict[str, set[str]] = {}
+def event_calls() -> list[tuple[set[str], ast.Call]]:
+    """Every `event(...)` call in shared/ with the event names it can log (names held in variables too)."""
+    calls = []
     for path in (REPO / "shared").rglob("*.py"):
         tree = ast.parse(path.read_text())
         strings: dict[str, set[str]] = {}
@@ -28,9 +29,28 @@ def logged_events() -> dict[str, set[str]]:
                 first = node.args[0]
                 names = ({first.value} if isinstance(first, ast.Constant)
                          else strings.get(getattr(first, "id", ""), set()))
-                for name in names:
-                    events.setdefault(name, set()).update(k.arg for k in node.keywords if k.arg)
+                calls.append((names, node))
+    return calls
+
+
+def logged_events() -> dict[str, set[str]]:
+    """Event name -> its JSON fields."""
+    events: dict[str, set[str]] = {}
+    for names, node in event_calls():
+        for name in names:
+            events.setdefault(name, set()).update(k.arg for k in node.keywords if k.arg)
     return events
+
+
+def stopping_events() -> set[str]:
+    """Events that mean files stop: logged at ERROR (the pipeline cannot go on: a submit, the pool, a node), or
+    carrying a failure report (this file is given up on)."""
+    out: set[str] = set()
+    for names, node in event_calls():
+        level = node.args[1] if len(node.args) > 1 else None
+        if getattr(level, "attr", None) in ("ERROR", "CRITICAL") or any(k.arg == "report" for k in node.keywords):
+            out |= names
+    return out
 
 
 def queries() -> dict[str, str]:
@@ -71,8 +91,27 @@ def test_placeholders_are_filled_by_the_template():
         assert f"'{placeholder}'" in view
 
 
-def test_alert_fires_on_failed_files_poison_queue_and_dead_letters():
-    assert '"failed"' in ALERT and "webjobs-blobtrigger-poison" in ALERT and "__DEADLETTER__" in ALERT
+def alert_events() -> set[str]:
+    """Event names the alert's AppTraces part selects (`event in (...)` / `event == ...`)."""
+    query = kql_reader.parse("alert", ALERT)
+    return {text.strip('"') for c in query.comparisons() if c.table == "AppTraces" and c.column == "event"
+            and c.op in ("in", "==") for _, text in c.literals}
+
+
+def test_alert_fires_on_every_event_that_stops_files():
+    stopping = stopping_events()
+    assert {"failed", "rejected", "submit-failed", "pool-resize-error", "node-broken", "pool-not-created"} <= stopping
+    missing = stopping - alert_events()
+    assert missing == set(), f"events that stop files but the alert does not see: {sorted(missing)}"
+    assert alert_events() <= set(logged_events())
+
+
+def test_alert_fires_on_errors_logged_outside_events_poison_queue_and_dead_letters():
+    query = kql_reader.parse("alert", ALERT)
+    found = {(c.table, c.column, c.op, c.literals) for c in query.comparisons()}
+    assert ("AppTraces", "SeverityLevel", ">=", (("long", "3"),)) in found  # Error and Critical: log.error(...)
+    assert "webjobs-blobtrigger-poison" in ALERT and "__DEADLETTER__" in ALERT
+    assert {"AppTraces", "StorageQueueLogs", "StorageBlobLogs"} <= query.tables()
     rule = next(r for r in all_resources() if r.type == "Microsoft.Insights/scheduledQueryRules")
     criterion = rule.body["properties"]["criteria"]["allOf"][0]
     assert (criterion["operator"], criterion["threshold"], criterion["timeAggregation"]) == ("GreaterThan", 0, "Count")
@@ -81,9 +120,16 @@ def test_alert_fires_on_failed_files_poison_queue_and_dead_letters():
     assert {"StorageWrite"} <= categories  # blob writes (drops, MP3s, dead letters) and queue puts (poison)
 
 
-def test_notification_subscribes_to_finished_files_and_failure_reports():
-    notify = next(r for r in all_resources() if r.type == "Microsoft.EventGrid/systemTopics/eventSubscriptions")
-    f = notify.body["properties"]["filter"]
-    assert f["includedEventTypes"] == ["Microsoft.Storage.BlobCreated"]
-    assert f["advancedFilters"] == [{"operatorType": "StringEndsWith", "key": "subject",
-                                     "values": [".mp3", ".error.json"]}]
+SAMPLED = {"AppTraces", "AppRequests"}  # Application Insights tables: a row may stand for ItemCount items
+
+
+def test_traces_the_views_count_are_never_sampled_away():
+    sampling = json.loads((REPO / "host.json").read_text())["logging"]["applicationInsights"]["samplingSettings"]
+    excluded = {t.strip() for t in sampling.get("excludedTypes", "").split(";")}
+    assert sampling.get("isEnabled") is False or {"Trace", "Request", "Exception"} <= excluded, sampling
+    unweighted = []
+    for name, text in {**queries(), "alert": ALERT}.items():
+        tokens = kql_reader.parse(name, text).tokens
+        unweighted += [f"{name}: count() over {t.table}" for i, t in enumerate(tokens[:-1])
+                       if t.text == "count" and tokens[i + 1].text == "(" and t.table in SAMPLED]
+    assert unweighted == [], "count rows of a sampled table: use sum(ItemCount)\n" + "\n".join(unweighted)

@@ -1,4 +1,6 @@
-// The Event Grid system topic on the storage account, and the optional "file done / failed" notification.
+// The Event Grid system topic on the storage account, and the optional "file done / failed" notifications: to a
+// webhook (Event Grid validates it with a handshake when the subscription is made: an endpoint that does not answer
+// fails `azd provision`) and/or to a Storage queue of this account (no handshake; the topic's identity sends).
 // The blob trigger's subscription needs the app's blobs_extension key, so the postdeploy hook makes it.
 param location string
 param tags object
@@ -7,6 +9,7 @@ param storageAccountName string
 param outputContainer string
 param deadLetterContainer string
 param notificationWebhookUrl string
+param notificationQueue string
 
 resource account 'Microsoft.Storage/storageAccounts@2026-09-01' existing = {
   name: storageAccountName
@@ -25,6 +28,36 @@ resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
   }
 }
 
+// What a notification is about, for either destination: finished files (.mp3) and failure reports (.error.json).
+var notifyFilter = {
+  includedEventTypes: [
+    'Microsoft.Storage.BlobCreated'
+  ]
+  subjectBeginsWith: '/blobServices/default/containers/${outputContainer}/'
+  advancedFilters: [
+    {
+      operatorType: 'StringEndsWith'
+      key: 'subject'
+      values: [
+        '.mp3'
+        '.error.json'
+      ]
+    }
+  ]
+}
+var notifyDeadLetter = {
+  identity: {
+    type: 'SystemAssigned'
+  }
+  deadLetterDestination: {
+    endpointType: 'StorageBlob'
+    properties: {
+      resourceId: account.id
+      blobContainerName: deadLetterContainer
+    }
+  }
+}
+
 resource notify 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = if (!empty(notificationWebhookUrl)) {
   parent: topic
   name: 'mp3pipe-notify'
@@ -37,38 +70,39 @@ resource notify 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15'
         maxEventsPerBatch: 1
       }
     }
-    filter: {
-      includedEventTypes: [
-        'Microsoft.Storage.BlobCreated'
-      ]
-      subjectBeginsWith: '/blobServices/default/containers/${outputContainer}/'
-      advancedFilters: [
-        {
-          operatorType: 'StringEndsWith'
-          key: 'subject'
-          values: [
-            '.mp3'
-            '.error.json'
-          ]
-        }
-      ]
-    }
+    filter: notifyFilter
     retryPolicy: {
       maxDeliveryAttempts: 30
       eventTimeToLiveInMinutes: 1440
     }
-    deadLetterWithResourceIdentity: {
+    deadLetterWithResourceIdentity: notifyDeadLetter
+  }
+}
+
+resource notifyQueue 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = if (!empty(notificationQueue)) {
+  parent: topic
+  name: 'mp3pipe-notify-queue'
+  properties: {
+    eventDeliverySchema: 'EventGridSchema'
+    deliveryWithResourceIdentity: {
       identity: {
         type: 'SystemAssigned'
       }
-      deadLetterDestination: {
-        endpointType: 'StorageBlob'
+      destination: {
+        endpointType: 'StorageQueue'
         properties: {
           resourceId: account.id
-          blobContainerName: deadLetterContainer
+          queueName: notificationQueue
+          queueMessageTimeToLiveInSeconds: 604800
         }
       }
     }
+    filter: notifyFilter
+    retryPolicy: {
+      maxDeliveryAttempts: 30
+      eventTimeToLiveInMinutes: 1440
+    }
+    deadLetterWithResourceIdentity: notifyDeadLetter
   }
 }
 

@@ -1,4 +1,4 @@
-// Flex Consumption plan + the Function App (Python 3.11), identity-based storage, every app setting the code reads.
+// Flex Consumption plan + the Function App (Python 3.12), identity-based storage, every app setting the code reads.
 param location string
 param tags object
 param resourceToken string
@@ -67,7 +67,7 @@ resource site 'Microsoft.Web/sites@2025-05-01' = {
       }
       runtime: {
         name: 'python'
-        version: '3.11'
+        version: '3.12'
       }
     }
     siteConfig: {
@@ -153,9 +153,10 @@ resource site 'Microsoft.Web/sites@2025-05-01' = {
           name: 'BATCH_VM_SIZE'
           value: vmSize
         }
+        // Empty: the app's default (one per vCPU of BATCH_VM_SIZE), the same the pool hook makes the pool with.
         {
           name: 'BATCH_SLOTS_PER_NODE'
-          value: string(slotsPerNode)
+          value: (slotsPerNode > 0) ? string(slotsPerNode) : ''
         }
         {
           name: 'BATCH_MIN_NODES'

@@ -1,4 +1,5 @@
-// The portal view: the "mp3pipe" workbook, the alert rule (files failing, poison queue, dead letters), its email.
+// The portal view: the "mp3pipe" workbook, the alert rule (whatever stops files: failed or rejected files, failed
+// submits, the pool not created or not resizing, broken nodes, errors logged, poison queue, dead letters), its email.
 param location string
 param tags object
 param resourceToken string
@@ -48,8 +49,8 @@ resource problems 'Microsoft.Insights/scheduledQueryRules@2022-08-01-preview' = 
   location: location
   tags: tags
   properties: {
-    displayName: 'mp3pipe: files failing, poison queue or dead-lettered events'
-    description: 'A file failed (a failure report was written), a blob trigger gave up on a blob (poison queue), or Event Grid could not deliver an event (dead-letter container).'
+    displayName: 'mp3pipe: files failing or stopped (pool, nodes, submits), poison queue or dead-lettered events'
+    description: 'A file failed or was rejected (a failure report was written), a submit failed, the pool could not be created or resized, a node broke, the app or host logged an error, a blob trigger gave up on a blob (poison queue), or Event Grid could not deliver an event (dead-letter container).'
     severity: 2
     enabled: true
     scopes: [

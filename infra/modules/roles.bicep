@@ -6,6 +6,7 @@ param appInsightsName string
 param appPrincipalId string
 param poolPrincipalId string
 param topicPrincipalId string
+param notificationQueue string
 param userPrincipalId string
 param userPrincipalType string
 
@@ -13,6 +14,7 @@ var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blo
 var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // Storage Blob Data Contributor
 var storageBlobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1' // Storage Blob Data Reader
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // Storage Queue Data Contributor
+var storageQueueDataMessageSender = 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a' // Storage Queue Data Message Sender
 var batchDataContributor = '6aaa78f1-f7de-44ca-8722-c64a23943cae' // Azure Batch Data Contributor
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
 
@@ -38,6 +40,16 @@ resource outputContainer 'Microsoft.Storage/storageAccounts/blobServices/contain
 resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-09-01' existing = {
   parent: blobService
   name: containers.deadLetter
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2026-09-01' existing = {
+  parent: account
+  name: 'default'
+}
+
+resource notifyQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2026-09-01' existing = {
+  parent: queueService
+  name: empty(notificationQueue) ? 'none' : notificationQueue
 }
 
 resource batchAccount 'Microsoft.Batch/batchAccounts@2025-06-01' existing = {
@@ -144,5 +156,16 @@ resource userBatch 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!e
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', batchDataContributor)
     principalId: userPrincipalId
     principalType: userPrincipalType
+  }
+}
+
+// Event Grid writes the optional notifications into the queue with the topic's identity (no key, no SAS).
+resource topicQueueSend 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(notificationQueue)) {
+  name: guid(notifyQueue.id, topicPrincipalId, storageQueueDataMessageSender)
+  scope: notifyQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataMessageSender)
+    principalId: topicPrincipalId
+    principalType: 'ServicePrincipal'
   }
 }
