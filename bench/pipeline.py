@@ -621,7 +621,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wait-quiet", type=float, default=20,
                    help="before each timed phase wait up to this many seconds for other processes to go quiet")
     p.add_argument("--keep", action="store_true", help="keep the temporary state folder")
+    p.add_argument("--smoke", action="store_true", help="every phase on a few tiny files, once (for the test suite): "
+                   "the figures mean nothing, the run shows the benchmark still works")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.files, args.seconds, args.latency_runs, args.pairs, args.big_mb = 2, 2.0, 1, 1, 2
+        args.watch_blobs, args.idle_window, args.wait_quiet = 30, 3.0, 0
+        args.skip = ",".join(filter(None, (args.skip, "paced")))
     skip = set(filter(None, args.skip.split(",")))
     cores = os.cpu_count() or 1
     t_start = time.perf_counter()
