@@ -637,7 +637,8 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     clips = make_clips(media / f"clips-{args.seconds:g}s", args.files, args.seconds)
     files = list(clips)
-    if SAMPLE.exists():
+    with_sample = SAMPLE.exists() and not args.smoke
+    if with_sample:
         files.append(SAMPLE)
     small = media / "small.mp4"
     if not small.exists():
@@ -646,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
     one_mb = make_sized_mp4(media / "small-1mb.mp4", 1024 * 1024, "160x120")
     total_mb = sum(f.stat().st_size for f in files) / 1e6
     say(f"media ({time.perf_counter() - t:.1f} s, cached in {media}): {len(clips)} x {args.seconds:g} s 720p H.264 + "
-        f"stereo AAC{' + ' + SAMPLE.name if SAMPLE.exists() else ''} = {len(files)} files, {total_mb:.0f} MB; "
+        f"stereo AAC{' + ' + SAMPLE.name if with_sample else ''} = {len(files)} files, {total_mb:.0f} MB; "
         f"small {small.stat().st_size / 1e3:.0f} kB; memory check {one_mb.stat().st_size / 1e6:.1f} MB and "
         f"{big.stat().st_size / 1e6:.0f} MB")
 
@@ -691,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
             # 2. latency
             waits.append(settle(args.wait_quiet))
             lat = [latency_once(pipe, f"lat/{i}.mp4", small) for i in range(args.latency_runs)]
-            sample_lat = latency_once(pipe, "lat/sample.mp4", SAMPLE) if SAMPLE.exists() else None
+            sample_lat = latency_once(pipe, "lat/sample.mp4", SAMPLE) if with_sample else None
             # 3. memory
             mem_small = mem_big = None
             if "memory" not in skip:
