@@ -81,6 +81,15 @@ def test_mp3_duration_counts_frames(tmp_path, rate, channels):
     assert 1.5 < mp3.duration_seconds(str(half)) < 3.5  # counts what is there, not what a header says
 
 
+def test_the_tests_whole_mp3_oracle_decodes_instead_of_reading_the_header(tmp_path):
+    """held_seconds, which every "converted and whole" assertion trusts, sees a cut the LAME/Xing header hides."""
+    path = _make(tmp_path / "x.mp3", "-f", "lavfi", "-i", "sine=d=10", "-ac", "2", "-c:a", "libmp3lame")
+    third = tmp_path / "third.mp3"
+    third.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    assert abs(held_seconds(path) - 10.0) < 0.05 and abs(held_seconds(third) - 10.0 / 3) < 0.2
+    assert held_seconds(tmp_path / "x.mp3.missing") is None
+
+
 def test_a_live_fragmented_file_cut_inside_a_fragment_fails(tmp_path):
     whole = _make(tmp_path / "live.mp4", "-f", "lavfi", "-i", "sine=d=20", "-c:a", "aac", "-movflags",
                   "frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "1000000")
