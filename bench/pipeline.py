@@ -621,7 +621,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wait-quiet", type=float, default=20,
                    help="before each timed phase wait up to this many seconds for other processes to go quiet")
     p.add_argument("--keep", action="store_true", help="keep the temporary state folder")
+    p.add_argument("--smoke", action="store_true", help="every phase on a few tiny files, once (for the test suite): "
+                   "the figures mean nothing, the run shows the benchmark still works")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.files, args.seconds, args.latency_runs, args.pairs, args.big_mb = 2, 2.0, 1, 1, 2
+        args.watch_blobs, args.idle_window, args.wait_quiet = 30, 3.0, 0
+        args.skip = ",".join(filter(None, (args.skip, "paced")))
     skip = set(filter(None, args.skip.split(",")))
     cores = os.cpu_count() or 1
     t_start = time.perf_counter()
@@ -631,7 +637,8 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     clips = make_clips(media / f"clips-{args.seconds:g}s", args.files, args.seconds)
     files = list(clips)
-    if SAMPLE.exists():
+    with_sample = SAMPLE.exists() and not args.smoke
+    if with_sample:
         files.append(SAMPLE)
     small = media / "small.mp4"
     if not small.exists():
@@ -640,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
     one_mb = make_sized_mp4(media / "small-1mb.mp4", 1024 * 1024, "160x120")
     total_mb = sum(f.stat().st_size for f in files) / 1e6
     say(f"media ({time.perf_counter() - t:.1f} s, cached in {media}): {len(clips)} x {args.seconds:g} s 720p H.264 + "
-        f"stereo AAC{' + ' + SAMPLE.name if SAMPLE.exists() else ''} = {len(files)} files, {total_mb:.0f} MB; "
+        f"stereo AAC{' + ' + SAMPLE.name if with_sample else ''} = {len(files)} files, {total_mb:.0f} MB; "
         f"small {small.stat().st_size / 1e3:.0f} kB; memory check {one_mb.stat().st_size / 1e6:.1f} MB and "
         f"{big.stat().st_size / 1e6:.0f} MB")
 
@@ -685,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
             # 2. latency
             waits.append(settle(args.wait_quiet))
             lat = [latency_once(pipe, f"lat/{i}.mp4", small) for i in range(args.latency_runs)]
-            sample_lat = latency_once(pipe, "lat/sample.mp4", SAMPLE) if SAMPLE.exists() else None
+            sample_lat = latency_once(pipe, "lat/sample.mp4", SAMPLE) if with_sample else None
             # 3. memory
             mem_small = mem_big = None
             if "memory" not in skip:

@@ -1,6 +1,7 @@
 """Scaling benchmark: our policy vs a static pool and Batch's autoscale formula on simulated traces.
 
 Run: .venv/bin/python bench/scaling.py   (deterministic; about a second; prints figures, asserts nothing)
+     `--smoke`: seed 1 only (for the test suite; the figures differ from the five-seed ones)
 
 The pool model and its modelling notes are in bench/sim/pool.py, the traces in bench/sim/traces.py.
 Every policy gets the same traces, the same task durations (lognormal, median 30 s, sigma 0.6, one
@@ -26,6 +27,7 @@ is in a table of its own, with and without the policy's hold of a lone file.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -117,7 +119,12 @@ def shifted_burst(at: float) -> TraceFactory:
     return lambda seed: Trace(f"burst@{at:.0f}", tuple(at for _ in range(200)), at + 7200)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    global SEEDS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="seed 1 only")
+    if parser.parse_args(argv).smoke:
+        SEEDS = (1,)
     params = SimParams()
     print("Pool scaling benchmark (simulated Azure Batch pool; times in seconds)")
     print(f"  node start-up {params.allocation_s:.0f}s allocation + {params.start_task_s:.0f}s start task; "

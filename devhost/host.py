@@ -276,7 +276,10 @@ class LocalHost:
             took = time.monotonic() - began
             if new:
                 log.info("the listing of %s found %d blob(s) no event announced", f.container, new)
-            wait = self.poll_interval if new else min(self.max_poll_interval, wait * 2)
+            backed_off = 0 if new else min(self.max_poll_interval, wait * 2)
+            if backed_off > wait:  # logged while it backs off, not at rest: a few lines after each find
+                log.info("the listing of %s found nothing new: the next in %g s", f.container, backed_off)
+            wait = backed_off or self.poll_interval
             self.stop_event.wait(max(wait, LISTING_DUTY * took))
 
     @staticmethod
