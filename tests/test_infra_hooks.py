@@ -301,3 +301,63 @@ def test_the_stand_in_rejects_a_body_outside_the_model_and_an_unknown_api_versio
     grid.close()
     assert len(arm.validation_errors) == 3
     arm.validation_errors.clear()
+
+
+QUOTA_ERROR = (
+    "Batch account bat has 0 dedicated cores for standardDSv3Family (the family of BATCH_VM_SIZE standard_d2s_v3: "
+    "2 vCPUs per node; BATCH_MAX_NODES=10 needs 20) and Spot is off (BATCH_SPOT_SHARE=0): no node can start and "
+    "every file would wait in the queue. Raise it in the Azure portal: Batch account bat > Quotas > Request quota "
+    "increase (or Help + support > Create a support request > Service and subscription limits (quotas) > Batch), "
+    "then run `azd provision` again.")
+
+
+def family_quota(arm: MgmtStandin, family: str, cores: int) -> None:
+    for quota in arm.batch_quotas["dedicatedCoreQuotaPerVMFamily"]:
+        if quota["name"] == family:
+            quota["coreQuota"] = cores
+
+
+def test_no_cores_for_the_vm_family_stops_provision_with_the_numbers_and_where_to_raise_them(arm, capsys):
+    family_quota(arm, "standardDSv3Family", 0)  # the Dv3 family (Standard_D2_v3) still has 20: not ours
+    with pytest.raises(HookError) as failed:
+        provision(arm)
+    assert str(failed.value) == QUOTA_ERROR
+    assert arm.sent("PUT") == [] and arm.pools == {}
+
+
+def test_spot_cores_let_a_node_start_when_dedicated_cores_are_zero(arm, capsys):
+    family_quota(arm, "standardDSv3Family", 0)
+    arm.batch_quotas["lowPriorityCoreQuota"] = 6
+    assert "created Batch pool" in provision(arm, {**ENV, "BATCH_SPOT_SHARE": "0.5"})
+    out = capsys.readouterr().out
+    assert ("warning: Batch account bat has 0 dedicated cores for standardDSv3Family and 6 Spot (low-priority) "
+            "cores: at most 3 of BATCH_MAX_NODES=10 nodes") in out
+
+
+def test_zero_spot_cores_with_spot_allowed_and_no_dedicated_cores_stops_provision(arm):
+    family_quota(arm, "standardDSv3Family", 0)
+    arm.batch_quotas["lowPriorityCoreQuota"] = 0
+    with pytest.raises(HookError, match=r"has 0 dedicated cores for standardDSv3Family .* and 0 Spot \(low-priority\) "
+                                        r"cores: no node can start"):
+        provision(arm, {**ENV, "BATCH_SPOT_SHARE": "0.5"})
+
+
+def test_the_accounts_total_dedicated_quota_counts_when_family_quotas_are_not_enforced(arm, capsys):
+    family_quota(arm, "standardDSv3Family", 0)
+    arm.batch_quotas.update(dedicatedCoreQuotaPerVMFamilyEnforced=False, dedicatedCoreQuota=8)
+    assert "created Batch pool" in provision(arm)
+    assert "has 8 dedicated cores and Spot is off (BATCH_SPOT_SHARE=0): at most 4 of BATCH_MAX_NODES=10" in (
+        capsys.readouterr().out)
+
+
+def test_a_pool_quota_of_zero_stops_provision(arm):
+    arm.batch_quotas["poolQuota"] = 0
+    with pytest.raises(HookError, match="has a pool quota of 0: the pool cannot be created. Raise it in the Azure "
+                                        "portal: Batch account bat > Quotas"):
+        provision(arm)
+
+
+def test_a_vm_size_batch_does_not_offer_stops_provision(arm):
+    with pytest.raises(HookError, match="BATCH_VM_SIZE standard_d2s_v9 is not a VM size Azure Batch offers in "
+                                        "westeurope"):
+        provision(arm, {**ENV, "BATCH_VM_SIZE": "standard_d2s_v9"})
