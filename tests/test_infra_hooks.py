@@ -361,3 +361,8 @@ def test_a_vm_size_batch_does_not_offer_stops_provision(arm):
     with pytest.raises(HookError, match="BATCH_VM_SIZE standard_d2s_v9 is not a VM size Azure Batch offers in "
                                         "westeurope"):
         provision(arm, {**ENV, "BATCH_VM_SIZE": "standard_d2s_v9"})
+
+
+def test_each_vm_size_counts_against_its_own_family(arm):
+    family_quota(arm, "standardDSv3Family", 0)
+    assert "created Batch pool" in provision(arm, {**ENV, "BATCH_VM_SIZE": "standard_d2_v3"})  # standardDv3Family

@@ -1,4 +1,4 @@
-"""What both azd hooks share: the azd environment, the ARM client options, one clear error per failure."""
+"""What both azd hooks share: the azd environment, the ARM client options, one clear error per failure, waiting."""
 
 from __future__ import annotations
 
@@ -86,7 +86,8 @@ def until_ready(what: str, probe: Callable[[], tuple[Any, str]], *, wait_seconds
             return found
         left = wait_seconds - (clock() - start)
         if left <= 0:
-            raise HookError(f"{what}: still failing after {wait_seconds:.0f} s; last answer: {why}. {advice}")
+            raise HookError(f"{what}: still failing after {wait_seconds:.0f} s; last answer: "
+                            f"{why.rstrip('.')}. {advice}")
         pause = min(pause, left)
         print(f"waiting for {what}: {why} (next try in {pause:.0f} s, giving up in {left:.0f} s)", flush=True)
         time.sleep(pause)
