@@ -237,6 +237,8 @@ class MgmtStandin(TlsStandin):
         dest = sub["properties"]["destination"]["properties"]
         self.full_urls[name] = dest.pop("endpointUrl")  # Azure never returns the URL with its key
         dest["endpointBaseUrl"] = self.full_urls[name].split("?", 1)[0]
+        dest.setdefault("preferredBatchSizeInKilobytes", 64)  # defaults ARM fills in and returns
+        sub["properties"].setdefault("labels", [])
         sub.update(id=call.path, name=name, type="Microsoft.EventGrid/systemTopics/eventSubscriptions")
         sub["properties"].update(provisioningState="Succeeded", topic=call.path.rsplit("/eventSubscriptions/", 1)[0])
         self.subscriptions[name] = sub
