@@ -4,6 +4,7 @@ the Event Grid subscription, a second run sends no create, and a wrong function 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,8 +132,15 @@ def test_a_rotated_key_updates_the_subscription(arm):
 def test_a_function_name_that_is_not_registered_fails_clearly(arm):
     with pytest.raises(HookError, match=r"function 'process_blob' is not registered in Function App func-t "
                                         r"\(registered: monitor, reconcile, submit\)"):
-        deploy(arm, {**ENV, "SUBMIT_FUNCTION_NAME": "process_blob"})
-    assert arm.sent("PUT") == []
+        deploy(arm, {**ENV, "SUBMIT_FUNCTION_NAME": "process_blob"}, wait=30)
+    assert arm.sent("PUT") == [] and len(arm.sent("GET", "/functions")) == 1  # no wait: the host has indexed others
+
+
+def test_functions_not_indexed_yet_are_waited_for(arm, capsys):
+    registered, arm.functions = arm.functions, []
+    threading.Timer(0.3, lambda: setattr(arm, "functions", registered)).start()
+    assert "created Event Grid subscription" in deploy(arm, wait=30)
+    assert "registered: none" in capsys.readouterr().out
 
 
 def test_a_missing_blobs_extension_key_fails_clearly(arm):

@@ -130,9 +130,12 @@ def ensure_subscription(env: Mapping[str, str], credential: Any, *, base_url: st
             names = sorted({(f.name or "").rsplit("/", 1)[-1] for f in web.web_apps.list_functions(group, app)})
             if function in names:
                 return function, ""
-            return None, (f"function {function!r} is not registered in Function App {app} (registered: "
-                          f"{', '.join(names) or 'none'}); Event Grid would get 202 for every event and the "
-                          "trigger would never run")
+            why = (f"function {function!r} is not registered in Function App {app} (registered: "
+                   f"{', '.join(names) or 'none'}); Event Grid would get 202 for every event and the trigger would "
+                   "never run")
+            if names:  # the host indexes all of the app's functions at once: others without ours is final
+                raise HookError(f"cannot subscribe the blob trigger: {why}")
+            return None, why
 
         def blobs_key() -> tuple[str | None, str]:
             keys = web.web_apps.list_host_keys(group, app)
