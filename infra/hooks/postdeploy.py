@@ -30,7 +30,8 @@ WAIT_SECONDS = 900.0  # how long to wait for a fresh host (POSTDEPLOY_WAIT_SECON
 NOT_READY_ADVICE = ("The Function App's host is not ready: right after a deploy it can take minutes to start and to "
                     "reach its storage (role assignments propagate slowly). Check the app in the Azure portal "
                     "(Function App > Overview and Log stream), then run `azd hooks run postdeploy` again; set "
-                    "POSTDEPLOY_WAIT_SECONDS to wait longer.")
+                    "POSTDEPLOY_WAIT_SECONDS to wait longer. A 403 that lasts can also mean your own sign-in may "
+                    "not list the app's keys: it needs Contributor (or Owner) on the resource group.")
 
 
 def webhook_url(host: str, function: str, key: str) -> str:
