@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sim.pool import AutoscaleFormula, Controller, OurPolicy, Sim, SimParams, StaticPool  # noqa: E402
 from sim.traces import Trace, burst, office_day, poisson, trickle  # noqa: E402
 
-from shared.scaling import ScalingSettings  # noqa: E402
+from shared.domain.scaling import ScalingSettings  # noqa: E402
 
 SEEDS = (1, 2, 3, 4, 5)
 

@@ -19,10 +19,10 @@ from azure.storage.blob import BlobServiceClient
 from devhost.azurite import REPO, Azurite, free_port
 from devhost.eventgrid import Notifier
 from devhost.task_audit import TaskAudit, audit
-from shared import naming
-from shared.batch.local import read_history, read_task_table
+from shared.adapters.batch.local import read_history, read_task_table
+from shared.adapters.storage import BlobStorage
+from shared.domain import naming
 from shared.settings import DEFAULTS, Settings
-from shared.storage import Storage
 
 
 @dataclass
@@ -152,7 +152,7 @@ class LocalPipeline:
         """Upload one file into the input container and post its BlobCreated event to the host; returns its ETag."""
         blob = self.service.get_blob_client(self.input_container, name)
         if isinstance(data, Path):
-            etag = Storage(self.service).upload_file(self.input_container, name, data)
+            etag = BlobStorage(self.service).upload_file(self.input_container, name, data)
             size = data.stat().st_size
         else:
             etag = blob.upload_blob(data, overwrite=True)["etag"]

@@ -18,7 +18,7 @@ from typing import Any
 from devhost.azurite import REPO
 from devhost.local_pipeline import LocalPipeline, Outcome
 from devhost.media import duration, make_mp4
-from shared import naming
+from shared.domain import naming
 from shared.settings import SettingsError
 
 TABLE_ROWS = 50  # the summary table shows failures first, then converted files, this many rows at most

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared import planning
-from shared.batch.local import read_history, read_task_table, spec_from_json
+from shared.adapters.batch.local import read_history, read_task_table, spec_from_json
+from shared.domain import planning
 
 
 @dataclass

@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from shared import naming
+from shared.domain import naming
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Operate the mp3pipe MP4-to-MP3 pipeline.")
 console = Console()
@@ -122,7 +122,7 @@ def _when(value: dt.datetime | None) -> str:
 def _render(report, limit: int) -> Group:  # noqa: ANN001 - shared.status.StatusReport
     from rich.markup import escape
 
-    from shared.status import STATES
+    from shared.usecases.status import STATES
 
     counts = "  ".join(f"[{STATE_STYLE[s]}]{s} {report.counts[s]}[/{STATE_STYLE[s]}]" for s in STATES)
     if report.pool is None:
@@ -154,8 +154,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Counts by state (waiting, queued, converting, done, failed), the pool, and a per-file table."""
-    from shared.status import as_json as to_json
-    from shared.status import collect
+    from shared.usecases.status import as_json as to_json
+    from shared.usecases.status import collect
 
     deps = _deps()
     report = collect(deps, prefix)
@@ -184,7 +184,7 @@ def retry(name: Annotated[str, typer.Argument(help="input blob name, e.g. videos
     """Convert one file again (after replacing it, or after a transient failure)."""
     from azure.core.exceptions import ResourceNotFoundError
 
-    from shared.pipeline import retry as retry_blob
+    from shared.usecases.submit import retry as retry_blob
 
     deps = _deps()
     try:
@@ -200,7 +200,7 @@ def backfill(
     batch: Annotated[int, typer.Option(help="blobs listed per page")] = 1000,
 ) -> None:
     """Submit every input MP4 that has no task yet (missed triggers, files from before the app existed)."""
-    from shared.reconcile import backfill as run_backfill
+    from shared.usecases.reconcile import backfill as run_backfill
 
     result = run_backfill(_deps(), batch)
     console.print(f"checked {result.checked} MP4(s), submitted {result.submitted}")

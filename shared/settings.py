@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.ffmpeg import PRESETS
+from shared.node.presets import PRESETS
 
 CONTAINER_RE = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
 BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -246,7 +246,7 @@ class Settings:
             )
         package = settings.ffmpeg_package
         if package:
-            from shared.batch.package_ref import parse_package
+            from shared.adapters.batch.package_ref import parse_package
 
             try:
                 parse_package(package)

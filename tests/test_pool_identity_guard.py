@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from shared.batch.gateway import PoolSpec
+from shared.ports.batch import PoolSpec
 from tests.batch_standin import BatchStandin
 
 pytest_plugins = ["tests.conftest_batch"]

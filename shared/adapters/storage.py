@@ -1,4 +1,4 @@
-"""Blob storage access: clients from settings, JSON records, tails of logs, and short-lived URLs for nodes."""
+"""The Storage port on Azure Blob Storage (the SDK): clients from settings, JSON records, listings, node URLs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import datetime as dt
 import json
 import logging
 import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
@@ -18,6 +20,7 @@ from azure.storage.blob import (
     generate_container_sas,
 )
 
+from shared.ports.storage import BlobInfo, BlobLike
 from shared.settings import Settings
 
 log = logging.getLogger("mp3pipe.storage")
@@ -38,8 +41,8 @@ def service_client(settings: Settings, **kwargs: Any) -> BlobServiceClient:
     return BlobServiceClient.from_connection_string(settings.storage_connection, **kwargs)
 
 
-class Storage:
-    """The storage gateway the pipeline uses (one account: input, output and state containers)."""
+class BlobStorage:
+    """The Storage port on one account (input, output and state containers); `service` is the SDK client."""
 
     def __init__(self, service: BlobServiceClient) -> None:
         self.service = service
@@ -49,7 +52,7 @@ class Storage:
         self._warned_key = False
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Storage:
+    def from_settings(cls, settings: Settings) -> BlobStorage:
         return cls(service_client(settings))
 
     @property
@@ -68,6 +71,32 @@ class Storage:
                     log.info("created container %s", name)
                 except ResourceExistsError:
                     pass
+
+    # -- blobs and listings ----------------------------------------------------------------------------------------
+    def blob(self, container: str, name: str) -> BlobLike:
+        return self.service.get_blob_client(container, name)
+
+    def properties(self, blob: BlobLike) -> BlobInfo | None:
+        try:
+            props = blob.get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        return BlobInfo(blob.blob_name, props.etag, props.last_modified, dict(props.metadata or {}))
+
+    def list_blobs(self, container: str, prefix: str = "", *, metadata: bool = False) -> Iterator[BlobInfo]:
+        listing = self.service.get_container_client(container).list_blobs(
+            name_starts_with=prefix or None, include=["metadata"] if metadata else None)
+        for item in listing:
+            yield _info(item)
+
+    def list_page(self, container: str, size: int, marker: str | None) -> tuple[list[BlobInfo], str | None]:
+        pages = self.service.get_container_client(container).list_blobs(results_per_page=size).by_page(
+            continuation_token=marker)
+        page = [_info(item) for item in next(pages, [])]
+        return page, pages.continuation_token
+
+    def set_metadata(self, container: str, name: str, metadata: dict[str, str]) -> None:
+        self.service.get_blob_client(container, name).set_blob_metadata(metadata)
 
     # -- records -------------------------------------------------------------------------------------------------
     def put_json(self, container: str, name: str, record: dict[str, Any]) -> None:
@@ -144,7 +173,7 @@ class Storage:
             return None
         return data.decode("utf-8", errors="replace")
 
-    def upload_file(self, container: str, name: str, path: Any, progress: Any = None) -> str:
+    def upload_file(self, container: str, name: str, path: Path, progress: Callable[..., Any] | None = None) -> str:
         """Upload a local file in blocks, several at a time; returns the new blob's ETag."""
         with open(path, "rb") as fh:
             result = self.service.get_blob_client(container, name).upload_blob(
@@ -208,6 +237,6 @@ def _json_content() -> Any:
     return ContentSettings(content_type="application/json; charset=utf-8")
 
 
-def redact(url: str) -> str:
-    """A URL without its query string (SAS tokens never reach logs)."""
-    return url.split("?", 1)[0]
+
+def _info(item: Any) -> BlobInfo:
+    return BlobInfo(item.name, item.etag, item.last_modified, dict(item.metadata or {}))

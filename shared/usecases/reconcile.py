@@ -7,10 +7,12 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from shared import naming
+from shared.domain import naming
+from shared.domain.records import FileRecord, RecordState, mp3_landed
 from shared.events import event
-from shared.pipeline import Deps, submit_blob
-from shared.records import FileRecord, Records
+from shared.ports.deps import Deps
+from shared.usecases.records import Records
+from shared.usecases.submit import submit_blob
 
 STATE_BLOB = "reconcile/state.json"
 
@@ -26,11 +28,9 @@ def reconcile(deps: Deps, budget: int) -> ReconcileResult:
     """Look at up to `budget` input blobs, continuing where the last run stopped; submit versions with no record."""
     s = deps.settings
     state = deps.storage.get_json(s.state_container, STATE_BLOB) or {}
-    container = deps.storage.service.get_container_client(s.input_container)
-    pages = container.list_blobs(results_per_page=budget).by_page(continuation_token=state.get("marker"))
-    records = Records(deps.storage, s.state_container)
+    page, marker = deps.storage.list_page(s.input_container, budget, state.get("marker"))
+    records = Records(deps.storage, s.state_container, deps.clock)
     checked = submitted = 0
-    page = next(pages, [])
     for blob in page:
         if not naming.is_mp4(blob.name):
             continue
@@ -41,10 +41,9 @@ def reconcile(deps: Deps, budget: int) -> ReconcileResult:
             if not why:
                 continue
             event("resubmit", logging.WARNING, name=blob.name, etag=record.etag, task_id=record.task_id, why=why)
-        result = submit_blob(container.get_blob_client(blob.name), deps)
+        result = submit_blob(deps.storage.blob(s.input_container, blob.name), deps)
         if result.status in ("submitted", "rejected"):
             submitted += 1
-    marker = pages.continuation_token
     deps.storage.put_json(s.state_container, STATE_BLOB, {"marker": marker})
     event("reconcile", checked=checked, submitted=submitted, wrapped=marker is None)
     return ReconcileResult(checked, submitted, marker is None)
@@ -53,16 +52,15 @@ def reconcile(deps: Deps, budget: int) -> ReconcileResult:
 def lost_task(deps: Deps, record: FileRecord, input_modified: dt.datetime) -> str:
     """Why this recorded version must be submitted again ("" when it need not): its submit failed, or its record
     says submitted while Batch has no such task and no MP3 landed (the task was never added, or was lost)."""
-    if record.state == "unsubmitted":
+    if record.state == RecordState.UNSUBMITTED:
         return f"the submit failed: {record.reason}" if record.reason else "the submit failed"
-    if record.state != "submitted" or not record.task_id:
+    if record.state != RecordState.SUBMITTED or not record.task_id:
         return ""
     try:
         output = naming.output_name(record.name)
     except naming.UnmappableName:
         return ""
-    landed = deps.storage.last_modified_of(deps.settings.output_container, output)
-    if landed is not None and landed >= input_modified:
+    if mp3_landed(deps.storage.last_modified_of(deps.settings.output_container, output), input_modified):
         return ""  # converted (its task may since have been deleted)
     if deps.gateway.task_status(record.task_id) is not None:
         return ""

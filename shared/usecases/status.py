@@ -6,14 +6,17 @@ import datetime as dt
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
-from shared import naming
-from shared.batch.gateway import JobNotFound, PoolState
-from shared.pipeline import MONITOR_STATE_BLOB, Deps
-from shared.records import Records
+from shared.domain import naming
+from shared.domain.monitor_state import MONITOR_STATE_BLOB, MonitorState
+from shared.domain.records import FileRecord, FileState, RecordState, mp3_landed
+from shared.ports.batch import JobNotFound, PoolState
+from shared.ports.deps import Deps
+from shared.ports.storage import BlobInfo
+from shared.usecases.records import Records
 
-STATES = ("waiting", "queued", "converting", "done", "failed")
+STATES = tuple(FileState)
+UNFINISHED = (FileState.WAITING, FileState.QUEUED, FileState.CONVERTING)
 
 
 @dataclass
@@ -21,7 +24,7 @@ class FileStatus:
     """Where one input file stands."""
 
     name: str
-    state: str  # one of STATES; "waiting" = not submitted yet (trigger pending, or missed: run backfill)
+    state: FileState
     dropped_at: dt.datetime
     output: str | None = None
     reason: str = ""
@@ -38,25 +41,22 @@ class StatusReport:
 
     @property
     def busy(self) -> bool:
-        return any(self.counts[s] for s in ("waiting", "queued", "converting"))
+        return any(self.counts[s] for s in UNFINISHED)
 
 
 def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200) -> StatusReport:
     """Three listings (inputs, records with metadata, outputs), then one task lookup per unfinished file, or one
     paged listing of the open tasks when there are more unfinished files than `max_task_lookups`."""
     s = deps.settings
-    service = deps.storage.service
-    inputs = [b for b in service.get_container_client(s.input_container).list_blobs(name_starts_with=prefix or None)
-              if naming.is_mp4(b.name)]
+    inputs = [b for b in deps.storage.list_blobs(s.input_container, prefix) if naming.is_mp4(b.name)]
     records = Records(deps.storage, s.state_container).list_all()
-    outputs = {b.name: b.last_modified
-               for b in service.get_container_client(s.output_container).list_blobs(name_starts_with=prefix or None)}
+    outputs = {b.name: b.last_modified for b in deps.storage.list_blobs(s.output_container, prefix)}
     lookups = 0
     open_tasks = _open_tasks_if_many(deps, inputs, records, outputs, max_task_lookups)
     files: list[FileStatus] = []
     for blob in inputs:
         etag = naming.clean_etag(blob.etag)
-        status = FileStatus(blob.name, "waiting", blob.last_modified)
+        status = FileStatus(blob.name, FileState.WAITING, blob.last_modified)
         try:
             status.output = naming.output_name(blob.name)
         except naming.UnmappableName:
@@ -65,11 +65,11 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200) -> Status
         landed = outputs.get(status.output or "")
         if record is not None and record.etag == etag:
             status.task_id = record.task_id
-            if record.state in ("failed", "rejected"):
-                status.state = "failed"
-            elif landed is not None and landed >= blob.last_modified:
-                status.state, status.finished_at = "done", landed
-            elif record.state == "unsubmitted":
+            if record.state in (RecordState.FAILED, RecordState.REJECTED):
+                status.state = FileState.FAILED
+            elif mp3_landed(landed, blob.last_modified):
+                status.state, status.finished_at = FileState.DONE, landed
+            elif record.state == RecordState.UNSUBMITTED:
                 status.reason = f"its submit failed; reconcile submits it again ({record.reason})"
             elif record.task_id:
                 if open_tasks is not None:  # many unfinished files: one paged listing instead of a GET each
@@ -83,17 +83,17 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200) -> Status
                 if task is None:  # recorded, but Batch has no such task: not queued anywhere
                     status.reason = "Batch has no task for it; reconcile submits it again"
                 else:
-                    status.state = {"running": "converting", "completed": "converting"}.get(task, "queued")
-        elif landed is not None and landed >= blob.last_modified:
-            status.state, status.finished_at = "done", landed
-        if status.state == "failed":
+                    status.state = FileState.CONVERTING if task in ("running", "completed") else FileState.QUEUED
+        elif mp3_landed(landed, blob.last_modified):
+            status.state, status.finished_at = FileState.DONE, landed
+        if status.state == FileState.FAILED:
             report = deps.storage.get_json(s.output_container, naming.report_name(blob.name)) or {}
             status.reason = report.get("reason", "failed (report not written yet)")
             finished = report.get("finished_at")
             status.finished_at = dt.datetime.fromisoformat(finished) if finished else None
             status.output = naming.report_name(blob.name)
         files.append(status)
-    monitor = deps.storage.get_json(s.state_container, MONITOR_STATE_BLOB) or {}
+    monitor = MonitorState.from_json(deps.storage.get_json(s.state_container, MONITOR_STATE_BLOB))
     report = StatusReport(files, deps.gateway.pool_state(), pool_problems=pool_problems(monitor))
     report.counts.update(f.state for f in files)
     return report
@@ -106,31 +106,31 @@ def _open_tasks(deps: Deps) -> dict[str, str]:
         return {}
 
 
-def _open_tasks_if_many(deps: Deps, inputs: list[Any], records: dict[str, Any], outputs: dict[str, Any],
-                        max_lookups: int) -> dict[str, str] | None:
+def _open_tasks_if_many(deps: Deps, inputs: list[BlobInfo], records: dict[str, FileRecord],
+                        outputs: dict[str, dt.datetime], max_lookups: int) -> dict[str, str] | None:
     """The open tasks in one paged listing when more unfinished files than `max_lookups` would each need a GET."""
     unfinished = 0
     for blob in inputs:
         record = records.get(blob.name)
-        if record is None or record.etag != naming.clean_etag(blob.etag) or record.state != "submitted":
+        if record is None or record.etag != naming.clean_etag(blob.etag) or record.state != RecordState.SUBMITTED:
             continue
         try:
             landed = outputs.get(naming.output_name(blob.name))
         except naming.UnmappableName:
             landed = None
-        if landed is None or landed < blob.last_modified:
+        if not mp3_landed(landed, blob.last_modified):
             unfinished += 1
     return _open_tasks(deps) if unfinished > max_lookups else None
 
 
-def pool_problems(monitor: dict[str, Any]) -> list[str]:
+def pool_problems(monitor: MonitorState) -> list[str]:
     """What the monitor last saw wrong with the pool: Batch's resize errors and the last broken node."""
-    problems = [f"resize error {line}" for line in monitor.get("resize_errors", [])]
-    node = monitor.get("node_failure")
-    if node and monitor.get("broken_now"):
-        tail = (node.get("stderr_tail") or "").strip().splitlines()[-1:] or [""]
-        problems.append(f"node {node['node']} {node['state']} (exit code {node.get('exit_code')}): "
-                        f"{node.get('failure') or '-'}" + (f"; stderr: {tail[0]}" if tail[0] else ""))
+    problems = [f"resize error {line}" for line in monitor.resize_errors]
+    node = monitor.node_failure
+    if node and monitor.broken_now:
+        tail = node.stderr_tail.strip().splitlines()[-1:] or [""]
+        problems.append(f"node {node.id} {node.state} (exit code {node.exit_code}): "
+                        f"{node.failure or '-'}" + (f"; stderr: {tail[0]}" if tail[0] else ""))
     return problems
 
 

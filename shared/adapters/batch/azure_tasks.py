@@ -9,8 +9,8 @@ from typing import Any
 from azure.batch import models as bm
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
-from shared.batch.azure_errors import AdapterBase, T, error_code, error_text, odata_datetime, utc
-from shared.batch.gateway import CompletedTask, FinishedTask, JobNotFound, QueuedTask, TaskCounts, TaskSpec
+from shared.adapters.batch.azure_errors import AdapterBase, T, error_code, error_text, odata_datetime, utc
+from shared.ports.batch import CompletedTask, FinishedTask, JobNotFound, QueuedTask, TaskCounts, TaskSpec
 
 FAILED_TASK_FIELDS = ["id", "displayName", "stateTransitionTime", "executionInfo", "environmentSettings"]
 COMPLETED_TASK_FIELDS = ["id", "stateTransitionTime", "executionInfo"]

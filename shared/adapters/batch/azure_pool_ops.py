@@ -9,8 +9,8 @@ from typing import Any
 from azure.batch import models as bm
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
-from shared.batch.azure_errors import AdapterBase, error_text
-from shared.batch.gateway import BrokenNode, GatewayError, JobNotFound, PoolBusy, PoolState, ResizeError
+from shared.adapters.batch.azure_errors import AdapterBase, error_text
+from shared.ports.batch import BrokenNode, GatewayError, JobNotFound, PoolBusy, PoolState, ResizeError
 
 log = logging.getLogger("shared.batch.azure")
 

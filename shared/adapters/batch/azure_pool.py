@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from azure.batch import models as bm
 
-from shared.batch.gateway import PoolSpec
-from shared.batch.package_ref import parse_package
+from shared.adapters.batch.package_ref import parse_package
+from shared.ports.batch import PoolSpec
 
 APP_NAME = "mp3pipe"
 

@@ -1,53 +1,14 @@
 """The pool scaling policy: task counts + pool state + settings -> target node counts (pure, no I/O).
 
-`decide` is called once per monitor tick (every minute) with the job's task counts. Batch documents those
-counts as possibly stale (they can lag the tasks by seconds): no rule needs them exact. A task counted late
-shows up at the next tick, and the idle grace (rule 6) keeps the pool up across a tick that misses work.
-The rules, in order:
-
-1. A pool under Batch autoscale is left alone (its formula owns the size).
-2. A pool that is not `steady` (resizing or stopping) is not resized; Batch rejects a resize then anyway.
-   One exception: a pool shrinking (target below its current size) while demand wants more than that target
-   is told to stop its resize (`Decision.stop_resize`); the next tick, on a steady pool, grows it.
-3. Demand is the nodes that active + running tasks fill: ``ceil((active + running) / slots_per_node)``.
-4. Growing goes straight to ``ceil(work / (slots_per_node * grow_queue_depth))`` in one step (bounded
-   by `max_step`): a node takes ~5.5 min to start, so stepping up gently only makes every queued file
-   wait longer. With `grow_queue_depth` 2, a slot may have one task queued behind the one it runs
-   before another node is asked for: a 30 s conversion clears that long before a new node starts, so
-   the node would mostly be paid to start up. A burst still goes to `max_nodes` at once.
-5. While there is work and demand is below the pool's size, the pool shrinks to demand (+ `shrink_headroom`),
-   never below what running tasks need. Batch picks the nodes to remove itself, and it may pick a busy one:
-   with the `taskcompletion` deallocation option that node leaves only once its task has ended (no
-   conversion is killed), and until then the pool stays `resizing` (up to its resize timeout), which is why
-   a shrink that blocks new demand is stopped (rule 2).
-6. With no work at all, the pool keeps its size for `idle_grace_seconds` after work was last seen,
-   then goes to `min_nodes`. On sparse traffic the grace is pure cost (the node idles, goes, and the next
-   file pays a full start-up anyway), so when the next file is due (`last_arrival` + `arrival_gap`, the typical
-   gap between arrivals learnt by `learn_arrivals` / `typical_gap` from what the monitor saw; counted from the
-   last work seen when no arrival is known) later than a new node could start (`node_start_seconds`), the pool
-   goes to `min_nodes` at once: keeping it idle would cost more than the next file's start.
-   Tasks completed since the previous tick (`Demand.completed_since_last`)
-   count as work seen now: a 30 s task can start and end between two ticks.
-   The other half of sparse traffic is the start (`hold_seconds`): one file on an empty pool, with the next file
-   due later than a node could start, is held, and the node is asked for only once it would be ready as that
-   next file lands, so both share one node start instead of paying one each. The hold is bounded: the held file
-   waits at most `max_hold_seconds` longer (by default one node start, the one it saves), so at most two node
-   starts in all. When the bound is shorter than that, the file is held the bound only if the node then started
-   would idle less than a node start before the next file (so the rule above keeps it for that file); otherwise
-   holding saves nothing and the node is asked for at once.
-7. The total is clamped to [min_nodes, max_nodes], and never below what running tasks need.
-8. The total is split into Spot and dedicated: Spot up to `spot_share` of it, at least
-   `dedicated_floor` dedicated (whenever the pool is not empty). Preempted Spot nodes do no work,
-   so each is made up for with a dedicated node, as long as the pool stays within `max_nodes`.
-
-The caller passes `last_work_seen` = the last tick that saw active + running > 0 (or completed tasks),
-None when it never saw any. Tuning of the defaults: bench/scaling.py.
+The rules, in order, and why each is so: docs/scaling.md. Tuning of the defaults: bench/scaling.py.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+from shared.ports.batch import PoolState
 
 
 @dataclass(frozen=True)
@@ -70,17 +31,6 @@ class Demand:
     active: int
     running: int
     completed_since_last: int = 0  # tasks finished since the previous tick: work was seen even if none is left
-
-
-@dataclass(frozen=True)
-class PoolView:
-    allocation_state: str  # "steady" | "resizing" | "stopping"
-    current_dedicated: int
-    current_spot: int
-    target_dedicated: int
-    target_spot: int
-    preempted: int = 0
-    auto_scale: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,7 +76,7 @@ def split(total: int, settings: ScalingSettings, preempted: int = 0) -> tuple[in
 
 def decide(
     demand: Demand,
-    pool: PoolView,
+    pool: PoolState,
     settings: ScalingSettings,
     now: float,
     last_work_seen: float | None,
@@ -143,7 +93,7 @@ def decide(
     if pool.allocation_state != "steady":
         target, current_nodes = keep_d + keep_s, pool.current_dedicated + pool.current_spot
         if pool.allocation_state == "resizing" and target < current_nodes:
-            wanted = decide(demand, PoolView("steady", pool.current_dedicated, pool.current_spot, keep_d, keep_s,
+            wanted = decide(demand, PoolState("steady", pool.current_dedicated, pool.current_spot, keep_d, keep_s,
                                              pool.preempted), settings, now, last_work_seen, arrival_gap,
                              last_arrival)
             if wanted.dedicated + wanted.spot > target:

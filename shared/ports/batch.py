@@ -90,16 +90,16 @@ class ResizeError:
 
 @dataclass(frozen=True)
 class PoolState:
-    """The pool as the scaling policy needs it."""
+    """The pool as Batch reports it and the scaling policy reads it."""
 
     allocation_state: str  # "steady" | "resizing" | "stopping"
     current_dedicated: int
     current_spot: int
     target_dedicated: int
     target_spot: int
-    slots_per_node: int
-    auto_scale: bool = False
     preempted: int = 0  # Spot nodes preempted: in the pool, doing no work
+    auto_scale: bool = False
+    slots_per_node: int = 1
     broken: int = 0  # nodes in the pool that cannot take tasks (start task failed, unusable, unknown)
     resize_errors: tuple[ResizeError, ...] = ()
     deleting: bool = False  # the pool is being deleted: create it again once it is gone

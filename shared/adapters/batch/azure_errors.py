@@ -18,7 +18,7 @@ from azure.core.exceptions import (
 from azure.core.pipeline.policies import RetryPolicy
 from azure.core.rest import HttpRequest
 
-from shared.batch.gateway import GatewayError
+from shared.ports.batch import GatewayError
 
 log = logging.getLogger("shared.batch.azure")
 T = TypeVar("T")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared import ffmpeg, naming
-from shared.batch.gateway import OutputFile, ResourceFile, TaskSpec
+from shared.domain import ffmpeg, naming
+from shared.ports.batch import OutputFile, ResourceFile, TaskSpec
 
 ENV_INPUT_BLOB = "MP3PIPE_INPUT_BLOB"
 ENV_INPUT_ETAG = "MP3PIPE_INPUT_ETAG"

@@ -4,32 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any
 
-from shared.batch.gateway import CompletedTask, GatewayError
+from shared.domain.monitor_state import MonitorState
 from shared.events import event
-
-if TYPE_CHECKING:
-    from shared.pipeline import Deps
+from shared.ports.batch import CompletedTask, GatewayError
+from shared.ports.deps import Deps
 
 DELETE_BATCH = 100  # tasks deleted per monitor run at most (one request each): 144,000 a day at one run a minute
 
 
-def outcome_recorded(task: CompletedTask, state: dict[str, Any]) -> bool:
+def outcome_recorded(task: CompletedTask, state: MonitorState) -> bool:
     """A succeeded task's MP3 is in storage (Batch uploads it before the task completes as a success); a failed
     one is recorded once the failure watermark has passed it (its report is written, or it was superseded)."""
     if task.succeeded:
         return True
-    raw = state.get("failed_since")
-    if not raw:
+    since = state.failed_since
+    if since is None:
         return False
-    since = dt.datetime.fromisoformat(raw)
     return task.state_transition_time < since or (
-        task.state_transition_time == since and task.id in set(state.get("seen_at_since", []))
+        task.state_transition_time == since and task.id in state.seen_at_since
     )
 
 
-def delete_finished(deps: Deps, state: dict[str, Any], completed: int, now: float) -> int:
+def delete_finished(deps: Deps, state: MonitorState, completed: int, now: float) -> int:
     """Delete up to DELETE_BATCH completed tasks older than the task retention whose outcome is recorded.
 
     One listing (a single page) plus one request per deleted task; nothing when the job has no completed task.

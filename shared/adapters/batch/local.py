@@ -33,7 +33,7 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.batch.gateway import (
+from shared.ports.batch import (
     BrokenNode,
     CompletedTask,
     FinishedTask,
@@ -275,7 +275,7 @@ class LocalBatchGateway:
             return None
         slots, ded, spot = rows[0]
         # Local "nodes" are ready the moment they are asked for.
-        return PoolState("steady", ded, spot, ded, spot, slots)
+        return PoolState("steady", ded, spot, ded, spot, slots_per_node=slots)
 
     def resize(self, dedicated: int, spot: int) -> None:
         if self.pool_state() is None:

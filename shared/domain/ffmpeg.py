@@ -19,7 +19,7 @@ __all__ = ["INPUT_FILE", "OUTPUT_FILE", "PRESETS", "argv", "command_line", "runn
 
 # Dependency order: each module imports only those before it.
 _NODE_MODULES = ("presets", "mp4", "mp3", "convert")
-_NODE_DIR = Path(__file__).resolve().parent / "node"
+_NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 # -I: no PYTHON* variables, user site or script folder can change what runs; -S: no site module (the runner needs
 # only the standard library, and site costs every task milliseconds of start-up).
 PYTHON_FLAGS = ("-I", "-S")

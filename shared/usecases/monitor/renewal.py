@@ -11,28 +11,25 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any
 
-from shared import naming, planning
-from shared.batch.gateway import GatewayError
+from shared.domain import naming, planning
+from shared.domain.monitor_state import MonitorState
 from shared.events import event
+from shared.ports.batch import GatewayError
+from shared.ports.deps import Deps
 from shared.settings import URL_GRACE_SECONDS
-
-if TYPE_CHECKING:
-    from shared.pipeline import Deps
+from shared.usecases.submit import submit_blob
 
 RENEW_MARGIN_SECONDS = 3600  # renew once a queued task's URLs have less than the wall clock + this left
 RENEW_BATCH = 100  # tasks renewed per run at most (two requests each)
 CHECK_EVERY_SECONDS = 600  # how often the monitor looks (one listing); a task ages 12 h before it matters
 
 
-def renew_old_urls(deps: Deps, state: dict[str, Any], active: int, now: float) -> int:
+def renew_old_urls(deps: Deps, state: MonitorState, active: int, now: float) -> int:
     """Resubmit queued tasks added more than (12 h - margin) ago; returns how many were renewed."""
-    from shared.pipeline import submit_blob
-
-    if deps.settings.pool_identity_id or active <= 0 or now - state.get("renew_checked_at", 0.0) < CHECK_EVERY_SECONDS:
+    if deps.settings.pool_identity_id or active <= 0 or now - state.renew_checked_at < CHECK_EVERY_SECONDS:
         return 0
-    state["renew_checked_at"] = now
+    state.renew_checked_at = now
     cutoff = dt.datetime.fromtimestamp(now, dt.UTC) - dt.timedelta(seconds=URL_GRACE_SECONDS - RENEW_MARGIN_SECONDS)
     s = deps.settings
     renewed = 0
@@ -44,7 +41,7 @@ def renew_old_urls(deps: Deps, state: dict[str, Any], active: int, now: float) -
             if not name or current is None or naming.clean_etag(current) != etag:
                 continue  # deleted or overwritten: the task fails (and is reported) or is superseded as usual
             if deps.gateway.delete_task(task.id):
-                result = submit_blob(deps.storage.service.get_blob_client(s.input_container, name), deps)
+                result = submit_blob(deps.storage.blob(s.input_container, name), deps)
                 event("urls-renewed", logging.WARNING, name=name, task_id=task.id, status=result.status,
                       queued_since=task.created.isoformat())
                 renewed += 1

@@ -17,8 +17,8 @@ from azure.batch import models as bm
 from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
-from shared.batch.azure_errors import BatchRetryPolicy, error_code, error_text, odata_datetime
-from shared.batch.azure_pool import (
+from shared.adapters.batch.azure_errors import BatchRetryPolicy, error_code, error_text, odata_datetime
+from shared.adapters.batch.azure_pool import (
     APP_NAME,
     IMAGE,
     NODE_AGENT_SKU,
@@ -27,9 +27,9 @@ from shared.batch.azure_pool import (
     parse_package,
     pool_definition,
 )
-from shared.batch.azure_pool_ops import POOL_STATE_FIELDS, PoolOperations
-from shared.batch.azure_tasks import TaskOperations, failed_tasks_filter
-from shared.batch.gateway import GatewayError, PoolSpec, PoolState
+from shared.adapters.batch.azure_pool_ops import POOL_STATE_FIELDS, PoolOperations
+from shared.adapters.batch.azure_tasks import TaskOperations, failed_tasks_filter
+from shared.ports.batch import GatewayError, PoolSpec, PoolState
 
 if TYPE_CHECKING:
     from shared.settings import Settings
