@@ -30,7 +30,7 @@ from azure.storage.blob import BlobServiceClient  # noqa: E402
 
 from devhost.local_pipeline import LocalPipeline  # noqa: E402
 from devhost.media import ffmpeg_exe, make_mp4  # noqa: E402
-from shared.adapters.batch.local import read_task_table  # noqa: E402
+from shared.adapters.batch.local_store import read_tasks  # noqa: E402
 from shared.adapters.storage import BlobStorage  # noqa: E402
 from shared.domain import ffmpeg, naming  # noqa: E402
 
@@ -230,12 +230,12 @@ def watch_outputs(service: BlobServiceClient, container: str, wanted: dict[str, 
 
 def task_times(state_dir: Path) -> list[tuple[float, float, float]]:
     """(created, started, ended) of every completed local Batch task, in time.time() seconds."""
-    return read_task_table(state_dir, "created, start_time, end_time", "state='completed' AND result='success'")
+    return [(t.created, t.start_time, t.end_time) for t in read_tasks(state_dir) if t.succeeded]
 
 
 def task_failures(state_dir: Path) -> list[str]:
     """Ids of failed local Batch tasks."""
-    return [r[0] for r in read_task_table(state_dir, "id", "state='completed' AND result='failure'")]
+    return [t.id for t in read_tasks(state_dir) if t.failed]
 
 
 def wait_log(path: Path, offset: int, needle: str, timeout: float = 60.0) -> None:
@@ -496,7 +496,7 @@ def watch_cost(pipe: LocalPipeline, small: Path, total: int, window: float) -> t
 def storage_floor(pipe: LocalPipeline, files: list[Path], tmp: Path, cores: int) -> dict[str, float]:
     """What Azurite alone costs for the throughput's bytes, nothing else running: upload them (as the drop does)
     into a container no function watches, then GET them `cores` at a time with the gateway's own downloader."""
-    from shared.adapters.batch.local import _download
+    from shared.adapters.batch.local_transfers import download
 
     storage = BlobStorage(pipe.service)
     storage.ensure_containers("bench-floor")
@@ -514,7 +514,7 @@ def storage_floor(pipe: LocalPipeline, files: list[Path], tmp: Path, cores: int)
 
     def get(i_url: tuple[int, str]) -> None:
         dest = tmp / "floor" / f"{i_url[0]:03d}.mp4"
-        _download(i_url[1], dest)
+        download(i_url[1], dest)
         dest.unlink()
 
     with ThreadPoolExecutor(cores) as pool:

@@ -19,7 +19,7 @@ from azure.storage.blob import BlobServiceClient
 from devhost.azurite import REPO, Azurite, free_port
 from devhost.eventgrid import Notifier
 from devhost.task_audit import TaskAudit, audit
-from shared.adapters.batch.local import read_history, read_task_table
+from shared.adapters.batch.local_history import read_history
 from shared.adapters.storage import BlobStorage
 from shared.domain import naming
 from shared.settings import DEFAULTS, Settings
@@ -257,10 +257,6 @@ class LocalPipeline:
                     block.append(line)
                 return "\n".join(block)
         return "\n".join(lines[-5:])
-
-    def task_rows(self) -> list[tuple[str, str, str | None, str]]:
-        """(task id, state, result, spec JSON) of every task in the local gateway's database."""
-        return read_task_table(self.state_dir, "id, state, result, spec")
 
     def download(self, container: str, name: str, dest: Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)

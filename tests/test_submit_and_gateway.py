@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from devhost.host import blob_client_arg
-from shared.adapters.batch.local import LocalBatchGateway, spec_from_json
+from shared.adapters.batch.local import LocalBatchGateway
+from shared.adapters.batch.local_store import spec_from_json
 from shared.ports.batch import JobNotFound, PoolSpec, ResourceFile, TaskSpec
 from shared.usecases.submit import submit_blob
 from tests.conftest import wait_until
@@ -67,7 +68,7 @@ def test_the_submitted_task_reads_a_short_lived_url_and_names_no_blob_in_its_com
     before = dt.datetime.now(dt.UTC)
     submit_blob(client, deps)
     after = dt.datetime.now(dt.UTC)
-    spec = spec_from_json(deps.gateway._q("SELECT spec FROM tasks")[0][0])
+    spec = spec_from_json(deps.gateway.table.q("SELECT spec FROM tasks")[0][0])
     assert "$(id)" not in spec.command_line and "a b" not in spec.command_line
     ttl = dt.timedelta(seconds=deps.settings.task_max_wall_clock_seconds) + dt.timedelta(hours=12)
     [resource] = spec.resource_files
@@ -210,7 +211,7 @@ def test_a_task_running_when_its_process_is_killed_runs_again(tmp_path):
             gw = LocalBatchGateway(tmp_path, run_tasks=False)  # a restart: recovery requeues it
             assert gw.task_state("slow")[0] == "active"
             assert gw.task_counts().active == 1
-            assert gw._q("SELECT requeue_count FROM tasks WHERE id='slow'") == [(1,)]
+            assert gw.table.q("SELECT requeue_count FROM tasks WHERE id='slow'") == [(1,)]
     finally:
         if gw:
             gw.close()
@@ -304,7 +305,7 @@ def test_a_task_left_running_before_a_reboot_runs_again_even_if_its_pid_is_reuse
     gw.add_task(_spec("before-reboot", "ffmpeg -nostdin -hide_banner -f lavfi -i sine=duration=0.2 -f null -"))
     unrelated = subprocess.Popen(["sleep", "60"])  # alive, holding the pid the row names
     try:
-        gw._q("UPDATE tasks SET state='running', owner_pid=? WHERE id='before-reboot'", unrelated.pid)
+        gw.table.q("UPDATE tasks SET state='running', owner_pid=? WHERE id='before-reboot'", unrelated.pid)
         gw.close()
         stale = gw._owner_lock(999999)  # left by a host that ended
         stale.parent.mkdir(parents=True, exist_ok=True)
