@@ -1,4 +1,4 @@
-"""The local task journal: an unreadable line fails the reader loudly; only an append cut short at the end is left out."""
+"""The local task journal: an unreadable line fails the reader; only an append cut short at the end is left out."""
 
 from __future__ import annotations
 
