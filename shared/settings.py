@@ -246,7 +246,7 @@ class Settings:
             )
         package = settings.ffmpeg_package
         if package:
-            from shared.adapters.batch.package_ref import parse_package
+            from shared.package_ref import parse_package
 
             try:
                 parse_package(package)

@@ -181,6 +181,10 @@ class BlobStorage:
             )
         return result["etag"]
 
+    def upload_bytes(self, container: str, name: str, data: bytes) -> str:
+        """Upload bytes as one blob (overwriting); returns the new blob's ETag."""
+        return self.service.get_blob_client(container, name).upload_blob(data, overwrite=True)["etag"]
+
     # -- URLs for Batch nodes ------------------------------------------------------------------------------------
     def _signing(self, expiry: dt.datetime) -> dict[str, Any]:
         """Account key when the connection has one (Azurite), else a user-delegation key from our identity."""

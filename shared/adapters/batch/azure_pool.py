@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from azure.batch import models as bm
 
-from shared.adapters.batch.package_ref import parse_package
+from shared.package_ref import parse_package
 from shared.ports.batch import PoolSpec
 
 APP_NAME = "mp3pipe"

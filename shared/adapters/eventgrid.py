@@ -1,4 +1,4 @@
-"""Event Grid `Microsoft.Storage.BlobCreated` events (Event Grid schema), and posting them to the local host.
+"""Event Grid `Microsoft.Storage.BlobCreated` events (Event Grid schema), and posting them to a local host.
 
 In Azure, Event Grid posts these to the Functions host's blob extension webhook. Azurite raises no events, so the
 project's own upload paths (`mp3pipe drop`, `make run`, `LocalPipeline.drop`) post one per uploaded blob to the
