@@ -107,7 +107,7 @@ def _when(value: dt.datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
-def _render(report, limit: int) -> Group:  # noqa: ANN001 - shared.status.StatusReport
+def _render(report, limit: int) -> Group:  # noqa: ANN001 - shared.usecases.status.StatusReport
     from rich.markup import escape
 
     from shared.usecases.status import STATES

@@ -46,7 +46,7 @@ DEFAULTS: dict[str, str] = {
 
 
 # Node URLs (SAS mode) are signed for TASK_MAX_WALL_CLOCK_SECONDS + 12 h with a user-delegation key that lives
-# 1 h 5 min longer (shared/storage.py); Azure caps a user-delegation key at 7 days.
+# 1 h 5 min longer (shared/adapters/storage.py); Azure caps a user-delegation key at 7 days.
 URL_GRACE_SECONDS = 12 * 3600
 DELEGATION_KEY_MAX_SECONDS = 7 * 24 * 3600
 DELEGATION_KEY_MARGIN_SECONDS = 65 * 60

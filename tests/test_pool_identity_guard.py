@@ -14,7 +14,7 @@ IDENTITY = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdenti
 
 def test_missing_pool_is_not_created_without_its_identity(batch_standin: BatchStandin, caplog):
     gw = batch_standin.gateway(pool_id="p", job_id="j", slots_per_node=1, pool_identity_id=IDENTITY)
-    with caplog.at_level(logging.ERROR, logger="shared.batch.azure"):
+    with caplog.at_level(logging.ERROR, logger="shared.adapters.batch.azure"):
         assert gw.ensure_pool(PoolSpec(id="p", slots_per_node=1)) is False
     assert batch_standin.pools == {} and batch_standin.sent("POST", "/pools") == []
     (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
@@ -25,7 +25,7 @@ def test_missing_pool_is_not_created_without_its_identity(batch_standin: BatchSt
 def test_the_deployed_pool_is_used_and_nothing_is_logged(batch_standin: BatchStandin, caplog):
     batch_standin.add_pool("p")
     gw = batch_standin.gateway(pool_id="p", job_id="j", slots_per_node=1, pool_identity_id=IDENTITY)
-    with caplog.at_level(logging.ERROR, logger="shared.batch.azure"):
+    with caplog.at_level(logging.ERROR, logger="shared.adapters.batch.azure"):
         assert gw.ensure_pool(PoolSpec(id="p", slots_per_node=1)) is False
     assert caplog.records == [] and batch_standin.sent("POST", "/pools") == []
     gw.close()

@@ -1,4 +1,4 @@
-"""Tests for the pure pool scaling policy in shared/scaling.py (properties via hypothesis, plus examples)."""
+"""Tests for the pure pool scaling policy in shared/domain/scaling.py (properties via hypothesis, plus examples)."""
 
 from __future__ import annotations
 

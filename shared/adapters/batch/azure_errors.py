@@ -20,7 +20,7 @@ from azure.core.rest import HttpRequest
 
 from shared.ports.batch import GatewayError
 
-log = logging.getLogger("shared.batch.azure")
+log = logging.getLogger("shared.adapters.batch.azure")
 T = TypeVar("T")
 API_VERSION = "2025-06-01"  # the REST API version azure-batch 15.1 speaks
 

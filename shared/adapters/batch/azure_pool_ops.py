@@ -12,7 +12,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from shared.adapters.batch.azure_errors import AdapterBase, error_text
 from shared.ports.batch import BrokenNode, GatewayError, JobNotFound, PoolBusy, PoolState, ResizeError
 
-log = logging.getLogger("shared.batch.azure")
+log = logging.getLogger("shared.adapters.batch.azure")
 
 POOL_STATE_FIELDS = [
     "id",
