@@ -26,7 +26,7 @@ from devhost.hostile import HOSTILE_NAMES, UNMAPPABLE_NAMES, bad_contents, odd_b
 from devhost.local_pipeline import LocalPipeline  # noqa: E402
 from devhost.media import make_mp4  # noqa: E402
 from devhost.task_audit import TaskAudit  # noqa: E402
-from shared import naming  # noqa: E402
+from shared.domain import naming  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from devhost.media import ffmpeg_exe, make_mp4  # noqa: E402
-from shared import ffmpeg  # noqa: E402
+from shared.domain import ffmpeg  # noqa: E402
 
 
 def say(text: str = "") -> None:

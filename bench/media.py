@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devhost import media_matrix as mm  # noqa: E402
 from devhost.media import ffmpeg_exe, held_seconds  # noqa: E402
-from shared import ffmpeg  # noqa: E402
+from shared.domain import ffmpeg  # noqa: E402
 from shared.node import convert, mp4  # noqa: E402
 from shared.node.presets import PRESETS, Preset  # noqa: E402
 

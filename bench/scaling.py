@@ -16,7 +16,7 @@ Setup, as the issue specifies it:
   taskcompletion), evaluated at 150 s and then every 300 s, samples every 30 s visible 60 s late; the
   pool (and its sample history) starts with the trace, so the first evaluation has 4 of 6 samples
   (< 70%) and gives startingNumberOfVMs. Other readings are in the sensitivity tables;
-* ours: shared.scaling.decide on the 1-minute timer (first tick 30 s into the trace, the mean phase),
+* ours: shared.domain.scaling.decide on the 1-minute timer (first tick 30 s into the trace, the mean phase),
   with OUR_SETTINGS below; no submit-path nudge in the headline (see the sensitivity table for why).
 
 The last line is the headline: p95_wait_vs_formula is the worst ratio over the burst and the office
@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sim.pool import AutoscaleFormula, Controller, OurPolicy, Sim, SimParams, StaticPool  # noqa: E402
 from sim.traces import Trace, burst, office_day, poisson, trickle  # noqa: E402
 
-from shared.scaling import ScalingSettings  # noqa: E402
+from shared.domain.scaling import ScalingSettings  # noqa: E402
 
 SEEDS = (1, 2, 3, 4, 5)
 

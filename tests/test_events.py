@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from devhost import eventgrid
 from devhost.local_pipeline import LocalPipeline
+from shared.adapters import eventgrid
 from tests.conftest import isolated, wait_until
 
 NO_LISTING = ("--poll-interval", "600", "--max-poll-interval", "600")  # one listing at start, then none for 10 min

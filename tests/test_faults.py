@@ -14,8 +14,9 @@ from devhost.host import blob_client_arg
 from devhost.hostile import HOSTILE_NAMES, SHELL_MARKERS, UNMAPPABLE_NAMES, bad_contents, odd_but_valid
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import held_seconds, make_mp4
-from shared import naming, pipeline
-from shared.records import Records
+from shared.domain import naming
+from shared.usecases.records import Records
+from shared.usecases.submit import submit_blob
 from tests.conftest import assert_once_each, ffmpeg_pids, isolated, settled, wait_until
 
 
@@ -125,8 +126,8 @@ def test_an_older_version_triggered_after_the_newer_one_is_superseded(running_de
     client = blob_client_arg("AzureWebJobsStorage", deps.settings.input_container, name)
     stale = client.get_blob_properties()  # version 1, as its trigger saw it
     blob.upload_blob(media["tone"].read_bytes(), overwrite=True)  # version 2 lands
-    newer = pipeline.submit_blob(client, deps)
-    older = pipeline.submit_blob(_LateTrigger(client, stale), deps)
+    newer = submit_blob(client, deps)
+    older = submit_blob(_LateTrigger(client, stale), deps)
     assert newer.status == "submitted"
     assert older.status == "superseded"  # claim_newest: a newer version is recorded
     assert older.task_id == naming.task_id(name, naming.clean_etag(stale.etag)) != newer.task_id

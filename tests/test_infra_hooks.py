@@ -13,7 +13,7 @@ import pytest
 from infra.hooks import postdeploy, postprovision
 from infra.hooks.common import HookError
 from infra.hooks.pool import app_pool, arm_pool
-from shared.batch.azure import IMAGE, NODE_AGENT_SKU, START_TASK_COMMAND
+from shared.adapters.batch.azure import IMAGE, NODE_AGENT_SKU, START_TASK_COMMAND
 from shared.settings import Settings
 from tests.batch_standin import FakeCredential
 from tests.bicep_reader import INFRA, REPO, parse

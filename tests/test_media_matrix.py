@@ -18,9 +18,9 @@ import pytest
 from devhost import media_matrix as mm
 from devhost.local_pipeline import LocalPipeline, Outcome
 from devhost.media import ffmpeg_exe, held_seconds
-from shared import ffmpeg, naming
-from shared.batch.gateway import PoolSpec, ResourceFile, TaskSpec
-from shared.batch.local import LocalBatchGateway
+from shared.adapters.batch.local import LocalBatchGateway
+from shared.domain import ffmpeg, naming
+from shared.ports.batch import PoolSpec, ResourceFile, TaskSpec
 from tests.conftest import isolated, settled, task_pids, wait_until
 
 FFPROBE = shutil.which("ffprobe")

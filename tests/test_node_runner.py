@@ -12,7 +12,7 @@ import pytest
 
 from devhost import media_matrix as mm
 from devhost.media import ffmpeg_exe, held_seconds
-from shared import ffmpeg
+from shared.domain import ffmpeg
 from shared.node import mp3, mp4
 
 
