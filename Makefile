@@ -45,6 +45,7 @@ bench: setup
 	$(PY) bench/pipeline.py
 	$(PY) bench/media.py
 	$(PY) bench/many_files.py
+	$(PY) bench/scale_day.py
 
 clean:
 	rm -rf .state out
