@@ -32,11 +32,11 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 # --- The code's own constants: the ONE place this benchmark imports them (fix these paths when modules move). ------
-from shared.batch.azure_tasks import LIST_PAGE_SIZE  # noqa: E402
-from shared.cleanup import DELETE_BATCH  # noqa: E402
-from shared.renewal import CHECK_EVERY_SECONDS as RENEW_CHECK_EVERY_SECONDS  # noqa: E402
-from shared.renewal import RENEW_BATCH, RENEW_MARGIN_SECONDS  # noqa: E402
+from shared.adapters.batch.azure_tasks import LIST_PAGE_SIZE  # noqa: E402
 from shared.settings import DEFAULTS, URL_GRACE_SECONDS, vcpus_of  # noqa: E402
+from shared.usecases.monitor.cleanup import DELETE_BATCH  # noqa: E402
+from shared.usecases.monitor.renewal import CHECK_EVERY_SECONDS as RENEW_CHECK_EVERY_SECONDS  # noqa: E402
+from shared.usecases.monitor.renewal import RENEW_BATCH, RENEW_MARGIN_SECONDS  # noqa: E402
 
 FUNCTIONAPP_BICEP = REPO / "infra" / "modules" / "functionapp.bicep"
 MAIN_BICEP = REPO / "infra" / "main.bicep"
