@@ -1,11 +1,15 @@
-"""What the local gateway did per task, read from its state folder: runs, command launches and uploads."""
+"""What the local gateway did per task, read from its state folder (runs, command launches and uploads), and how
+that squares with the commits storage itself saw."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+from devhost.storage_commits import Commit
 from shared import planning
 from shared.batch.local import read_history, read_task_table, spec_from_json
 
@@ -24,6 +28,7 @@ class TaskAudit:
     name: str  # the input blob
     etag: str  # the input version
     output: str | None  # where its MP3 is uploaded on success
+    output_container: str | None  # the container it goes to
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -65,6 +70,46 @@ class TaskAudit:
                 out.append("completed with success but its last run uploaded no MP3")
         return out
 
+    def open_uploads(self) -> int:
+        """MP3 uploads begun but never seen to finish (the run died or the upload raised): each may have committed."""
+        count = 0
+        for run in self.runs():
+            begun = sum(1 for e in run if e["event"] == "uploading" and e.get("path") == self.output)
+            count += max(begun - len(self.mp3_uploads(run)), 0)
+        return count
+
+
+def storage_problems(tasks: list[TaskAudit], commits: list[Commit]) -> dict[str, list[str]]:
+    """Per MP3 path, where storage's own commits (from Azurite's log, one container) and the gateway's history
+    disagree: an upload the history claims storage never committed, or a commit the history does not account for
+    (only an upload begun and never seen to finish may have committed unrecorded, once)."""
+    by_path: dict[str, list[TaskAudit]] = defaultdict(list)
+    for t in tasks:
+        if t.output:
+            by_path[t.output].append(t)
+    stored: dict[str, list[Commit]] = defaultdict(list)
+    for c in commits:
+        stored[c.blob].append(c)
+    out: dict[str, list[str]] = {}
+    for path, owners in by_path.items():
+        etags = {c.etag for c in stored[path]}
+        recorded = [e["etag"] for t in owners for e in t.mp3_uploads()]
+        problems = [f"the gateway recorded an upload (ETag {e}) that storage never committed"
+                    for e in recorded if e not in etags]
+        unrecorded = [c for c in stored[path] if c.etag not in recorded]
+        allowed = sum(t.open_uploads() for t in owners)
+        if len(unrecorded) > allowed:
+            problems.append(f"storage committed it {len(stored[path])} time(s), {len(unrecorded)} not in the "
+                            f"gateway's history ({allowed} explained by an upload cut short)")
+        if problems:
+            out[path] = problems
+    return out
+
+
+def output_container(container_url: str) -> str:
+    """The container a container URL names (http://host/account/container?sas)."""
+    return unquote(urlsplit(container_url).path.rstrip("/").rsplit("/", 1)[-1])
+
 
 def audit(state_dir: Path, job_id: str) -> list[TaskAudit]:
     """Every task of the job in the local gateway under `state_dir`, with its history; [] before it exists."""
@@ -75,8 +120,9 @@ def audit(state_dir: Path, job_id: str) -> list[TaskAudit]:
     for tid, state, result, message, retries, requeues, pid, raw in rows:
         spec = spec_from_json(raw)
         env = spec.env()
-        mp3 = next((o.path for o in spec.output_files if o.upload_condition.lower() == "tasksuccess"), None)
+        rule = next((o for o in spec.output_files if o.upload_condition.lower() == "tasksuccess"), None)
         out.append(TaskAudit(tid, state, result, message or "", retries, requeues, pid,
-                             env.get(planning.ENV_INPUT_BLOB, ""), env.get(planning.ENV_INPUT_ETAG, ""), mp3,
+                             env.get(planning.ENV_INPUT_BLOB, ""), env.get(planning.ENV_INPUT_ETAG, ""),
+                             rule.path if rule else None, output_container(rule.container_url) if rule else None,
                              read_history(root, job_id, tid)))
     return out
