@@ -66,6 +66,13 @@ class Supervisor:
 
         Storage(self.pipe.service).ensure_containers(self.pipe.input_container, self.pipe.output_container,
                                                      self.pipe.value("STATE_CONTAINER"), RECEIPTS_CONTAINER)
+        # MP3s it forgot are converted again; inputs it forgot are gone (dropped in its last seconds: drop again).
+        from devhost.forgotten import redo_forgotten
+
+        redone = redo_forgotten(self.pipe)
+        if redone:
+            self.say(f"Azurite forgot the MP3 of {len(redone)} file(s) it had stored just before it died; "
+                     "converting them again")
 
     def run(self, stop: threading.Event) -> int:
         """Watch until `stop` is set (0) or a service keeps dying (1)."""

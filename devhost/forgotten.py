@@ -1,0 +1,31 @@
+"""After Azurite comes back from a crash: redo the conversions whose MP3 it forgot (what it had acknowledged in
+its last seconds; it saves its metadata every 5 s), so every file still ends in an outcome."""
+
+from __future__ import annotations
+
+from devhost.host import local_settings_values
+from devhost.local_pipeline import LocalPipeline
+from shared.batch.local import LocalBatchGateway
+from shared.pipeline import Deps
+from shared.reconcile import backfill
+from shared.settings import Settings
+from shared.storage import Storage
+
+
+def redo_forgotten(pipe: LocalPipeline) -> list[str]:
+    """Tasks that succeeded but whose MP3 storage no longer has leave the job, and one backfill pass submits their
+    inputs again (reconcile's "recorded as submitted, but Batch has no such task"); it also records inputs whose
+    record was forgotten. Returns the input names redone."""
+    settings = Settings.from_env({**local_settings_values(), **pipe.env()})
+    storage = Storage.from_settings(settings)
+    present = set(storage.service.get_container_client(settings.output_container).list_blob_names())
+    lost = [t for t in pipe.tasks()
+            if t.state == "completed" and t.result == "success" and t.output and t.output not in present]
+    gateway = LocalBatchGateway.from_settings(settings, run_tasks=False)
+    try:
+        for task in lost:
+            gateway.delete_task(task.id)
+        backfill(Deps(settings=settings, storage=storage, gateway=gateway), settings.reconcile_batch)
+    finally:
+        gateway.close()
+    return [t.name for t in lost]
