@@ -12,15 +12,17 @@ from shared.settings import Settings
 from shared.storage import Storage
 
 
-def redo_forgotten(pipe: LocalPipeline) -> list[str]:
-    """Tasks that succeeded but whose MP3 storage no longer has leave the job, and one backfill pass submits their
-    inputs again (reconcile's "recorded as submitted, but Batch has no such task"); it also records inputs whose
-    record was forgotten. Returns the input names redone."""
+def redo_forgotten(pipe: LocalPipeline, since: float) -> list[str]:
+    """Tasks that uploaded their MP3 after `since` (epoch seconds) and succeeded, but whose MP3 storage no longer
+    has, leave the job, and one backfill pass submits their inputs again (reconcile's "recorded as submitted, but
+    Batch has no such task"); it also records inputs whose record was forgotten. An MP3 deleted before `since`
+    is left alone. Returns the input names redone."""
     settings = Settings.from_env({**local_settings_values(), **pipe.env()})
     storage = Storage.from_settings(settings)
     present = set(storage.service.get_container_client(settings.output_container).list_blob_names())
     lost = [t for t in pipe.tasks()
-            if t.state == "completed" and t.result == "success" and t.output and t.output not in present]
+            if t.state == "completed" and t.result == "success" and t.output and t.output not in present
+            and any(e["at"] >= since for e in t.mp3_uploads())]
     gateway = LocalBatchGateway.from_settings(settings, run_tasks=False)
     try:
         for task in lost:
