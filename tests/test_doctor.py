@@ -235,6 +235,13 @@ def test_a_role_held_above_the_scope_or_a_stronger_role_counts(arm):
     assert problems(check(arm)) == []
 
 
+def test_a_role_on_another_container_does_not_count(arm):
+    reader = next(a for a in arm.role_assignments if a["scope"] == SCOPES["inputContainer"])
+    reader["scope"] = SCOPES["deadLetterContainer"]  # right role, right identity, wrong container
+    found = only_problem(check(arm), "roles")
+    assert found.detail == f"the pool's identity lacks Storage Blob Data Reader on {SCOPES['inputContainer']}"
+
+
 def test_without_reader_the_checks_say_so_and_nothing_crashes(arm):
     arm.refused["/providers/Microsoft.Authorization/"] = (
         403, "AuthorizationFailed", "The client does not have authorization to perform action "
