@@ -180,6 +180,20 @@ def test_a_pool_without_its_identity_is_reported(arm):
     assert "`azd hooks run postprovision`" in found.fix
 
 
+def test_a_pool_of_another_size_and_its_resize_errors_are_reported(arm):
+    props = arm.pools["mp3pipe-pool"]["properties"]
+    props.update(vmSize="standard_f2s_v2", resizeOperationStatus={"errors": [
+        {"code": "AccountVMSeriesCoreQuotaReached", "message": "The specified account has reached VM series core "
+                                                               "quota for standardFSv2Family"}]})
+    findings = problems(check(arm))
+    assert [(f.check, f.detail) for f in findings] == [
+        ("Batch pool", "pool mp3pipe-pool is standard_f2s_v2 but BATCH_VM_SIZE is standard_d2s_v3: the app plans "
+                       "slots for the wrong size"),
+        ("pool resize", "the last resize failed: AccountVMSeriesCoreQuotaReached: The specified account has reached "
+                        "VM series core quota for standardFSv2Family")]
+    assert "`azd env set BATCH_VM_SIZE standard_f2s_v2`" in findings[0].fix
+
+
 def test_a_missing_pool_is_reported_with_the_hook_that_makes_it(arm):
     arm.pools.clear()
     found = next(f for f in check(arm) if f.check == "Batch pool")
