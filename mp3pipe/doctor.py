@@ -406,11 +406,13 @@ def _dedicated(d: Deployment, p: Any, vm_size: str, cores: int, fix: str) -> Non
     room, what = total, f"{total} dedicated core(s) in the account"
     if p.dedicated_core_quota_per_vm_family_enforced:
         family = vm_family(vm_size)
-        quotas = {(q.name or "").lower(): q.core_quota or 0 for q in p.dedicated_core_quota_per_vm_family or []}
+        listed = {q.name or "": q.core_quota or 0 for q in p.dedicated_core_quota_per_vm_family or []}
+        quotas = {n.lower(): c for n, c in listed.items()}  # Azure's case differs at times: standardHBrsv3Family
         if family is None or family.lower() not in quotas:
-            listed = ", ".join(f"{n}={c}" for n, c in sorted(quotas.items()) if c) or "none with cores"
-            d.add("Batch quotas", PROBLEM, f"the account lists no dedicated quota for {family or vm_size}'s family "
-                  f"(families with cores: {listed})", fix)
+            have = ", ".join(f"{n}={c}" for n, c in sorted(listed.items()) if c) or "none"
+            what = f"{family} (the family of {vm_size})" if family else f"the family of {vm_size} (not known)"
+            d.add("Batch quotas", PROBLEM, f"the account lists no dedicated quota for {what}; families with cores: "
+                  f"{have}", fix)
             return
         room = min(total, quotas[family.lower()])
         what = f"{quotas[family.lower()]} dedicated core(s) for {family} ({total} in the account)"
@@ -472,8 +474,10 @@ def check_roles(d: Deployment, grid: Any, msi: Any, auth: Any) -> None:
               f"`azd provision` (the template makes it), or `az role assignment create --assignee-object-id {pid} "
               f"--assignee-principal-type {kind} --role \"{g.role}\" --scope {scope}`; new roles take a few "
               "minutes to apply")
+    mine = ("" if d.env.get("AZURE_PRINCIPAL_ID")
+            else " (yours not checked: no AZURE_PRINCIPAL_ID in the azd environment)")
     if good:
-        d.add("roles", OK, f"{good} role assignment(s) in place")
+        d.add("roles", OK, f"{good} role assignment(s) in place{mine}")
 
 
 def _grants(assignment: Any, g: Grant, d: Deployment) -> bool:

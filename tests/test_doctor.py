@@ -211,6 +211,13 @@ def test_zero_cores_for_the_vm_family_is_reported_with_the_portal_path(arm):
     assert "azd env set BATCH_VM_SIZE" in found.fix
 
 
+def test_a_vm_family_the_account_does_not_list_is_reported(arm):
+    found = [f for f in check(arm, {**ENV, "BATCH_VM_SIZE": "standard_nc6s_v3"}) if f.check == "Batch quotas"]
+    assert [(f.status, f.detail) for f in found] == [
+        (PROBLEM, "the account lists no dedicated quota for standardNCSv3Family (the family of standard_nc6s_v3); "
+                  "families with cores: standardDSv3Family=20")]
+
+
 def test_zero_spot_cores_matter_only_when_spot_is_allowed(arm):
     arm.batch_account["properties"]["lowPriorityCoreQuota"] = 0
     assert problems(check(arm)) == []  # BATCH_SPOT_SHARE=0: no Spot node is ever asked for
@@ -254,6 +261,13 @@ def test_a_role_on_another_container_does_not_count(arm):
     reader["scope"] = SCOPES["deadLetterContainer"]  # right role, right identity, wrong container
     found = only_problem(check(arm), "roles")
     assert found.detail == f"the pool's identity lacks Storage Blob Data Reader on {SCOPES['inputContainer']}"
+
+
+def test_without_azure_principal_id_your_own_roles_are_said_to_be_unchecked(arm):
+    findings = check(arm, {k: v for k, v in ENV.items() if k != "AZURE_PRINCIPAL_ID"})
+    assert problems(findings) == []
+    assert findings[-1].detail == ("8 role assignment(s) in place (yours not checked: no AZURE_PRINCIPAL_ID in the "
+                                   "azd environment)")
 
 
 def test_without_reader_the_checks_say_so_and_nothing_crashes(arm):
