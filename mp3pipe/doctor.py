@@ -147,10 +147,13 @@ _NOT_READ = object()
 def _read(d: Deployment, check: str, what: str, call: Callable[[], T],
           on_error: Callable[[Any], bool] | None = None) -> T | Any:
     """`call()`, or _NOT_READ after recording why it could not be read (`on_error` may record its own finding)."""
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 
     try:
         return call()
+    except ServiceRequestError as exc:
+        raise DoctorError(f"cannot reach Azure Resource Manager ({exc.message or exc}): check the network, or "
+                          f"{ARM_ENDPOINT_SETTING} for another cloud") from None
     except ClientAuthenticationError as exc:
         if getattr(exc, "status_code", None) is None:
             raise DoctorError(f"no Azure sign-in ({exc.message.splitlines()[0] if exc.message else exc}): "

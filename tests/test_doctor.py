@@ -294,6 +294,12 @@ def test_without_getfullurl_the_host_is_still_checked(arm):
                                                                  ("webhook function", UNREAD)}
 
 
+def test_an_unreachable_resource_manager_is_one_clear_error(arm):
+    options = {**arm.transport(), "base_url": "https://127.0.0.1:9", "retry_total": 0}
+    with pytest.raises(doctor.DoctorError, match=r"^cannot reach Azure Resource Manager \("):
+        doctor.run(ENV, FakeCredential(), **options)
+
+
 def test_the_doctors_expectations_are_the_template_and_the_app():
     # every assignment the template makes, and nothing else, is one the doctor checks
     params = {"appPrincipalId": "app", "poolPrincipalId": "pool", "topicPrincipalId": "topic",
