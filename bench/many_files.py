@@ -19,7 +19,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from devhost.media import ffmpeg_exe, make_mp4  # noqa: E402
-from shared import ffmpeg  # noqa: E402
+from shared.domain import ffmpeg  # noqa: E402
 
 
 def say(text: str = "") -> None:
@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--files", type=int, default=1000)
     p.add_argument("--seconds", type=float, default=2.0, help="length of each small MP4")
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--smoke", action="store_true", help="5 files of 1 s (for the test suite)")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.files, args.seconds = 5, 1.0
     cores = os.cpu_count() or 1
     tmp = Path(tempfile.mkdtemp(prefix="mp3pipe-many-"))
     try:

@@ -30,9 +30,9 @@ from azure.storage.blob import BlobServiceClient  # noqa: E402
 
 from devhost.local_pipeline import LocalPipeline  # noqa: E402
 from devhost.media import ffmpeg_exe, make_mp4  # noqa: E402
-from shared import ffmpeg, naming  # noqa: E402
-from shared.batch.local import read_task_table  # noqa: E402
-from shared.storage import Storage  # noqa: E402
+from shared.adapters.batch.local_store import read_tasks  # noqa: E402
+from shared.adapters.storage import BlobStorage  # noqa: E402
+from shared.domain import ffmpeg, naming  # noqa: E402
 
 SAMPLE = REPO.parent / "shared" / "media" / "LowPriVMs-4.mp4"
 MEDIA_VERSION = "v1"
@@ -230,12 +230,12 @@ def watch_outputs(service: BlobServiceClient, container: str, wanted: dict[str, 
 
 def task_times(state_dir: Path) -> list[tuple[float, float, float]]:
     """(created, started, ended) of every completed local Batch task, in time.time() seconds."""
-    return read_task_table(state_dir, "created, start_time, end_time", "state='completed' AND result='success'")
+    return [(t.created, t.start_time, t.end_time) for t in read_tasks(state_dir) if t.succeeded]
 
 
 def task_failures(state_dir: Path) -> list[str]:
     """Ids of failed local Batch tasks."""
-    return [r[0] for r in read_task_table(state_dir, "id", "state='completed' AND result='failure'")]
+    return [t.id for t in read_tasks(state_dir) if t.failed]
 
 
 def wait_log(path: Path, offset: int, needle: str, timeout: float = 60.0) -> None:
@@ -272,7 +272,7 @@ def throughput(pipe: LocalPipeline, files: list[Path], prefix: str, *, server_co
     wanted = {n: naming.output_name(n) for n in names}
     staging = service.get_container_client("bench-staging")
     if server_copy:
-        storage = Storage(service)
+        storage = BlobStorage(service)
         storage.ensure_containers(staging.container_name)
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda f: storage.upload_file(staging.container_name, f.name, f), set(files)))
@@ -496,9 +496,9 @@ def watch_cost(pipe: LocalPipeline, small: Path, total: int, window: float) -> t
 def storage_floor(pipe: LocalPipeline, files: list[Path], tmp: Path, cores: int) -> dict[str, float]:
     """What Azurite alone costs for the throughput's bytes, nothing else running: upload them (as the drop does)
     into a container no function watches, then GET them `cores` at a time with the gateway's own downloader."""
-    from shared.batch.local import _download
+    from shared.adapters.batch.local_transfers import download
 
-    storage = Storage(pipe.service)
+    storage = BlobStorage(pipe.service)
     storage.ensure_containers("bench-floor")
     assert pipe.azurite.proc is not None
     az = pipe.azurite.proc.pid
@@ -514,7 +514,7 @@ def storage_floor(pipe: LocalPipeline, files: list[Path], tmp: Path, cores: int)
 
     def get(i_url: tuple[int, str]) -> None:
         dest = tmp / "floor" / f"{i_url[0]:03d}.mp4"
-        _download(i_url[1], dest)
+        download(i_url[1], dest)
         dest.unlink()
 
     with ThreadPoolExecutor(cores) as pool:
@@ -530,9 +530,10 @@ def requests_per_tick(connection: str, state_dir: Path) -> tuple[int, int, str]:
     """monitor_tick through AzureBatchGateway against the Batch REST stand-in, with 10 and 5,000 tasks."""
     from azure.storage.blob import BlobServiceClient as Bsc
 
-    from shared.cleanup import DELETE_BATCH
-    from shared.pipeline import Deps, monitor_tick
+    from shared.ports.deps import Deps
     from shared.settings import Settings
+    from shared.usecases.monitor.cleanup import DELETE_BATCH
+    from shared.usecases.monitor.tick import monitor_tick
     from tests.batch_standin import BatchStandin
 
     standin = BatchStandin().start()
@@ -546,7 +547,7 @@ def requests_per_tick(connection: str, state_dir: Path) -> tuple[int, int, str]:
             "STATE_CONTAINER": "bench-req-state", "LOCAL_STATE_DIR": str(state_dir), "BATCH_MAX_NODES": "10",
         }
         settings = Settings.from_env(env)
-        storage = Storage(Bsc.from_connection_string(connection))
+        storage = BlobStorage(Bsc.from_connection_string(connection))
         storage.ensure_containers(settings.input_container, settings.output_container, settings.state_container)
         gw = standin.gateway(pool_id=settings.pool_id, job_id=settings.job_id, vm_size=settings.vm_size,
                              slots_per_node=settings.slots_per_node)
@@ -621,7 +622,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wait-quiet", type=float, default=20,
                    help="before each timed phase wait up to this many seconds for other processes to go quiet")
     p.add_argument("--keep", action="store_true", help="keep the temporary state folder")
+    p.add_argument("--smoke", action="store_true", help="every phase on a few tiny files, once (for the test suite): "
+                   "the figures mean nothing, the run shows the benchmark still works")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.files, args.seconds, args.latency_runs, args.pairs, args.big_mb = 2, 2.0, 1, 1, 2
+        args.watch_blobs, args.idle_window, args.wait_quiet = 30, 3.0, 0
+        args.skip = ",".join(filter(None, (args.skip, "paced")))
     skip = set(filter(None, args.skip.split(",")))
     cores = os.cpu_count() or 1
     t_start = time.perf_counter()
@@ -631,7 +638,8 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     clips = make_clips(media / f"clips-{args.seconds:g}s", args.files, args.seconds)
     files = list(clips)
-    if SAMPLE.exists():
+    with_sample = SAMPLE.exists() and not args.smoke
+    if with_sample:
         files.append(SAMPLE)
     small = media / "small.mp4"
     if not small.exists():
@@ -640,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
     one_mb = make_sized_mp4(media / "small-1mb.mp4", 1024 * 1024, "160x120")
     total_mb = sum(f.stat().st_size for f in files) / 1e6
     say(f"media ({time.perf_counter() - t:.1f} s, cached in {media}): {len(clips)} x {args.seconds:g} s 720p H.264 + "
-        f"stereo AAC{' + ' + SAMPLE.name if SAMPLE.exists() else ''} = {len(files)} files, {total_mb:.0f} MB; "
+        f"stereo AAC{' + ' + SAMPLE.name if with_sample else ''} = {len(files)} files, {total_mb:.0f} MB; "
         f"small {small.stat().st_size / 1e3:.0f} kB; memory check {one_mb.stat().st_size / 1e6:.1f} MB and "
         f"{big.stat().st_size / 1e6:.0f} MB")
 
@@ -685,7 +693,7 @@ def main(argv: list[str] | None = None) -> int:
             # 2. latency
             waits.append(settle(args.wait_quiet))
             lat = [latency_once(pipe, f"lat/{i}.mp4", small) for i in range(args.latency_runs)]
-            sample_lat = latency_once(pipe, "lat/sample.mp4", SAMPLE) if SAMPLE.exists() else None
+            sample_lat = latency_once(pipe, "lat/sample.mp4", SAMPLE) if with_sample else None
             # 3. memory
             mem_small = mem_big = None
             if "memory" not in skip:

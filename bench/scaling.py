@@ -1,6 +1,7 @@
 """Scaling benchmark: our policy vs a static pool and Batch's autoscale formula on simulated traces.
 
 Run: .venv/bin/python bench/scaling.py   (deterministic; about a second; prints figures, asserts nothing)
+     `--smoke`: seed 1 only (for the test suite; the figures differ from the five-seed ones)
 
 The pool model and its modelling notes are in bench/sim/pool.py, the traces in bench/sim/traces.py.
 Every policy gets the same traces, the same task durations (lognormal, median 30 s, sigma 0.6, one
@@ -15,7 +16,7 @@ Setup, as the issue specifies it:
   taskcompletion), evaluated at 150 s and then every 300 s, samples every 30 s visible 60 s late; the
   pool (and its sample history) starts with the trace, so the first evaluation has 4 of 6 samples
   (< 70%) and gives startingNumberOfVMs. Other readings are in the sensitivity tables;
-* ours: shared.scaling.decide on the 1-minute timer (first tick 30 s into the trace, the mean phase),
+* ours: shared.domain.scaling.decide on the 1-minute timer (first tick 30 s into the trace, the mean phase),
   with OUR_SETTINGS below; no submit-path nudge in the headline (see the sensitivity table for why).
 
 The last line is the headline: p95_wait_vs_formula is the worst ratio over the burst and the office
@@ -26,6 +27,7 @@ is in a table of its own, with and without the policy's hold of a lone file.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -37,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sim.pool import AutoscaleFormula, Controller, OurPolicy, Sim, SimParams, StaticPool  # noqa: E402
 from sim.traces import Trace, burst, office_day, poisson, trickle  # noqa: E402
 
-from shared.scaling import ScalingSettings  # noqa: E402
+from shared.domain.scaling import ScalingSettings  # noqa: E402
 
 SEEDS = (1, 2, 3, 4, 5)
 
@@ -117,7 +119,12 @@ def shifted_burst(at: float) -> TraceFactory:
     return lambda seed: Trace(f"burst@{at:.0f}", tuple(at for _ in range(200)), at + 7200)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    global SEEDS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="seed 1 only")
+    if parser.parse_args(argv).smoke:
+        SEEDS = (1,)
     params = SimParams()
     print("Pool scaling benchmark (simulated Azure Batch pool; times in seconds)")
     print(f"  node start-up {params.allocation_s:.0f}s allocation + {params.start_task_s:.0f}s start task; "

@@ -133,7 +133,3 @@ class Azurite:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def env_for(port: int) -> dict[str, str]:
-    return {**os.environ, "AzureWebJobsStorage": connection_string(port)}

@@ -28,26 +28,14 @@ from urllib.parse import quote
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobServiceClient
 
+from shared.settings_file import load_local_settings
+
 log = logging.getLogger("mp3pipe.devhost")
 REPO = Path(__file__).resolve().parents[1]
 RECEIPTS_CONTAINER = "azure-webjobs-hosts"
 HOST_ID = "mp3pipe-local"
 MAX_DEQUEUE = 5  # the real host's maxDequeueCount for blob triggers
 LISTING_DUTY = 50.0  # the background listing rests at least 50x as long as it took (<= 2% of the time)
-
-
-def local_settings_values(path: Path | None = None) -> dict[str, str]:
-    """local.settings.json "Values" (else the sample's), as `func start` reads them."""
-    path = path or REPO / "local.settings.json"
-    if not path.exists():
-        path = REPO / "local.settings.sample.json"
-    return {key: str(value) for key, value in json.loads(path.read_text()).get("Values", {}).items()}
-
-
-def load_local_settings(path: Path | None = None) -> None:
-    """Put local.settings.json "Values" into the environment (existing variables win), like `func start`."""
-    for key, value in local_settings_values(path).items():
-        os.environ.setdefault(key, value)
 
 
 def resolve(expr: str) -> str:
@@ -276,7 +264,10 @@ class LocalHost:
             took = time.monotonic() - began
             if new:
                 log.info("the listing of %s found %d blob(s) no event announced", f.container, new)
-            wait = self.poll_interval if new else min(self.max_poll_interval, wait * 2)
+            backed_off = 0 if new else min(self.max_poll_interval, wait * 2)
+            if backed_off > wait:  # logged while it backs off, not at rest: a few lines after each find
+                log.info("the listing of %s found nothing new: the next in %g s", f.container, backed_off)
+            wait = backed_off or self.poll_interval
             self.stop_event.wait(max(wait, LISTING_DUTY * took))
 
     @staticmethod
@@ -373,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"the local host cannot listen on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr)
         return 2
-    from devhost.eventgrid import remove_discovery, webhook_url, write_discovery
+    from shared.adapters.eventgrid import remove_discovery, webhook_url, write_discovery
 
     state_dir = deps.settings.local_state_dir
     if host.webhook is not None:

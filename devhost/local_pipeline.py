@@ -17,12 +17,13 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from devhost.azurite import REPO, Azurite, free_port
-from devhost.eventgrid import Notifier
 from devhost.task_audit import TaskAudit, audit
-from shared import naming
-from shared.batch.local import read_history, read_task_table
+from shared.adapters.batch.local_history import read_history
+from shared.adapters.drop import Dropper
+from shared.adapters.eventgrid import Notifier
+from shared.adapters.storage import BlobStorage
+from shared.domain import naming
 from shared.settings import DEFAULTS, Settings
-from shared.storage import Storage
 
 
 @dataclass
@@ -89,7 +90,7 @@ class LocalPipeline:
     def check_settings(self) -> None:
         """Validate the settings the host will run with (environment over local.settings.json), before anything
         starts; raises SettingsError naming each bad setting."""
-        from devhost.host import local_settings_values
+        from shared.settings_file import local_settings_values
 
         Settings.from_env({**local_settings_values(), **self.env()})
 
@@ -150,15 +151,7 @@ class LocalPipeline:
 
     def drop(self, name: str, data: bytes | Path) -> str:
         """Upload one file into the input container and post its BlobCreated event to the host; returns its ETag."""
-        blob = self.service.get_blob_client(self.input_container, name)
-        if isinstance(data, Path):
-            etag = Storage(self.service).upload_file(self.input_container, name, data)
-            size = data.stat().st_size
-        else:
-            etag = blob.upload_blob(data, overwrite=True)["etag"]
-            size = len(data)
-        self.notifier.blob_created(blob.url, etag, size)
-        return naming.clean_etag(etag)
+        return Dropper(BlobStorage(self.service), self.input_container, self.notifier).drop(name, data)
 
     def outcome(self, name: str, etag: str, present: dict[str, str] | None = None) -> Outcome:
         """The outcome of one blob version; `present` (output blob name -> ETag, one listing) saves requests.
@@ -257,10 +250,6 @@ class LocalPipeline:
                     block.append(line)
                 return "\n".join(block)
         return "\n".join(lines[-5:])
-
-    def task_rows(self) -> list[tuple[str, str, str | None, str]]:
-        """(task id, state, result, spec JSON) of every task in the local gateway's database."""
-        return read_task_table(self.state_dir, "id, state, result, spec")
 
     def download(self, container: str, name: str, dest: Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Test media and probing: generate MP4s with ffmpeg's lavfi sources, read durations of outputs."""
+"""Test media and probing: generate MP4s with ffmpeg's lavfi sources; what a file declares, and what it holds."""
 
 from __future__ import annotations
 
@@ -59,7 +59,11 @@ def truncated_copy(src: Path, dest: Path, fraction: float = 0.6) -> Path:
 
 
 def duration(path: Path) -> float | None:
-    """Audio duration in seconds: ffprobe when present, else parsed from `ffmpeg -i`."""
+    """The audio duration a file's headers declare (ffprobe when present, else `ffmpeg -i`).
+
+    For an MP3 this comes from its LAME/Xing header: an MP3 cut to a third still declares its full length. To see
+    what a file really holds, use held_seconds().
+    """
     probe = shutil.which("ffprobe")
     if probe:
         out = subprocess.run(
@@ -79,3 +83,20 @@ def duration(path: Path) -> float | None:
         return None
     h, mnt, s = m.groups()
     return int(h) * 3600 + int(mnt) * 60 + float(s)
+
+
+def held_seconds(path: Path) -> float | None:
+    """Seconds of audio a file really holds: its first audio stream decoded to the end, the samples counted.
+
+    Independent of any header (an MP3's LAME/Xing frame count, an MP4's declared duration) and of the runner's own
+    MP3 frame walk: ffmpeg's decoder says how many samples each frame gave. None when nothing could be decoded.
+    """
+    out = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-v", "error", "-i", str(path), "-map", "0:a:0",
+                          "-f", "framecrc", "-"], capture_output=True, text=True)
+    rate = samples = 0
+    for line in out.stdout.splitlines():
+        if line.startswith("#tb 0:"):  # "#tb 0: 1/44100": durations below count samples
+            rate = int(line.split("/")[1])
+        elif line and not line.startswith("#"):
+            samples += int(line.split(",")[3])
+    return samples / rate if rate and samples else None

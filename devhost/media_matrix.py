@@ -114,6 +114,20 @@ def make(case: Case, folder: Path) -> Path:
     return path
 
 
+def cut_short_by(folder: Path, missing: float, seconds: float = 8.0) -> Path:
+    """An audio-only fast-start MP4 that declares `seconds` of audio, its last `missing` seconds of samples cut off
+    (its index first, then the samples in order: the end of the file holds the end of the audio)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    whole, path = folder / f"whole-{seconds}.mp4", folder / f"short-by-{missing}.mp4"
+    if not whole.exists():
+        _run([*_tone(seconds), *AAC, "-movflags", "+faststart", "-t", str(seconds), str(whole)])
+    data = whole.read_bytes()
+    samples_at = data.index(b"mdat") + 4  # the index (moov) sits before: every byte after is audio
+    per_second = (len(data) - samples_at) / seconds
+    path.write_bytes(data[: len(data) - round(missing * per_second)])
+    return path
+
+
 def tagged(folder: Path) -> Path:
     """A podcast episode as editors export it: tags, two chapters and a cover image."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,8 @@ from typing import Any
 from devhost.azurite import REPO
 from devhost.local_pipeline import LocalPipeline, Outcome
 from devhost.media import duration, make_mp4
-from shared import naming
+from shared.adapters.drop import collect_files
+from shared.domain import naming
 from shared.settings import SettingsError
 
 TABLE_ROWS = 50  # the summary table shows failures first, then converted files, this many rows at most
@@ -33,15 +34,6 @@ def samples(folder: Path) -> Path:
     if SHARED_SAMPLE.exists():
         shutil.copyfile(SHARED_SAMPLE, folder / "LowPriVMs-4.mp4")
     return folder
-
-
-def collect(folder: Path) -> dict[str, Path]:
-    """Blob name (relative path, '/'-separated) -> file, for every .mp4 under folder."""
-    return {
-        p.relative_to(folder).as_posix(): p
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and naming.is_mp4(p.name)
-    }
 
 
 def human_size(n: int | None) -> str:
@@ -76,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if not source.is_dir():
         console.print(f"[red]INPUT={source} is not a folder[/red]")
         return 2
-    files = collect(source)
+    files = collect_files([source])
     if not files:
         console.print(f"[yellow]no .mp4 files under {source}[/yellow]")
         return 0

@@ -62,9 +62,9 @@ class Supervisor:
         # Azurite saves its metadata every 5 s: a kill -9 can lose what it took in just before, containers
         # included. Make sure the app's containers exist again (blobs it lost are gone; it is an emulator).
         from devhost.host import RECEIPTS_CONTAINER
-        from shared.storage import Storage
+        from shared.adapters.storage import BlobStorage
 
-        Storage(self.pipe.service).ensure_containers(self.pipe.input_container, self.pipe.output_container,
+        BlobStorage(self.pipe.service).ensure_containers(self.pipe.input_container, self.pipe.output_container,
                                                      self.pipe.value("STATE_CONTAINER"), RECEIPTS_CONTAINER)
 
     def run(self, stop: threading.Event) -> int:

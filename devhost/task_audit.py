@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared import planning
-from shared.batch.local import read_history, read_task_table, spec_from_json
+from shared.adapters.batch.local_history import read_history
+from shared.adapters.batch.local_store import read_tasks
+from shared.domain import planning
 
 
 @dataclass
@@ -69,14 +70,11 @@ class TaskAudit:
 def audit(state_dir: Path, job_id: str) -> list[TaskAudit]:
     """Every task of the job in the local gateway under `state_dir`, with its history; [] before it exists."""
     root = Path(state_dir) / "batch"
-    rows = read_task_table(state_dir, "id, state, result, failure_message, retry_count, requeue_count, owner_pid, "
-                                      "spec", "job_id=?", (job_id,))
     out = []
-    for tid, state, result, message, retries, requeues, pid, raw in rows:
-        spec = spec_from_json(raw)
-        env = spec.env()
-        mp3 = next((o.path for o in spec.output_files if o.upload_condition.lower() == "tasksuccess"), None)
-        out.append(TaskAudit(tid, state, result, message or "", retries, requeues, pid,
-                             env.get(planning.ENV_INPUT_BLOB, ""), env.get(planning.ENV_INPUT_ETAG, ""), mp3,
-                             read_history(root, job_id, tid)))
+    for t in read_tasks(state_dir, job_id):
+        env = t.spec.env()
+        mp3 = next((o.path for o in t.spec.output_files if o.upload_condition.lower() == "tasksuccess"), None)
+        out.append(TaskAudit(t.id, t.state, t.result, t.failure_message or "", t.retry_count, t.requeue_count,
+                             t.owner_pid, env.get(planning.ENV_INPUT_BLOB, ""), env.get(planning.ENV_INPUT_ETAG, ""),
+                             mp3, read_history(root, job_id, t.id)))
     return out

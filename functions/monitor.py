@@ -2,7 +2,8 @@
 
 import azure.functions as func
 
-from shared import bootstrap, pipeline
+from shared import bootstrap
+from shared.usecases.monitor.tick import monitor_tick
 
 bp = func.Blueprint()
 
@@ -10,4 +11,4 @@ bp = func.Blueprint()
 @bp.timer_trigger(arg_name="timer", schedule="%MONITOR_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def monitor(timer: func.TimerRequest) -> None:
     """Runs on the NCRONTAB schedule from the MONITOR_SCHEDULE app setting."""
-    pipeline.monitor_tick(bootstrap.deps())
+    monitor_tick(bootstrap.deps())

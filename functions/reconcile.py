@@ -3,7 +3,7 @@
 import azure.functions as func
 
 from shared import bootstrap
-from shared.reconcile import reconcile as reconcile_inputs
+from shared.usecases.reconcile import reconcile as reconcile_inputs
 
 bp = func.Blueprint()
 

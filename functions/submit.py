@@ -3,7 +3,8 @@
 import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob
 
-from shared import bootstrap, pipeline
+from shared import bootstrap
+from shared.usecases.submit import submit_blob
 
 bp = func.Blueprint()
 
@@ -16,4 +17,4 @@ bp = func.Blueprint()
 )
 def submit(client: blob.BlobClient) -> None:
     """Receives a BlobClient (never the bytes) and hands it to the pipeline."""
-    pipeline.submit_blob(client, bootstrap.deps())
+    submit_blob(client, bootstrap.deps())

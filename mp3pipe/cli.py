@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from shared import naming
+from shared.domain import naming
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Operate the mp3pipe MP4-to-MP3 pipeline.")
 console = Console()
@@ -45,10 +45,10 @@ def options(
 def _deps():  # noqa: ANN202 - typed in shared.bootstrap
     import os
 
-    from devhost.host import load_local_settings
     from mp3pipe.azd_env import IDENTITY_SETTINGS
     from shared import bootstrap
     from shared.settings import SettingsError
+    from shared.settings_file import load_local_settings
 
     # Storage by identity (an account URL, no key) from the environment or --azure: the local file's Azurite
     # connection string must not take its place.
@@ -63,38 +63,28 @@ def _deps():  # noqa: ANN202 - typed in shared.bootstrap
         raise typer.Exit(2) from None
 
 
-def _collect_files(paths: list[Path]) -> dict[str, Path]:
-    """Blob name -> local file: a file by its name, a folder's MP4s by their path inside it."""
-    files: dict[str, Path] = {}
-    for path in paths:
-        if path.is_dir():
-            for p in sorted(path.rglob("*")):
-                if p.is_file() and naming.is_mp4(p.name):
-                    files[p.relative_to(path).as_posix()] = p
-        elif path.is_file():
-            files[path.name] = path
-        else:
-            console.print(f"[red]{path}: no such file or folder[/red]")
-            raise typer.Exit(2)
-    return files
-
-
 @app.command()
 def drop(
     paths: Annotated[list[Path], typer.Argument(help="MP4 files or folders (sub-folders kept)")],
     prefix: Annotated[str, typer.Option(help="folder in the input container to drop into")] = "",
 ) -> None:
     """Upload MP4s to the input container, in blocks, several at a time, with a progress bar."""
+    from shared.adapters.drop import Dropper, collect_files
+    from shared.adapters.eventgrid import Notifier
+
     deps = _deps()
-    files = _collect_files(paths)
+    try:
+        files = collect_files(paths)
+    except FileNotFoundError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
     skipped = [n for n in files if not naming.is_mp4(n)]
     for name in skipped:
         console.print(f"[yellow]skipping {name}: not an .mp4[/yellow]")
         files.pop(name)
     prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-    from devhost.eventgrid import Notifier
-
-    notifier = Notifier(deps.settings.local_state_dir)  # the local host, when one runs (Azure: Event Grid)
+    # The local host is told of each file when one runs (in Azure, Event Grid does this).
+    dropper = Dropper(deps.storage, deps.settings.input_container, Notifier(deps.settings.local_state_dir))
     total = sum(p.stat().st_size for p in files.values())
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                TimeRemainingColumn())
@@ -107,9 +97,7 @@ def drop(
             def hook(current: int, _total: int | None, base: float = done_before) -> None:
                 progress.update(overall, completed=base + current)
 
-            container = deps.settings.input_container
-            etag = deps.storage.upload_file(container, prefix + name, path, progress=hook)
-            notifier.blob_created(deps.storage.plain_blob_url(container, prefix + name), etag, path.stat().st_size)
+            dropper.drop(prefix + name, path, progress=hook)
             progress.update(overall, completed=done_before + path.stat().st_size)
         progress.update(overall, description=f"dropped {len(files)} file(s)")
     console.print(f"dropped {len(files)} file(s) into container '{deps.settings.input_container}'")
@@ -119,10 +107,10 @@ def _when(value: dt.datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
-def _render(report, limit: int) -> Group:  # noqa: ANN001 - shared.status.StatusReport
+def _render(report, limit: int) -> Group:  # noqa: ANN001 - shared.usecases.status.StatusReport
     from rich.markup import escape
 
-    from shared.status import STATES
+    from shared.usecases.status import STATES
 
     counts = "  ".join(f"[{STATE_STYLE[s]}]{s} {report.counts[s]}[/{STATE_STYLE[s]}]" for s in STATES)
     if report.pool is None:
@@ -154,8 +142,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Counts by state (waiting, queued, converting, done, failed), the pool, and a per-file table."""
-    from shared.status import as_json as to_json
-    from shared.status import collect
+    from shared.usecases.status import as_json as to_json
+    from shared.usecases.status import collect
 
     deps = _deps()
     report = collect(deps, prefix)
@@ -182,16 +170,13 @@ def status(
 @app.command()
 def retry(name: Annotated[str, typer.Argument(help="input blob name, e.g. videos/a.mp4")]) -> None:
     """Convert one file again (after replacing it, or after a transient failure)."""
-    from azure.core.exceptions import ResourceNotFoundError
-
-    from shared.pipeline import retry as retry_blob
+    from shared.usecases.submit import retry as retry_blob
 
     deps = _deps()
-    try:
-        result = retry_blob(deps, name)
-    except ResourceNotFoundError:
+    result = retry_blob(deps, name)
+    if result.status == "gone":
         console.print(f"[red]{name!r} is not in container '{deps.settings.input_container}'[/red]")
-        raise typer.Exit(2) from None
+        raise typer.Exit(2)
     console.print(f"{name}: {result.status} (task {result.task_id})")
 
 
@@ -200,7 +185,7 @@ def backfill(
     batch: Annotated[int, typer.Option(help="blobs listed per page")] = 1000,
 ) -> None:
     """Submit every input MP4 that has no task yet (missed triggers, files from before the app existed)."""
-    from shared.reconcile import backfill as run_backfill
+    from shared.usecases.reconcile import backfill as run_backfill
 
     result = run_backfill(_deps(), batch)
     console.print(f"checked {result.checked} MP4(s), submitted {result.submitted}")

@@ -1,13 +1,13 @@
-"""Wiring: settings -> storage and the chosen Batch adapter, built once per process."""
+"""The composition root: settings -> the Storage adapter and the chosen Batch adapter, as Deps, once per process."""
 
 from __future__ import annotations
 
 import functools
 
-from shared.batch.gateway import BatchGateway
-from shared.pipeline import Deps
+from shared.adapters.storage import BlobStorage, service_client
+from shared.ports.batch import BatchGateway
+from shared.ports.deps import Deps
 from shared.settings import Settings, SettingsError
-from shared.storage import Storage
 
 
 def build_gateway(settings: Settings, *, run_tasks: bool = True) -> BatchGateway:
@@ -16,10 +16,10 @@ def build_gateway(settings: Settings, *, run_tasks: bool = True) -> BatchGateway
     `run_tasks=False` (tools such as the CLI): the local adapter only reads and queues; the host runs tasks.
     """
     if settings.batch_gateway == "azure":
-        from shared.batch.azure import AzureBatchGateway
+        from shared.adapters.batch.azure import AzureBatchGateway
 
         return AzureBatchGateway.from_settings(settings)
-    from shared.batch.local import LocalBatchGateway
+    from shared.adapters.batch.local import LocalBatchGateway
 
     return LocalBatchGateway.from_settings(settings, run_tasks=run_tasks)
 
@@ -28,9 +28,7 @@ def preflight(settings: Settings) -> None:
     """Check storage and containers once at start-up; raise SettingsError naming the setting that is wrong."""
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 
-    from shared.storage import service_client
-
-    storage = Storage(service_client(settings, retry_total=1, connection_timeout=5))
+    storage = BlobStorage(service_client(settings, retry_total=1, connection_timeout=5))
     errors: list[str] = []
     for setting, name in (("INPUT_CONTAINER", settings.input_container),
                           ("OUTPUT_CONTAINER", settings.output_container),
@@ -60,7 +58,7 @@ def preflight(settings: Settings) -> None:
 def _build(*, run_tasks: bool) -> Deps:
     settings = Settings.from_env()
     preflight(settings)
-    return Deps(settings=settings, storage=Storage.from_settings(settings),
+    return Deps(settings=settings, storage=BlobStorage.from_settings(settings),
                 gateway=build_gateway(settings, run_tasks=run_tasks))
 
 

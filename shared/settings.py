@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.ffmpeg import PRESETS
+from shared.node.presets import PRESETS
 
 CONTAINER_RE = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
 BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -46,7 +46,7 @@ DEFAULTS: dict[str, str] = {
 
 
 # Node URLs (SAS mode) are signed for TASK_MAX_WALL_CLOCK_SECONDS + 12 h with a user-delegation key that lives
-# 1 h 5 min longer (shared/storage.py); Azure caps a user-delegation key at 7 days.
+# 1 h 5 min longer (shared/adapters/storage.py); Azure caps a user-delegation key at 7 days.
 URL_GRACE_SECONDS = 12 * 3600
 DELEGATION_KEY_MAX_SECONDS = 7 * 24 * 3600
 DELEGATION_KEY_MARGIN_SECONDS = 65 * 60
@@ -246,7 +246,7 @@ class Settings:
             )
         package = settings.ffmpeg_package
         if package:
-            from shared.batch.package_ref import parse_package
+            from shared.package_ref import parse_package
 
             try:
                 parse_package(package)

@@ -3,6 +3,7 @@ type, and what a request body (or a Bicep resource body) may contain at each pat
 
 from __future__ import annotations
 
+import enum
 import functools
 import importlib
 import json
@@ -11,6 +12,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pycep.transformer import BicepElement
 
 DATA = Path(__file__).resolve().parent / "data"
 MODELS_TABLE = DATA / "arm_models.json"
@@ -43,6 +46,16 @@ class MapOf:
 @dataclass
 class Prim:
     kind: str  # "str", "int", "float", "bool", "any"
+    values: frozenset[str] = frozenset()  # an enum's known values (lower case: ARM compares them so), else empty
+    enum: str = ""  # the enum's name, for messages
+
+
+def _enum_prim(args: list[Any]) -> Prim | None:
+    """`Union[str, SomeEnum]` (both SDK generations type an enum property so) -> a str with known values."""
+    for a in args:
+        if isinstance(a, type) and issubclass(a, enum.Enum):
+            return Prim("str", frozenset(str(m.value).lower() for m in a), a.__name__)
+    return None
 
 
 def _resolve(node: Any) -> Any:
@@ -55,17 +68,48 @@ _PRIMS = {"str": "str", "int": "int", "long": "int", "float": "float", "bool": "
           "bytearray": "str", "base64": "str", "decimal": "float"}
 
 
-def _msrest_type(text: str, models: Any) -> Any:
+def _msrest_type(text: str, models: Any, hint: Any = None) -> Any:
     if text.startswith("[") and text.endswith("]"):
-        return ListOf(_msrest_type(text[1:-1], models))
+        return ListOf(_msrest_type(text[1:-1], models, _inner(hint, list)))
     if text.startswith("{") and text.endswith("}"):
-        return MapOf(_msrest_type(text[1:-1], models))
+        return MapOf(_msrest_type(text[1:-1], models, _inner(hint, dict)))
+    if text == "str" and hint is not None:
+        found = _enum_prim(_union_args(hint))
+        if found is not None:
+            return found
     if text in _PRIMS:
         return Prim(_PRIMS[text])
     cls = getattr(models, text, None)
     if cls is None:
         return Prim("str")  # an enum name
     return lambda: _msrest_obj(cls, models)
+
+
+def _union_args(hint: Any) -> list[Any]:
+    return list(typing.get_args(hint)) if typing.get_origin(hint) is typing.Union else [hint]
+
+
+def _inner(hint: Any, container: type) -> Any:
+    """The item type of `list[...]` / value type of `dict[...]` inside an (optional) hint."""
+    for a in _union_args(hint):
+        if typing.get_origin(a) is container and typing.get_args(a):
+            return typing.get_args(a)[-1]
+    return None
+
+
+def _init_hints(cls: type, models: Any) -> dict[str, Any]:
+    """msrest models type their enums only in `__init__`'s keyword hints (`Union[str, "_models.Kind"]`)."""
+    hints: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        init = vars(klass).get("__init__")
+        if init is None:
+            continue
+        module = importlib.import_module(klass.__module__)
+        try:
+            hints.update(typing.get_type_hints(init, globalns={**vars(module), "_models": models}))
+        except (NameError, TypeError, AttributeError):
+            continue
+    return hints
 
 
 def _split_key(key: str) -> list[str]:
@@ -77,6 +121,7 @@ def _msrest_obj_cached(cls: type, models_name: str) -> Obj:
     models = importlib.import_module(models_name)
     obj = Obj(cls.__name__)
     validation = getattr(cls, "_validation", {}) or {}
+    hints = _init_hints(cls, models)
     for attr, spec in (getattr(cls, "_attribute_map", {}) or {}).items():
         parts = _split_key(spec["key"])
         readonly = bool(validation.get(attr, {}).get("readonly"))
@@ -87,7 +132,7 @@ def _msrest_obj_cached(cls: type, models_name: str) -> Obj:
                 node = Obj(f"{cls.__name__}.{part}")
                 target.fields[part] = (node, False)
             target = node
-        target.fields[parts[-1]] = (_msrest_type(spec["type"], models), readonly)
+        target.fields[parts[-1]] = (_msrest_type(spec["type"], models, hints.get(attr)), readonly)
     subtypes = getattr(cls, "_subtype_map", None) or {}
     for attr, mapping in subtypes.items():
         obj.discriminator = _split_key(cls._attribute_map[attr]["key"])[-1]
@@ -111,14 +156,14 @@ def _ts_type(hint: Any) -> Any:
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     if origin is typing.Union:
         models = [a for a in args if _is_rest_model(a) or typing.get_origin(a) in (list, dict)]
-        return _ts_type(models[0]) if models else Prim(_prim_name(args))
+        return _ts_type(models[0]) if models else (_enum_prim(args) or Prim(_prim_name(args)))
     if origin is list:
         return ListOf(_ts_type(args[0]) if args else Prim("any"))
     if origin is dict:
         return MapOf(_ts_type(args[1]) if len(args) > 1 else Prim("any"))
     if _is_rest_model(hint):
         return lambda: _ts_obj(hint)
-    return Prim(_prim_name([hint]))
+    return _enum_prim([hint]) or Prim(_prim_name([hint]))
 
 
 def _prim_name(args: list[Any]) -> str:
@@ -232,8 +277,36 @@ def is_expression(value: Any) -> bool:
     )
 
 
+def is_reference(value: Any) -> bool:
+    """A bare identifier in Bicep (`kind: storageKind`): pycep keeps it a BicepElement, apart from a 'literal'."""
+    return isinstance(value, BicepElement)
+
+
+def alternatives(value: Any) -> list[Any] | None:
+    """The values a Bicep expression is written to take: both branches of `c ? a : b` and every argument of
+    `union(...)` (each is checked against the same model); None when nothing is known statically."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return None
+    if "function" in value and isinstance(value["function"], dict) and value["function"].get("type") == "union":
+        return list((value["function"].get("parameters") or {}).values())
+    op = value.get("operator")
+    while isinstance(op, dict):
+        operands = op.get("operands") or {}
+        if op.get("type") == "conditional":
+            return [operands.get("true_value"), operands.get("false_value")]
+        # pycep binds `a == b ? x : y` as `a == (b ? x : y)`: the conditional ends the chain of last operands.
+        last = list(operands.values())[-1] if operands else None
+        op = last.get("operator") if isinstance(last, dict) and set(last) == {"operator"} else None
+    return None
+
+
 def _key(name: str) -> str:
     return name[1:-1] if len(name) >= 2 and name[0] == name[-1] == "'" else name
+
+
+_PRIM_OK = {"str": lambda v: isinstance(v, str), "bool": lambda v: isinstance(v, bool),
+            "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+            "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 @dataclass
@@ -244,17 +317,26 @@ class Report:
 
 def validate(body: Any, node: Any, path: str = "", report: Report | None = None, *, json_types: bool = False,
              skip: set[str] = frozenset(), response: bool = False) -> Report:
-    """Check `body` against a model tree: unknown names, wrong depth/shape, read-only properties (and with
-    `json_types`, a real JSON body's primitive types; a `response` may carry read-only properties)."""
+    """Check `body` against a model tree: unknown names, wrong depth/shape, read-only properties, primitive types
+    and enum values. A Bicep body (not `json_types`) may hold references and expressions: a reference is not
+    checked, a conditional's branches and union()'s arguments are; a `response` may carry read-only properties."""
     report = report if report is not None else Report()
     node = _resolve(node)
-    if is_expression(body):
-        return report
-    if not json_types and isinstance(body, str) and not isinstance(node, Prim):
-        return report  # pycep renders a reference (`tags: tags`) as a bare string: its shape is not known here
+    if body is None:
+        return report  # null: the property is left out
+    if not json_types:
+        branches = alternatives(body)
+        if branches is not None:
+            for branch in branches:
+                validate(branch, node, path, report, response=response)
+            return report
+        if isinstance(body, dict) and "loop_type" in body and isinstance(node, ListOf):
+            return validate(body.get("config"), node.item, f"{path}[]", report, response=response)
+        if is_expression(body) or is_reference(body):
+            return report
     if isinstance(node, Obj):
         if not isinstance(body, dict):
-            report.errors.append(f"{path or '<body>'}: expected an object ({node.name}), got {type(body).__name__}")
+            report.errors.append(f"{path or '<body>'}: expected an object ({node.name}), got {body!r}")
             return report
         variant = node
         if node.discriminator and node.variants:
@@ -278,23 +360,24 @@ def validate(body: Any, node: Any, path: str = "", report: Report | None = None,
             validate(value, child, sub, report, json_types=json_types, response=response)
     elif isinstance(node, ListOf):
         if not isinstance(body, list):
-            report.errors.append(f"{path}: expected a list, got {type(body).__name__}")
+            report.errors.append(f"{path}: expected a list, got {body!r}")
             return report
         for i, item in enumerate(body):
             validate(item, node.item, f"{path}[{i}]", report, json_types=json_types, response=response)
     elif isinstance(node, MapOf):
         if not isinstance(body, dict):
-            report.errors.append(f"{path}: expected a map, got {type(body).__name__}")
+            report.errors.append(f"{path}: expected a map, got {body!r}")
             return report
         for k, v in body.items():
             validate(v, node.value, f"{path}[{_key(k)}]", report, json_types=json_types, response=response)
-    elif isinstance(node, Prim):
-        if isinstance(body, (dict, list)) and node.kind != "any":
-            report.errors.append(f"{path}: expected a {node.kind}, got {type(body).__name__}")
-        elif json_types and body is not None and node.kind != "any":
-            ok = {"str": isinstance(body, str), "bool": isinstance(body, bool),
-                  "int": isinstance(body, int) and not isinstance(body, bool),
-                  "float": isinstance(body, (int, float)) and not isinstance(body, bool)}[node.kind]
-            if not ok:
-                report.errors.append(f"{path}: expected a {node.kind}, got {body!r}")
+    elif isinstance(node, Prim) and node.kind != "any":
+        _check_prim(body, node, path, report, interpolated=not json_types and isinstance(body, str) and "${" in body)
     return report
+
+
+def _check_prim(body: Any, node: Prim, path: str, report: Report, *, interpolated: bool) -> None:
+    """A literal's JSON type, and an enum's value among the SDK's known values (ARM compares them ignoring case)."""
+    if not _PRIM_OK[node.kind](body):
+        report.errors.append(f"{path}: expected a {node.kind}, got {body!r}")
+    elif node.values and not interpolated and body.lower() not in node.values:
+        report.errors.append(f"{path}: {body!r} is not a known {node.enum} (known: {', '.join(sorted(node.values))})")

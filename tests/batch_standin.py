@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from azure.core.credentials import AccessToken
 
-from shared.batch.azure import AzureBatchGateway
+from shared.adapters.batch.azure import AzureBatchGateway
 from tests.standin_nodes import NodeFilterError, PoolNodes, parse_node_filter
 from tests.standin_spec import (  # noqa: F401 - re-exported for the tests
     API_VERSION,

@@ -14,10 +14,11 @@ from devhost.azurite import REPO, Azurite
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import make_mp4
 from devhost.task_audit import TaskAudit
-from shared import pipeline
-from shared.batch.local import LocalBatchGateway
+from shared.adapters.batch.local import LocalBatchGateway
+from shared.adapters.storage import BlobStorage
+from shared.ports.deps import Deps
 from shared.settings import Settings
-from shared.storage import Storage
+from shared.usecases.job import ensure_job
 
 SHARED_SAMPLE = REPO.parent / "shared" / "media" / "LowPriVMs-4.mp4"
 
@@ -102,19 +103,19 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return files
 
 
-def _deps(azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, run_tasks: bool) -> pipeline.Deps:
+def _deps(azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, run_tasks: bool) -> Deps:
     env = {"AzureWebJobsStorage": azurite.connection_string, "LOCAL_STATE_DIR": str(tmp_path), **isolated()}
     settings = Settings.from_env(env)
-    storage = Storage.from_settings(settings)
+    storage = BlobStorage.from_settings(settings)
     storage.ensure_containers(settings.input_container, settings.output_container, settings.state_container)
     gateway = LocalBatchGateway(tmp_path, run_tasks=run_tasks)
     # The converter reads the connection setting from the environment, as in the Functions worker.
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
-    return pipeline.Deps(settings=settings, storage=storage, gateway=gateway)
+    return Deps(settings=settings, storage=storage, gateway=gateway)
 
 
 @pytest.fixture
-def deps(azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[pipeline.Deps]:
+def deps(azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deps]:
     """In-process pipeline dependencies on real Azurite (own containers) and a local gateway that runs no tasks."""
     d = _deps(azurite, tmp_path, monkeypatch, run_tasks=False)
     yield d
@@ -122,9 +123,9 @@ def deps(azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
 
 
 @pytest.fixture
-def running_deps(azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[pipeline.Deps]:
+def running_deps(azurite: Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deps]:
     """The same with a local gateway that runs its tasks (real ffmpeg), its pool and job in place."""
     d = _deps(azurite, tmp_path, monkeypatch, run_tasks=True)
-    pipeline.ensure_job(d)
+    ensure_job(d)
     yield d
     d.gateway.close()  # type: ignore[attr-defined]

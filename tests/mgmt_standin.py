@@ -16,6 +16,7 @@ from tests import arm_schema
 from tests.batch_standin import FAKE_TOKEN
 from tests.tls_standin import TlsStandin
 
+_SKUS = re.compile(r"^/subscriptions/[^/]+/providers/Microsoft\.Batch/locations/[^/]+/virtualMachineSkus$", re.I)
 _PATH = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/(?P<rest>.+)$", re.I)
 
 
@@ -35,14 +36,33 @@ class MgmtStandin(TlsStandin):
 
     functions: list[str] = field(default_factory=lambda: ["monitor", "reconcile", "submit"])
     system_keys: dict[str, str] = field(default_factory=lambda: {"blobs_extension": "Bx_ky/+=="})
+    # A new app's unique default host name (<app>-<hash>.<region>-01.azurewebsites.net), served as Azure does.
+    host_suffix: str = "-b4c7dxfkg2hsa3e6.westeurope-01.azurewebsites.net"
+    # A host not ready yet: per call ("listkeys", "functions"), the statuses answered before a real answer (one
+    # each, in order), or one answered every time; and how many listKeys answers lack blobs_extension (not started).
+    not_ready: dict[str, list[int]] = field(default_factory=dict)
+    never_ready: dict[str, int] = field(default_factory=dict)
+    keyless_answers: int = 0
+    # The Batch account: its quotas and the VM sizes its region offers (with their family and vCPUs).
+    batch_quotas: dict[str, Any] = field(default_factory=lambda: {
+        "dedicatedCoreQuota": 20, "lowPriorityCoreQuota": 20, "poolQuota": 20, "activeJobAndJobScheduleQuota": 100,
+        "dedicatedCoreQuotaPerVMFamilyEnforced": True,
+        "dedicatedCoreQuotaPerVMFamily": [{"name": "standardDSv3Family", "coreQuota": 20},
+                                          {"name": "standardDv3Family", "coreQuota": 20}]})
+    vm_skus: list[dict[str, Any]] = field(default_factory=lambda: [
+        {"name": "Standard_D2s_v3", "familyName": "standardDSv3Family",
+         "capabilities": [{"name": "vCPUs", "value": "2"}, {"name": "MemoryGB", "value": "8"}]},
+        {"name": "Standard_D4s_v3", "familyName": "standardDSv3Family",
+         "capabilities": [{"name": "vCPUs", "value": "4"}, {"name": "MemoryGB", "value": "16"}]},
+        {"name": "Standard_D2_v3", "familyName": "standardDv3Family",
+         "capabilities": [{"name": "vCPUs", "value": "2"}, {"name": "MemoryGB", "value": "8"}]}])
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     full_urls: dict[str, str] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     validation_errors: list[str] = field(default_factory=list)
     # What `mp3pipe --azure doctor` also reads (section "doctor" below); a test fills them in.
-    site: dict[str, Any] = field(default_factory=dict)  # the Function App's GET body
-    batch_account: dict[str, Any] = field(default_factory=dict)  # the Batch account's GET body (quotas)
+    site_identity: dict[str, Any] = field(default_factory=dict)  # the Function App's identity (GET site)
     system_topic: dict[str, Any] = field(default_factory=dict)  # the Event Grid system topic's GET body
     identities: dict[str, dict[str, Any]] = field(default_factory=dict)  # user-assigned identity name -> GET body
     role_assignments: list[dict[str, Any]] = field(default_factory=list)  # {principalId, roleDefinitionId, scope}
@@ -108,6 +128,12 @@ class MgmtStandin(TlsStandin):
         from azure.mgmt.web import models as web
 
         model = None
+        if call.path.endswith("/virtualMachineSkus"):
+            model = batch.SupportedSku
+        elif "/batchAccounts/" in call.path and "/pools/" not in call.path:
+            model = batch.BatchAccount
+        elif re.search(r"/sites/[^/]+$", call.path):
+            model = web.Site
         if "/pools/" in call.path:
             model = batch.Pool
         elif call.path.endswith("/getFullUrl"):
@@ -116,9 +142,9 @@ class MgmtStandin(TlsStandin):
             model = grid.EventSubscription
         elif call.path.endswith("/listkeys"):
             model = web.HostKeys
-        if call.path.endswith("/functions"):
+        if call.path.endswith(("/functions", "/virtualMachineSkus")):
             items = payload["value"]
-            model = web.FunctionEnvelope
+            model = model or web.FunctionEnvelope
         else:
             items = [payload]
         for item in items:
@@ -129,6 +155,10 @@ class MgmtStandin(TlsStandin):
             self.validation_errors += [f"response to {call.method} {call.path}: {e}" for e in report.errors]
 
     def _route(self, call: Call, headers: Any) -> tuple[int, Any]:
+        skus = _SKUS.match(call.path)
+        if skus and call.method == "GET":
+            bad = self._check(call, "Microsoft.Batch/locations/virtualMachineSkus", body=False)
+            return bad or (200, {"value": copy.deepcopy(self.vm_skus)})
         m = _PATH.match(call.path)
         if not m:
             return 404, _error("NotFound", call.path)
@@ -137,9 +167,12 @@ class MgmtStandin(TlsStandin):
         doctor = self._doctor_route(call, rest)
         if doctor is not None:
             return doctor
+        if provider == "microsoft.batch" and len(rest) == 3 and rest[1] == "batchAccounts" and call.method == "GET":
+            bad = self._check(call, "Microsoft.Batch/batchAccounts", body=False)
+            return bad or (200, self._account(call, rest[2]))
         if provider == "microsoft.batch" and len(rest) == 5 and rest[3] == "pools":
             return self._pool(call, headers, rest[4])
-        if provider == "microsoft.web" and len(rest) >= 4 and rest[1] == "sites":
+        if provider == "microsoft.web" and len(rest) >= 3 and rest[1] == "sites":
             return self._site(call, rest[2], rest[3:])
         if provider == "microsoft.eventgrid" and len(rest) >= 5 and rest[3] == "eventSubscriptions":
             return self._subscription(call, rest[4], rest[5:])
@@ -164,10 +197,25 @@ class MgmtStandin(TlsStandin):
         self.pools[name] = pool
         return 200, pool
 
+    def _account(self, call: Call, name: str) -> dict[str, Any]:
+        return {"id": call.path, "name": name, "type": "Microsoft.Batch/batchAccounts", "location": "westeurope",
+                "properties": {"accountEndpoint": f"{name}.westeurope.batch.azure.com",
+                               "provisioningState": "Succeeded", "poolAllocationMode": "BatchService",
+                               **copy.deepcopy(self.batch_quotas)}}
+
     def _site(self, call: Call, app: str, tail: list[str]) -> tuple[int, Any]:
         bad = self._check(call, "Microsoft.Web/sites", body=False)
         if bad:
             return bad
+        if tail == [] and call.method == "GET":
+            return 200, {"id": call.path, "name": app, "type": "Microsoft.Web/sites", "location": "westeurope",
+                         "kind": "functionapp,linux", "properties": {"state": "Running",
+                                                                     "defaultHostName": app + self.host_suffix},
+                         **({"identity": copy.deepcopy(self.site_identity)} if self.site_identity else {})}
+        which = {("functions",): "functions", ("host", "default", "listkeys"): "listkeys"}.get(tuple(tail))
+        if which and (self.never_ready.get(which) or self.not_ready.get(which)):
+            status = self.never_ready.get(which) or self.not_ready[which].pop(0)
+            return status, _host_error(status)
         if tail == ["functions"] and call.method == "GET":
             return 200, {"value": [
                 {"id": f"{call.path}/{f}", "name": f"{app}/{f}", "type": "Microsoft.Web/sites/functions",
@@ -175,7 +223,11 @@ class MgmtStandin(TlsStandin):
                                 "config": {"bindings": [{"type": "blobTrigger" if f == "submit" else "timerTrigger"}]}}}
                 for f in self.functions]}
         if tail == ["host", "default", "listkeys"] and call.method == "POST":
-            return 200, {"masterKey": "m", "functionKeys": {"default": "f"}, "systemKeys": dict(self.system_keys)}
+            keys = dict(self.system_keys)
+            if self.keyless_answers > 0:
+                self.keyless_answers -= 1
+                keys.pop("blobs_extension", None)
+            return 200, {"masterKey": "m", "functionKeys": {"default": "f"}, "systemKeys": keys}
         return 404, _error("NotFound", call.path)
 
     def _subscription(self, call: Call, name: str, tail: list[str]) -> tuple[int, Any]:
@@ -196,6 +248,8 @@ class MgmtStandin(TlsStandin):
         dest = sub["properties"]["destination"]["properties"]
         self.full_urls[name] = dest.pop("endpointUrl")  # Azure never returns the URL with its key
         dest["endpointBaseUrl"] = self.full_urls[name].split("?", 1)[0]
+        dest.setdefault("preferredBatchSizeInKilobytes", 64)  # defaults ARM fills in and returns
+        sub["properties"].setdefault("labels", [])
         sub.update(id=call.path, name=name, type="Microsoft.EventGrid/systemTopics/eventSubscriptions")
         sub["properties"].update(provisioningState="Succeeded", topic=call.path.rsplit("/eventSubscriptions/", 1)[0])
         self.subscriptions[name] = sub
@@ -211,8 +265,6 @@ class MgmtStandin(TlsStandin):
             return None
         kind = "/".join([rest[0], *rest[1::2]]).lower()  # provider/type/child type
         found = {
-            "microsoft.web/sites": ("Microsoft.Web/sites", self.site),
-            "microsoft.batch/batchaccounts": ("Microsoft.Batch/batchAccounts", self.batch_account),
             "microsoft.eventgrid/systemtopics": ("Microsoft.EventGrid/systemTopics", self.system_topic),
         }.get(kind if len(rest) % 2 == 1 else "")
         if kind == "microsoft.managedidentity/userassignedidentities" and len(rest) == 3:
@@ -252,7 +304,6 @@ class MgmtStandin(TlsStandin):
 
         from azure.mgmt.batch import models as batch
         from azure.mgmt.eventgrid import models as grid
-        from azure.mgmt.web import models as web
 
         path = call.path.lower()
         if path.endswith("/providers/microsoft.authorization/roleassignments"):
@@ -261,10 +312,6 @@ class MgmtStandin(TlsStandin):
             items = payload["value"]
         elif path.endswith("/pools"):
             model, items = batch.Pool, payload["value"]
-        elif re.search(r"/providers/microsoft\.web/sites/[^/]+$", path):
-            model, items = web.Site, [payload]
-        elif re.search(r"/providers/microsoft\.batch/batchaccounts/[^/]+$", path):
-            model, items = batch.BatchAccount, [payload]
         elif re.search(r"/providers/microsoft\.eventgrid/systemtopics/[^/]+$", path):
             model, items = grid.SystemTopic, [payload]
         elif "/providers/microsoft.managedidentity/userassignedidentities/" in path:
@@ -280,6 +327,22 @@ class MgmtStandin(TlsStandin):
 
 def _error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
+
+
+# What App Service answers for a host that is not ready (its own error shape, not ARM's {"error": ...}).
+_HOST_MESSAGES = {
+    400: "Encountered an error (ServiceUnavailable) from host runtime.",
+    403: "Encountered an error (Forbidden) from host runtime.",
+    404: "Error retrieving the host's data: the host is not running.",
+}
+
+
+def _host_error(status: int) -> dict[str, Any]:
+    message = _HOST_MESSAGES.get(status, "host runtime error")
+    code = {400: "BadRequest", 403: "Forbidden", 404: "NotFound"}.get(status, "InternalServerError")
+    return {"Code": code, "Message": message, "Target": None,
+            "Details": [{"Message": message}, {"Code": code}, {"ErrorEntity": {"Code": code, "Message": message}}],
+            "Innererror": None}
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -15,8 +15,8 @@ import isodate
 import pytest
 from azure.core.credentials import AzureNamedKeyCredential
 
-from shared.batch.azure import NODE_AGENT_SKU, AzureBatchGateway, account_name_from_url, failed_tasks_filter
-from shared.batch.gateway import (
+from shared.adapters.batch.azure import NODE_AGENT_SKU, AzureBatchGateway, account_name_from_url, failed_tasks_filter
+from shared.ports.batch import (
     BatchGateway,
     GatewayError,
     JobNotFound,

@@ -6,7 +6,7 @@ import time
 
 from devhost.azurite import Azurite
 from devhost.local_pipeline import LocalPipeline
-from devhost.media import duration, make_mp4
+from devhost.media import held_seconds, make_mp4
 from devhost.task_audit import TaskAudit
 from tests.conftest import assert_once_each, ffmpeg_pids, isolated, settled, wait_until
 
@@ -31,7 +31,7 @@ def _check_all_converted_once(pipe: LocalPipeline, etags: dict[str, str], second
     for name, etag in etags.items():  # still this version's own upload after everything settled, and whole
         assert pipe.outcome(name, etag).kind == "converted", name
         local = pipe.download(pipe.output_container, outcomes[name].output, tmp_path / "dl" / outcomes[name].output)
-        assert abs(duration(local) - seconds[name]) < 0.5, name
+        assert abs(held_seconds(local) - seconds[name]) < 0.5, name
     return {t.name: t for t in tasks}
 
 
@@ -81,7 +81,7 @@ def test_ffmpeg_dies_with_a_killed_host_and_the_file_converts_after_restart(azur
         assert (task.state, task.result, task.requeue_count, task.execs()) == ("completed", "success", 1, 2)
         assert_once_each([task])
         mp3 = pipe.download(pipe.output_container, outcome.output, tmp_path / "long.mp3")
-        assert abs(duration(mp3) - 1800.0) < 0.5
+        assert abs(held_seconds(mp3) - 1800.0) < 0.5
 
 
 def test_restarting_azurite_with_its_data_mid_batch_loses_nothing(tmp_path):

@@ -27,8 +27,8 @@ RG = f"/subscriptions/{SUB}/resourceGroups/rg-t"
 STORAGE = f"{RG}/providers/Microsoft.Storage/storageAccounts/stt"
 BATCH = f"{RG}/providers/Microsoft.Batch/batchAccounts/bat"
 APP_IDENTITY = f"{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-app-t"
-HOST = "func-t.azurewebsites.net"
-HASHED_HOST = "func-t-c7fkbgbxa3fdh6d2.westeurope-01.azurewebsites.net"
+HOST = "func-t" + MgmtStandin.host_suffix  # Azure's unique default host name; the postdeploy hook reads it
+PLAIN_HOST = "func-t.azurewebsites.net"  # what a URL built from the app's name says
 PRINCIPALS = {"appPrincipalId": "app-principal", "poolPrincipalId": "pool-principal",
               "topicPrincipalId": "topic-principal", "userPrincipalId": "user-principal"}
 ENV = {**HOOK_ENV, "AZURE_PRINCIPAL_ID": "user-principal", "MP3PIPE_NOTIFY_QUEUE": "mp3pipe-done"}
@@ -58,20 +58,12 @@ def template_grants() -> list[tuple[str, str, str]]:
 
 
 def healthy(arm: MgmtStandin) -> None:
-    """What `azd up` leaves: the hooks' pool and subscription, the template's site, account, topic and roles."""
-    arm.site = {"id": f"{RG}/providers/Microsoft.Web/sites/func-t", "name": "func-t", "type": "Microsoft.Web/sites",
-                "location": "westeurope", "kind": "functionapp,linux",
-                "identity": {"type": "UserAssigned", "userAssignedIdentities": {
-                    APP_IDENTITY: {"principalId": PRINCIPALS["appPrincipalId"], "clientId": "c"}}},
-                "properties": {"state": "Running", "defaultHostName": HOST, "hostNames": [HOST], "enabled": True}}
-    arm.batch_account = {
-        "id": BATCH, "name": "bat", "type": "Microsoft.Batch/batchAccounts", "location": "westeurope",
-        "properties": {"accountEndpoint": "bat.westeurope.batch.azure.com", "provisioningState": "Succeeded",
-                       "poolAllocationMode": "BatchService", "dedicatedCoreQuota": 20, "lowPriorityCoreQuota": 20,
-                       "dedicatedCoreQuotaPerVMFamily": [{"name": "standardDSv3Family", "coreQuota": 20},
-                                                         {"name": "standardFSv2Family", "coreQuota": 0}],
-                       "dedicatedCoreQuotaPerVMFamilyEnforced": True, "poolQuota": 20,
-                       "activeJobAndJobScheduleQuota": 100}}
+    """What `azd up` leaves: the hooks' pool and subscription, the template's site identity, topic and roles."""
+    arm.site_identity = {"type": "UserAssigned", "userAssignedIdentities": {
+        APP_IDENTITY: {"principalId": PRINCIPALS["appPrincipalId"], "clientId": "c"}}}
+    arm.batch_quotas.update(dedicatedCoreQuota=20, lowPriorityCoreQuota=20, poolQuota=20,
+                            dedicatedCoreQuotaPerVMFamily=[{"name": "standardDSv3Family", "coreQuota": 20},
+                                                           {"name": "standardFSv2Family", "coreQuota": 0}])
     arm.system_topic = {
         "id": f"{RG}/providers/Microsoft.EventGrid/systemTopics/evgt-t", "name": "evgt-t",
         "type": "Microsoft.EventGrid/systemTopics", "location": "westeurope",
@@ -146,20 +138,19 @@ def test_a_wrong_function_name_in_the_subscription_is_reported(arm):
     assert "answers 202" in found.detail and found.fix.startswith("`azd hooks run postdeploy`")
 
 
-def test_a_webhook_on_the_app_name_while_azure_gave_a_hashed_host_is_reported(arm):
-    arm.site["properties"].update(defaultHostName=HASHED_HOST, hostNames=[HASHED_HOST])
-    found = only_problem(check(arm), "webhook host")
-    assert (f"events go to https://{HOST}/runtime/webhooks/blobs, but the app answers at "
-            f"https://{HASHED_HOST}/runtime/webhooks/blobs") in found.detail
-    assert found.fix.startswith("`azd hooks run postdeploy`")
-
-
-def test_a_webhook_on_the_hashed_host_passes(arm):
-    arm.site["properties"].update(defaultHostName=HASHED_HOST, hostNames=[HASHED_HOST])
-    arm.full_urls["mp3pipe-submit"] = arm.full_urls["mp3pipe-submit"].replace(HOST, HASHED_HOST)
+def plain_host_webhook(arm: MgmtStandin) -> None:
+    """The subscription as a hook that built the URL from the app's name left it."""
+    arm.full_urls["mp3pipe-submit"] = arm.full_urls["mp3pipe-submit"].replace(HOST, PLAIN_HOST)
     dest = arm.subscriptions["mp3pipe-submit"]["properties"]["destination"]["properties"]
-    dest["endpointBaseUrl"] = dest["endpointBaseUrl"].replace(HOST, HASHED_HOST)
-    assert problems(check(arm)) == []
+    dest["endpointBaseUrl"] = dest["endpointBaseUrl"].replace(HOST, PLAIN_HOST)
+
+
+def test_a_webhook_on_the_app_name_while_azure_gave_a_hashed_host_is_reported(arm):
+    plain_host_webhook(arm)
+    found = only_problem(check(arm), "webhook host")
+    assert (f"events go to https://{PLAIN_HOST}/runtime/webhooks/blobs, but the app answers at "
+            f"https://{HOST}/runtime/webhooks/blobs") in found.detail
+    assert found.fix.startswith("`azd hooks run postdeploy`")
 
 
 def test_a_rotated_key_and_a_missing_subscription_are_reported(arm):
@@ -202,7 +193,7 @@ def test_a_missing_pool_is_reported_with_the_hook_that_makes_it(arm):
 
 
 def test_zero_cores_for_the_vm_family_is_reported_with_the_portal_path(arm):
-    arm.batch_account["properties"]["dedicatedCoreQuotaPerVMFamily"][0]["coreQuota"] = 0
+    arm.batch_quotas["dedicatedCoreQuotaPerVMFamily"][0]["coreQuota"] = 0
     found = only_problem(check(arm), "Batch quotas")
     assert found.detail.startswith("0 dedicated core(s) for standardDSv3Family (20 in the account): a "
                                    "standard_d2s_v3 node needs 2")
@@ -219,7 +210,7 @@ def test_a_vm_family_the_account_does_not_list_is_reported(arm):
 
 
 def test_zero_spot_cores_matter_only_when_spot_is_allowed(arm):
-    arm.batch_account["properties"]["lowPriorityCoreQuota"] = 0
+    arm.batch_quotas["lowPriorityCoreQuota"] = 0
     assert problems(check(arm)) == []  # BATCH_SPOT_SHARE=0: no Spot node is ever asked for
     found = only_problem(check(arm, {**ENV, "BATCH_SPOT_SHARE": "0.5"}), "Batch quotas")
     assert found.detail == "Spot: 0 core(s) (BATCH_SPOT_SHARE=0.5); a standard_d2s_v3 node needs 2"
@@ -227,7 +218,7 @@ def test_zero_spot_cores_matter_only_when_spot_is_allowed(arm):
 
 def test_a_full_pool_quota_is_reported_when_the_pool_is_missing(arm):
     arm.pools = {"other": {**arm.pools.pop("mp3pipe-pool"), "name": "other"}}
-    arm.batch_account["properties"]["poolQuota"] = 1
+    arm.batch_quotas["poolQuota"] = 1
     found = [f for f in check(arm) if f.check == "Batch quotas" and f.status == PROBLEM]
     assert [f.detail for f in found] == ["pool quota 1, 1 pool(s) in use: the pool cannot be created"]
 
@@ -288,7 +279,7 @@ def test_without_reader_the_checks_say_so_and_nothing_crashes(arm):
 
 def test_without_getfullurl_the_host_is_still_checked(arm):
     arm.refused["/getFullUrl"] = (403, "AuthorizationFailed", "no getFullUrl/action on '{path}'")
-    arm.site["properties"].update(defaultHostName=HASHED_HOST)
+    plain_host_webhook(arm)
     findings = check(arm)
     assert {(f.check, f.status) for f in problems(findings)} == {("webhook host", PROBLEM),
                                                                  ("webhook function", UNREAD)}
@@ -361,11 +352,11 @@ def test_mp3pipe_azure_doctor_prints_each_check_and_exits_1_on_a_problem(arm, tm
     assert lines[0] == f"ok            Function App: func-t is running at {HOST}"
     assert lines[-1] == "9 ok, 0 problem(s), 0 not checked"
 
-    arm.site["properties"].update(defaultHostName=HASHED_HOST)
+    plain_host_webhook(arm)
     broken = run()
     assert broken.returncode == 1, broken.stdout + broken.stderr
-    assert (f"PROBLEM       webhook host: events go to https://{HOST}/runtime/webhooks/blobs, but the app answers "
-            f"at https://{HASHED_HOST}/runtime/webhooks/blobs") in broken.stdout
+    assert (f"PROBLEM       webhook host: events go to https://{PLAIN_HOST}/runtime/webhooks/blobs, but the app "
+            f"answers at https://{HOST}/runtime/webhooks/blobs") in broken.stdout
     assert "              fix: `azd hooks run postdeploy`" in broken.stdout
 
 

@@ -13,9 +13,10 @@ import pytest
 from devhost.host import blob_client_arg
 from devhost.hostile import HOSTILE_NAMES, SHELL_MARKERS, UNMAPPABLE_NAMES, bad_contents, odd_but_valid
 from devhost.local_pipeline import LocalPipeline
-from devhost.media import duration, make_mp4
-from shared import naming, pipeline
-from shared.records import Records
+from devhost.media import held_seconds, make_mp4
+from shared.domain import naming
+from shared.usecases.records import Records
+from shared.usecases.submit import submit_blob
 from tests.conftest import assert_once_each, ffmpeg_pids, isolated, settled, wait_until
 
 
@@ -30,8 +31,8 @@ def pipe(azurite, tmp_path_factory):
         yield p
 
 
-def _mp3_duration(pipe: LocalPipeline, name: str, tmp: Path) -> float | None:
-    return duration(pipe.download(pipe.output_container, name, tmp / _tag() / "x.mp3"))
+def _mp3_held(pipe: LocalPipeline, name: str, tmp: Path) -> float | None:
+    return held_seconds(pipe.download(pipe.output_container, name, tmp / _tag() / "x.mp3"))
 
 
 def test_hostile_names_never_reach_a_shell_and_land_at_their_mirror(pipe, media, tmp_path):
@@ -49,7 +50,7 @@ def test_hostile_names_never_reach_a_shell_and_land_at_their_mirror(pipe, media,
     assert not {name[:-1] + "3" for name in UNMAPPABLE_NAMES} & present  # no guessed output for unmappable names
     for marker in SHELL_MARKERS:
         assert not list(pipe.state_dir.rglob(marker)) and not Path(marker).exists()
-    assert abs(_mp3_duration(pipe, naming.output_name("$(touch PWNED).mp4"), tmp_path) - 4.0) < 0.2
+    assert abs(_mp3_held(pipe, naming.output_name("$(touch PWNED).mp4"), tmp_path) - 4.0) < 0.2
 
 
 def test_bad_contents_fail_alone_with_ffmpegs_reason(pipe, media, tmp_path):
@@ -70,8 +71,8 @@ def test_bad_contents_fail_alone_with_ffmpegs_reason(pipe, media, tmp_path):
     assert "the input is cut short" in outcomes["bad/truncated.mp4"].report["reason"]
     for name in ("odd/multi-audio.mp4", "odd/long.mp4", "ok/good1.mp4", "ok/good2.mp4"):
         assert outcomes[name].kind == "converted", name
-    assert abs(_mp3_duration(pipe, "odd/long.mp3", tmp_path) - 600.0) < 0.5
-    assert abs(_mp3_duration(pipe, "odd/multi-audio.mp3", tmp_path) - 3.0) < 0.2
+    assert abs(_mp3_held(pipe, "odd/long.mp3", tmp_path) - 600.0) < 0.5
+    assert abs(_mp3_held(pipe, "odd/multi-audio.mp3", tmp_path) - 3.0) < 0.2
 
 
 def _report_present(pipe: LocalPipeline, name: str) -> bool:
@@ -98,7 +99,7 @@ def test_overwritten_while_converting_the_older_task_is_terminated_and_the_newer
     assert_once_each([old, new])
     assert pipe.outcome(name, second).kind == "converted"  # the MP3 there is version 2's own upload ...
     assert pipe.outcome(name, first).kind == "superseded"
-    assert abs(_mp3_duration(pipe, "race/clip.mp3", tmp_path) - 4.0) < 0.2  # ... and has version 2's content
+    assert abs(_mp3_held(pipe, "race/clip.mp3", tmp_path) - 4.0) < 0.2  # ... and has version 2's content
     assert not _report_present(pipe, name)
     log = pipe.log_path.read_text()
     assert '"event": "terminated-older"' in log and old_id in log
@@ -125,8 +126,8 @@ def test_an_older_version_triggered_after_the_newer_one_is_superseded(running_de
     client = blob_client_arg("AzureWebJobsStorage", deps.settings.input_container, name)
     stale = client.get_blob_properties()  # version 1, as its trigger saw it
     blob.upload_blob(media["tone"].read_bytes(), overwrite=True)  # version 2 lands
-    newer = pipeline.submit_blob(client, deps)
-    older = pipeline.submit_blob(_LateTrigger(client, stale), deps)
+    newer = submit_blob(client, deps)
+    older = submit_blob(_LateTrigger(client, stale), deps)
     assert newer.status == "submitted"
     assert older.status == "superseded"  # claim_newest: a newer version is recorded
     assert older.task_id == naming.task_id(name, naming.clean_etag(stale.etag)) != newer.task_id
@@ -138,7 +139,7 @@ def test_an_older_version_triggered_after_the_newer_one_is_superseded(running_de
     mp3 = tmp_path / "late.mp3"
     mp3.write_bytes(deps.storage.service.get_blob_client(deps.settings.output_container, "late/clip.mp3")
                     .download_blob().readall())
-    assert abs(duration(mp3) - 4.0) < 0.2  # version 2's content, not version 1's 7 s
+    assert abs(held_seconds(mp3) - 4.0) < 0.2  # version 2's content, not version 1's 7 s
 
 
 def test_dropped_twice_in_a_second_gives_one_outcome_for_the_last(pipe, media, tmp_path):
@@ -151,7 +152,7 @@ def test_dropped_twice_in_a_second_gives_one_outcome_for_the_last(pipe, media, t
     assert all(t.terminated and not t.mp3_uploads() for t in older)
     assert_once_each(tasks)
     assert pipe.outcome(name, last).kind == "converted" and pipe.outcome(name, first).kind == "superseded"
-    assert abs(_mp3_duration(pipe, "twice/x.mp3", tmp_path) - 4.0) < 0.2
+    assert abs(_mp3_held(pipe, "twice/x.mp3", tmp_path) - 4.0) < 0.2
     assert not _report_present(pipe, name)
 
 
@@ -165,7 +166,7 @@ def test_a_killed_ffmpeg_is_retried_and_the_file_still_converts(pipe, tmp_path):
     [task] = [t for t in settled(pipe) if t.name == "killed/ffmpeg.mp4"]
     assert (task.result, task.retry_count, len(task.runs()), task.execs()) == ("success", 1, 2, 2)
     assert_once_each([task])
-    assert abs(_mp3_duration(pipe, "killed/ffmpeg.mp3", tmp_path) - 1800.0) < 0.5
+    assert abs(_mp3_held(pipe, "killed/ffmpeg.mp3", tmp_path) - 1800.0) < 0.5
 
 
 def test_deleted_before_its_task_runs_gets_a_report(azurite, tmp_path, media):

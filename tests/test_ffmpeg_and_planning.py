@@ -4,7 +4,7 @@ import shlex
 import subprocess
 import sys
 
-from shared import ffmpeg, planning
+from shared.domain import ffmpeg, planning
 from shared.node import convert, presets
 
 

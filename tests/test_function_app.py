@@ -3,7 +3,8 @@
 import pytest
 
 import function_app
-from devhost.host import index, load_local_settings
+from devhost.host import index
+from shared.settings_file import load_local_settings
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from shared import ffmpeg, planning
-from shared.batch.gateway import BatchGateway, JobNotFound, PoolSpec, TaskSpec
-from shared.batch.local import LocalBatchGateway
+from shared.adapters.batch.local import LocalBatchGateway
+from shared.domain import ffmpeg, planning
+from shared.ports.batch import BatchGateway, JobNotFound, PoolSpec, TaskSpec
 from tests.batch_standin import BatchStandin
 
 pytest_plugins = ["tests.conftest_batch"]

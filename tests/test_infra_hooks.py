@@ -4,6 +4,7 @@ the Event Grid subscription, a second run sends no create, and a wrong function 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from infra.hooks import postdeploy, postprovision
 from infra.hooks.common import HookError
 from infra.hooks.pool import app_pool, arm_pool
-from shared.batch.azure import IMAGE, NODE_AGENT_SKU, START_TASK_COMMAND
+from shared.adapters.batch.azure import IMAGE, NODE_AGENT_SKU, START_TASK_COMMAND
 from shared.settings import Settings
 from tests.batch_standin import FakeCredential
 from tests.bicep_reader import INFRA, REPO, parse
@@ -47,8 +48,8 @@ def provision(arm: MgmtStandin, env: dict[str, str] = ENV) -> str:
     return postprovision.ensure_pool(env, FakeCredential(), **arm.transport())
 
 
-def deploy(arm: MgmtStandin, env: dict[str, str] = ENV, attempts: int = 1) -> str:
-    return postdeploy.ensure_subscription(env, FakeCredential(), attempts=attempts, delay=0.01, **arm.transport())
+def deploy(arm: MgmtStandin, env: dict[str, str] = ENV, wait: float = 0.0) -> str:
+    return postdeploy.ensure_subscription(env, FakeCredential(), wait_seconds=wait, delay=0.01, **arm.transport())
 
 
 def test_first_run_creates_the_pool_and_the_subscription_second_run_creates_nothing(arm):
@@ -108,11 +109,11 @@ def test_the_subscription_feeds_the_registered_blob_trigger_with_its_key(arm):
                         "/eventSubscriptions/mp3pipe-submit")
     p = put.body["properties"]
     assert p["destination"] == {"endpointType": "WebHook", "properties": {
-        "endpointUrl": "https://func-t.azurewebsites.net/runtime/webhooks/blobs?functionName=Host.Functions.submit"
-                       "&code=Bx_ky%2F%2B%3D%3D", "maxEventsPerBatch": 1}}
+        "endpointUrl": "https://func-t-b4c7dxfkg2hsa3e6.westeurope-01.azurewebsites.net/runtime/webhooks/blobs"
+                       "?functionName=Host.Functions.submit&code=Bx_ky%2F%2B%3D%3D", "maxEventsPerBatch": 1}}
     assert p["filter"] == {"includedEventTypes": ["Microsoft.Storage.BlobCreated"],
                            "subjectBeginsWith": "/blobServices/default/containers/mp4-in/",
-                           "subjectEndsWith": ".mp4", "isSubjectCaseSensitive": False}
+                           "subjectEndsWith": ".mp4", "isSubjectCaseSensitive": False, "advancedFilters": []}
     assert p["retryPolicy"] == {"maxDeliveryAttempts": 30, "eventTimeToLiveInMinutes": 1440}
     dead = p["deadLetterWithResourceIdentity"]
     assert dead["identity"] == {"type": "SystemAssigned"}
@@ -124,22 +125,126 @@ def test_the_subscription_feeds_the_registered_blob_trigger_with_its_key(arm):
 def test_a_rotated_key_updates_the_subscription(arm):
     deploy(arm)
     arm.system_keys["blobs_extension"] = "rotated"
-    assert "updated Event Grid subscription" in deploy(arm)
+    assert "updated (properties.destination.properties.endpointUrl differed)" in deploy(arm)
     assert arm.full_urls["mp3pipe-submit"].endswith("&code=rotated")
 
 
 def test_a_function_name_that_is_not_registered_fails_clearly(arm):
     with pytest.raises(HookError, match=r"function 'process_blob' is not registered in Function App func-t "
                                         r"\(registered: monitor, reconcile, submit\)"):
-        deploy(arm, {**ENV, "SUBMIT_FUNCTION_NAME": "process_blob"})
-    assert arm.sent("PUT") == []
+        deploy(arm, {**ENV, "SUBMIT_FUNCTION_NAME": "process_blob"}, wait=30)
+    assert arm.sent("PUT") == [] and len(arm.sent("GET", "/functions")) == 1  # no wait: the host has indexed others
+
+
+def test_functions_not_indexed_yet_are_waited_for(arm, capsys):
+    registered, arm.functions = arm.functions, []
+    threading.Timer(0.3, lambda: setattr(arm, "functions", registered)).start()
+    assert "created Event Grid subscription" in deploy(arm, wait=30)
+    assert "registered: none" in capsys.readouterr().out
 
 
 def test_a_missing_blobs_extension_key_fails_clearly(arm):
     arm.system_keys.clear()
-    with pytest.raises(HookError, match="no 'blobs_extension' system key"):
-        deploy(arm, attempts=2)
-    assert len(arm.sent("POST", "/host/default/listkeys")) == 2 and arm.sent("PUT") == []
+    with pytest.raises(HookError, match="still failing after 0 s; last answer: .*no 'blobs_extension' system key"):
+        deploy(arm, wait=0.2)
+    assert len(arm.sent("POST", "/host/default/listkeys")) >= 2 and arm.sent("PUT") == []
+
+
+def test_the_webhook_uses_the_sites_default_host_name(arm):
+    arm.host_suffix = "-h4shh4shh4shh4sh.swedencentral-01.azurewebsites.net"
+    assert "-> func-t-h4shh4shh4shh4sh.swedencentral-01.azurewebsites.net function submit" in deploy(arm)
+    assert arm.full_urls["mp3pipe-submit"].startswith(
+        "https://func-t-h4shh4shh4shh4sh.swedencentral-01.azurewebsites.net/runtime/webhooks/blobs?")
+
+
+@pytest.mark.parametrize("call", ["listkeys", "functions"])
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_a_host_not_ready_yet_is_waited_for(arm, capsys, call, status):
+    arm.not_ready[call] = [status, status, status]
+    arm.keyless_answers = 2  # and the blobs_extension key appears only once the host has started
+    assert "created Event Grid subscription" in deploy(arm, wait=30)
+    printed = capsys.readouterr().out
+    assert printed.count(f"waiting for the {'host keys' if call == 'listkeys' else 'functions'} of Function App "
+                         f"func-t") >= 3 and f": {status} " in printed
+    assert printed.count("no 'blobs_extension' system key") == 2
+    assert arm.not_ready[call] == [] and len(arm.sent("PUT", "/eventSubscriptions/")) == 1
+
+
+def test_a_host_that_never_gets_ready_ends_with_the_last_answer_and_what_to_do(arm):
+    arm.never_ready["listkeys"] = 403
+    with pytest.raises(HookError) as failed:
+        deploy(arm, wait=0.3)
+    message = str(failed.value)
+    assert message.startswith("the host keys of Function App func-t (listKeys): still failing after 0 s; last "
+                              "answer: 403 Forbidden: Encountered an error (Forbidden) from host runtime."), message
+    assert "role assignments propagate" in message and "azd hooks run postdeploy" in message
+    assert len(arm.sent("POST", "/listkeys")) >= 3 and arm.sent("PUT") == []
+
+
+DRIFT = {
+    "maxEventsPerBatch": (("destination", "properties", "maxEventsPerBatch"), 10),
+    "endpointKey": (("destination", "properties", "endpointUrl"), None),
+    "schema": (("eventDeliverySchema",), "CloudEventSchemaV1_0"),
+    "eventTypes": (("filter", "includedEventTypes"),
+                   ["Microsoft.Storage.BlobCreated", "Microsoft.Storage.BlobDeleted"]),
+    "subjectBegins": (("filter", "subjectBeginsWith"), "/blobServices/default/containers/other/"),
+    "subjectEnds": (("filter", "subjectEndsWith"), ".mp3"),
+    "caseSensitive": (("filter", "isSubjectCaseSensitive"), True),
+    "advancedFilters": (("filter", "advancedFilters"), [{"operatorType": "StringContains", "key": "subject",
+                                                         "values": ["x"]}]),
+    "attempts": (("retryPolicy", "maxDeliveryAttempts"), 3),
+    "ttl": (("retryPolicy", "eventTimeToLiveInMinutes"), 60),
+    "deadLetterContainer": (("deadLetterWithResourceIdentity", "deadLetterDestination", "properties",
+                             "blobContainerName"), "elsewhere"),
+    "deadLetterAccount": (("deadLetterWithResourceIdentity", "deadLetterDestination", "properties", "resourceId"),
+                          f"/subscriptions/{SUB}/resourceGroups/rg-t/providers/Microsoft.Storage/storageAccounts/o"),
+    "deadLetterIdentity": (("deadLetterWithResourceIdentity", "identity"),
+                           {"type": "UserAssigned", "userAssignedIdentity": POOL_IDENTITY}),
+}
+
+
+@pytest.mark.parametrize("field", list(DRIFT))
+def test_a_subscription_drifted_in_any_field_is_written_again(arm, field):
+    deploy(arm)
+    path, value = DRIFT[field]
+    target = arm.subscriptions["mp3pipe-submit"]["properties"]
+    for key in path[:-1]:
+        target = target[key]
+    if path[-1] == "endpointUrl":  # Azure keeps the URL (with its key) apart; getFullUrl reads it
+        arm.full_urls["mp3pipe-submit"] = arm.full_urls["mp3pipe-submit"].replace("code=", "code=old")
+    else:
+        target[path[-1]] = value
+    arm.calls.clear()
+    result = deploy(arm)
+    assert result.startswith("updated (") and "differed" in result, result
+    (put,) = arm.sent("PUT", "/eventSubscriptions/")
+    arm.calls.clear()
+    assert "up to date" in deploy(arm) and arm.sent("PUT") == []
+
+
+def test_what_arm_adds_or_spells_its_own_way_is_not_drift(arm):
+    deploy(arm)
+    p = arm.subscriptions["mp3pipe-submit"]["properties"]
+    p["destination"]["properties"]["preferredBatchSizeInKilobytes"] = 64  # defaults ARM fills in
+    p["labels"] = []
+    p["eventDeliverySchema"] = "eventgridschema"
+    dead = p["deadLetterWithResourceIdentity"]["deadLetterDestination"]["properties"]
+    dead["resourceId"] = dead["resourceId"].replace("resourceGroups", "resourcegroups")
+    del p["filter"]["advancedFilters"]  # an empty list left out
+    assert "up to date" in deploy(arm)
+
+
+def test_a_body_key_the_event_grid_model_does_not_know_stops_the_hook(monkeypatch):
+    real = postdeploy.desired
+
+    def misspelt(*args):
+        body = real(*args)
+        body["properties"]["retryPolicy"]["maxDeliveryAtempts"] = 3
+        return body
+
+    monkeypatch.setattr(postdeploy, "desired", misspelt)
+    with pytest.raises(HookError, match=r"does not know: properties\.retryPolicy\.maxDeliveryAtempts"):
+        postdeploy.checked_body(postdeploy.desired(ENV, "/s", "https://h/x"))
 
 
 def test_main_prints_the_error_and_exits_1(arm, capsys):
@@ -189,5 +294,83 @@ def test_the_stand_in_rejects_a_body_outside_the_model_and_an_unknown_api_versio
         old.pool.get("rg-t", "bat", "p")
     assert "API version unknown to azure-mgmt-batch" in str(bad_version.value)
     old.close()
-    assert len(arm.validation_errors) == 2
+    # Event Grid's SDK drops an unknown key from a dict or model: the raw JSON the hook sends reaches the stand-in.
+    import io
+    import json
+
+    from azure.mgmt.eventgrid import EventGridManagementClient
+
+    grid = EventGridManagementClient(FakeCredential(), SUB, **arm.transport())
+    body = {"properties": {"retryPolicy": {"maxDeliveryAtempts": 3}}}
+    with pytest.raises(HttpResponseError) as bad_grid:
+        grid.system_topic_event_subscriptions.begin_create_or_update(
+            "rg-t", "evgt-t", "s", io.BytesIO(json.dumps(body).encode()), content_type="application/json").result()
+    assert "properties.retryPolicy.maxDeliveryAtempts: not a property of RetryPolicy" in str(bad_grid.value)
+    grid.close()
+    assert len(arm.validation_errors) == 3
     arm.validation_errors.clear()
+
+
+QUOTA_ERROR = (
+    "Batch account bat has 0 dedicated cores for standardDSv3Family (the family of BATCH_VM_SIZE standard_d2s_v3: "
+    "2 vCPUs per node; BATCH_MAX_NODES=10 needs 20) and Spot is off (BATCH_SPOT_SHARE=0): no node can start and "
+    "every file would wait in the queue. Raise it in the Azure portal: Batch account bat > Quotas > Request quota "
+    "increase (or Help + support > Create a support request > Service and subscription limits (quotas) > Batch), "
+    "then run `azd provision` again.")
+
+
+def family_quota(arm: MgmtStandin, family: str, cores: int) -> None:
+    for quota in arm.batch_quotas["dedicatedCoreQuotaPerVMFamily"]:
+        if quota["name"] == family:
+            quota["coreQuota"] = cores
+
+
+def test_no_cores_for_the_vm_family_stops_provision_with_the_numbers_and_where_to_raise_them(arm, capsys):
+    family_quota(arm, "standardDSv3Family", 0)  # the Dv3 family (Standard_D2_v3) still has 20: not ours
+    with pytest.raises(HookError) as failed:
+        provision(arm)
+    assert str(failed.value) == QUOTA_ERROR
+    assert arm.sent("PUT") == [] and arm.pools == {}
+
+
+def test_spot_cores_let_a_node_start_when_dedicated_cores_are_zero(arm, capsys):
+    family_quota(arm, "standardDSv3Family", 0)
+    arm.batch_quotas["lowPriorityCoreQuota"] = 6
+    assert "created Batch pool" in provision(arm, {**ENV, "BATCH_SPOT_SHARE": "0.5"})
+    out = capsys.readouterr().out
+    assert ("warning: Batch account bat has 0 dedicated cores for standardDSv3Family and 6 Spot (low-priority) "
+            "cores: at most 3 of BATCH_MAX_NODES=10 nodes") in out
+
+
+def test_zero_spot_cores_with_spot_allowed_and_no_dedicated_cores_stops_provision(arm):
+    family_quota(arm, "standardDSv3Family", 0)
+    arm.batch_quotas["lowPriorityCoreQuota"] = 0
+    with pytest.raises(HookError, match=r"has 0 dedicated cores for standardDSv3Family .* and 0 Spot \(low-priority\) "
+                                        r"cores: no node can start"):
+        provision(arm, {**ENV, "BATCH_SPOT_SHARE": "0.5"})
+
+
+def test_the_accounts_total_dedicated_quota_counts_when_family_quotas_are_not_enforced(arm, capsys):
+    family_quota(arm, "standardDSv3Family", 0)
+    arm.batch_quotas.update(dedicatedCoreQuotaPerVMFamilyEnforced=False, dedicatedCoreQuota=8)
+    assert "created Batch pool" in provision(arm)
+    assert "has 8 dedicated cores and Spot is off (BATCH_SPOT_SHARE=0): at most 4 of BATCH_MAX_NODES=10" in (
+        capsys.readouterr().out)
+
+
+def test_a_pool_quota_of_zero_stops_provision(arm):
+    arm.batch_quotas["poolQuota"] = 0
+    with pytest.raises(HookError, match="has a pool quota of 0: the pool cannot be created. Raise it in the Azure "
+                                        "portal: Batch account bat > Quotas"):
+        provision(arm)
+
+
+def test_a_vm_size_batch_does_not_offer_stops_provision(arm):
+    with pytest.raises(HookError, match="BATCH_VM_SIZE standard_d2s_v9 is not a VM size Azure Batch offers in "
+                                        "westeurope"):
+        provision(arm, {**ENV, "BATCH_VM_SIZE": "standard_d2s_v9"})
+
+
+def test_each_vm_size_counts_against_its_own_family(arm):
+    family_quota(arm, "standardDSv3Family", 0)
+    assert "created Batch pool" in provision(arm, {**ENV, "BATCH_VM_SIZE": "standard_d2_v3"})  # standardDv3Family

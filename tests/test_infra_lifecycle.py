@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared import naming
+from shared.domain import naming
 from tests.bicep_reader import INFRA, all_resources, parse
 
 

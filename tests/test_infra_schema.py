@@ -64,6 +64,12 @@ def test_a_correct_snippet_passes():
     assert report.errors == [] and report.checked == 8
 
 
+def test_references_and_interpolations_are_not_taken_for_literals():
+    snippet = (GOOD.replace("'StorageV2'", "storageKind").replace("'Standard_LRS'", "'Standard_${redundancy}'")
+               .replace("allowSharedKeyAccess: false", "allowSharedKeyAccess: p ? false : null"))
+    assert check(one(snippet)).errors == []
+
+
 @pytest.mark.parametrize(("broken", "expected"), [
     (GOOD.replace("allowSharedKeyAccess", "allowSharedKeyAcess"), "properties.allowSharedKeyAcess: not a property"),
     (GOOD.replace("  properties: {\n    allowSharedKeyAccess: false\n",
@@ -71,6 +77,24 @@ def test_a_correct_snippet_passes():
      "allowSharedKeyAccess: not a property of StorageAccountCreateParameters"),
     (GOOD.replace("      defaultAction", "      bypass: {\n        x: 1\n      }\n      defaultAction"),
      "properties.networkAcls.bypass: expected a str"),
+    (GOOD.replace("'StorageV2'", "'StorageV3'"), "kind: 'StorageV3' is not a known Kind"),
+    (GOOD.replace("'Standard_LRS'", "'Standard_LRX'"), "sku.name: 'Standard_LRX' is not a known SkuName"),
+    (GOOD.replace("allowSharedKeyAccess: false", "allowSharedKeyAccess: 'no'"),
+     "properties.allowSharedKeyAccess: expected a bool, got 'no'"),
+    (GOOD.replace("defaultAction: 'Allow'", "defaultAction: 1"),
+     "properties.networkAcls.defaultAction: expected a str"),
+    (GOOD.replace("  properties: {\n    allowSharedKeyAccess: false\n",
+                  "  properties: p ? {\n    allowSharedKeyAcess: false\n  } : {\n"),
+     "properties.allowSharedKeyAcess: not a property"),
+    (GOOD.replace("  properties: {\n    allowSharedKeyAccess: false\n",
+                  "  properties: p ? {} : {\n    allowSharedKeyAccess: 'no'\n"),
+     "properties.allowSharedKeyAccess: expected a bool"),
+    (GOOD.replace("  properties: {\n    allowSharedKeyAccess: false\n",
+                  "  properties: union({}, {\n    allowSharedKeyAcess: false\n  }, {\n")
+     .replace("    }\n  }\n}", "    }\n  })\n}"),
+     "properties.allowSharedKeyAcess: not a property"),
+    (GOOD.replace("    name: 'Standard_LRS'", "    name: p == 1 ? 'Standard_LRS' : 'Standard_LRX'"),
+     "sku.name: 'Standard_LRX' is not a known SkuName"),
     (GOOD.replace("2026-09-01", "2019-13-01"), "API version unknown to azure-mgmt-storage"),
     (GOOD.replace("Microsoft.Storage/storageAccounts@", "Microsoft.Storage/storageAcounts@"), "no azure-mgmt model"),
     ("resource s 'Microsoft.Web/sites@2025-05-01' = {\n  name: 'f'\n"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from devhost.azurite import REPO
-from devhost.media import duration, make_mp4
+from devhost.media import held_seconds, make_mp4
 
 
 def run_job(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -35,8 +35,8 @@ def test_input_and_output_folders_keep_structure_and_a_failure_exits_1(tmp_path)
     assert "converted=2 failed=1 pending=0" in result.stdout
     assert re.search(r"dropped .* 3/3", result.stdout)  # progress while it drops and waits
     assert re.search(r"finished .* 3/3 converted 2, failed 1", result.stdout)
-    assert abs(duration(out / "a.mp3") - 3.0) < 0.2
-    assert abs(duration(out / "nested" / "deeper" / "b.c.mp3") - 2.0) < 0.2
+    assert abs(held_seconds(out / "a.mp3") - 3.0) < 0.2
+    assert abs(held_seconds(out / "nested" / "deeper" / "b.c.mp3") - 2.0) < 0.2
     report = json.loads((out / "nested" / "broken.error.json").read_text())
     assert report["input"] == "nested/broken.mp4" and "the input is not an MP4" in report["reason"]
     assert not (out / "notes.mp3").exists()

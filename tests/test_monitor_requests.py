@@ -11,10 +11,16 @@ from dataclasses import dataclass, field
 import pytest
 
 from devhost.azurite import Azurite
-from shared import cleanup, naming, pipeline, status
-from shared.records import Records
+from shared.adapters.storage import BlobStorage
+from shared.domain import naming
+from shared.domain.monitor_state import MONITOR_STATE_BLOB
+from shared.ports.deps import Deps
 from shared.settings import Settings
-from shared.storage import Storage
+from shared.usecases import status
+from shared.usecases.monitor import cleanup
+from shared.usecases.monitor.tick import TickResult, monitor_tick
+from shared.usecases.records import Records
+from shared.usecases.submit import submit_blob
 from tests.batch_standin import BatchStandin
 
 pytest_plugins = ["tests.conftest_batch"]
@@ -48,7 +54,7 @@ class Clock:
 @dataclass
 class World:
     standin: BatchStandin
-    deps: pipeline.Deps
+    deps: Deps
     clock: Clock
     resizes: list[dict[str, object]] = field(default_factory=list)  # every resize body the ticks sent
 
@@ -56,10 +62,10 @@ class World:
     def settings(self) -> Settings:
         return self.deps.settings
 
-    def tick(self) -> tuple[pipeline.TickResult, list[tuple[str, str, int]]]:
+    def tick(self) -> tuple[TickResult, list[tuple[str, str, int]]]:
         """One timer run; returns its result and the Batch requests it made (method, path, status)."""
         self.standin.clear_requests()
-        result = pipeline.monitor_tick(self.deps)
+        result = monitor_tick(self.deps)
         self.resizes += [r.body for r in self.standin.sent("POST", f"/pools/{self.settings.pool_id}/resize")]
         return result, [(r.method, r.path, r.status) for r in self.standin.requests]
 
@@ -76,12 +82,12 @@ def make_world(azurite: Azurite, standin: BatchStandin, **env: str) -> World:
         "BATCH_ACCOUNT_URL": standin.url, "BATCH_MIN_NODES": "0", "BATCH_MAX_NODES": "10",
         "BATCH_SLOTS_PER_NODE": "1", **env,
     })
-    storage = Storage.from_settings(settings)
+    storage = BlobStorage.from_settings(settings)
     storage.ensure_containers(settings.input_container, settings.output_container, settings.state_container)
     gateway = standin.gateway(pool_id=settings.pool_id, job_id=settings.job_id, vm_size=settings.vm_size,
                               slots_per_node=settings.slots_per_node, pool_identity_id=settings.pool_identity_id)
     clock = Clock(START)
-    return World(standin, pipeline.Deps(settings=settings, storage=storage, gateway=gateway, clock=clock), clock)
+    return World(standin, Deps(settings=settings, storage=storage, gateway=gateway, clock=clock), clock)
 
 
 @pytest.fixture
@@ -95,7 +101,7 @@ def submit(w: World, name: str, data: bytes = b"an mp4 with no audio stream") ->
     """Upload an input blob and submit it through the real submit use-case; returns (task id, ETag)."""
     blob = w.deps.storage.service.get_blob_client(w.settings.input_container, name)
     etag = naming.clean_etag(blob.upload_blob(data, overwrite=True)["etag"])
-    result = pipeline.submit_blob(blob, w.deps)
+    result = submit_blob(blob, w.deps)
     assert result.status == "submitted" and result.task_id
     return result.task_id, etag
 
@@ -336,7 +342,7 @@ def test_throttling_and_server_errors_during_a_tick_are_retried(world: World) ->
     assert world.reports() == ["throttled.error.json"]
     report = world.deps.storage.get_json(world.settings.output_container, "throttled.error.json")
     assert (report["task_id"], report["reason"]) == (task_id, "the input has no audio stream")
-    state = world.deps.storage.get_json(world.settings.state_container, pipeline.MONITOR_STATE_BLOB)
+    state = world.deps.storage.get_json(world.settings.state_container, MONITOR_STATE_BLOB)
     assert state["failed_since"] == (START + dt.timedelta(seconds=30)).isoformat()  # the watermark moved on
     world.clock.advance(60)
     assert world.tick()[0].reported == ()  # and the failure is not reported a second time

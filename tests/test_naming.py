@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from shared import naming
+from shared.domain import naming
 
 
 def test_output_keeps_folders_and_inner_dots():

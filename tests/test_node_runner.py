@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from devhost import media_matrix as mm
-from devhost.media import ffmpeg_exe
-from shared import ffmpeg
+from devhost.media import ffmpeg_exe, held_seconds
+from shared.domain import ffmpeg
 from shared.node import mp3, mp4
 
 
@@ -81,6 +81,15 @@ def test_mp3_duration_counts_frames(tmp_path, rate, channels):
     assert 1.5 < mp3.duration_seconds(str(half)) < 3.5  # counts what is there, not what a header says
 
 
+def test_the_tests_whole_mp3_oracle_decodes_instead_of_reading_the_header(tmp_path):
+    """held_seconds, which every "converted and whole" assertion trusts, sees a cut the LAME/Xing header hides."""
+    path = _make(tmp_path / "x.mp3", "-f", "lavfi", "-i", "sine=d=10", "-ac", "2", "-c:a", "libmp3lame")
+    third = tmp_path / "third.mp3"
+    third.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    assert abs(held_seconds(path) - 10.0) < 0.05 and abs(held_seconds(third) - 10.0 / 3) < 0.2
+    assert held_seconds(tmp_path / "x.mp3.missing") is None
+
+
 def test_a_live_fragmented_file_cut_inside_a_fragment_fails(tmp_path):
     whole = _make(tmp_path / "live.mp4", "-f", "lavfi", "-i", "sine=d=20", "-c:a", "aac", "-movflags",
                   "frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "1000000")
@@ -90,3 +99,20 @@ def test_a_live_fragmented_file_cut_inside_a_fragment_fails(tmp_path):
     assert code != 0 and verdict.startswith("mp3pipe: the input is cut short: it ends inside its audio data")
     code, verdict = _run_task(tmp_path / "wd2", whole)
     assert code == 0 and verdict.startswith("mp3pipe: converted 20.") and verdict.endswith("(no declared duration)")
+
+
+@pytest.mark.parametrize("missing,converts", [(0.3, True), (1.0, False)])
+def test_the_runner_allows_half_a_second_short_and_no_more(tmp_path, missing, converts):
+    """The boundary of TOLERANCE_SECONDS (0.5 s): an input 0.3 s short of the audio it declares converts, one 1 s
+    short fails; the input really holds that much less, decoded (not the runner's own reading)."""
+    cut = mm.cut_short_by(tmp_path / "in", missing)
+    assert abs(mp4.read_mp4(str(cut)).chosen().declared_seconds - 8.0) < 0.01
+    assert abs(held_seconds(cut) - (8.0 - missing)) < 0.1
+    code, verdict = _run_task(tmp_path / "wd", cut)
+    if converts:
+        assert code == 0 and verdict.startswith("mp3pipe: converted"), verdict
+        assert abs(held_seconds(tmp_path / "wd" / "output.mp3") - (8.0 - missing)) < 0.1
+    else:
+        assert code == 3 and not (tmp_path / "wd" / "output.mp3").exists()
+        assert verdict.startswith("mp3pipe: the input is cut short: its audio track declares 8.0 s but only 7.0 s"), \
+            verdict

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from shared.batch.gateway import PoolSpec
+from shared.ports.batch import PoolSpec
 from tests.batch_standin import BatchStandin
 
 pytest_plugins = ["tests.conftest_batch"]
@@ -14,7 +14,7 @@ IDENTITY = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdenti
 
 def test_missing_pool_is_not_created_without_its_identity(batch_standin: BatchStandin, caplog):
     gw = batch_standin.gateway(pool_id="p", job_id="j", slots_per_node=1, pool_identity_id=IDENTITY)
-    with caplog.at_level(logging.ERROR, logger="shared.batch.azure"):
+    with caplog.at_level(logging.ERROR, logger="shared.adapters.batch.azure"):
         assert gw.ensure_pool(PoolSpec(id="p", slots_per_node=1)) is False
     assert batch_standin.pools == {} and batch_standin.sent("POST", "/pools") == []
     (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
@@ -25,7 +25,7 @@ def test_missing_pool_is_not_created_without_its_identity(batch_standin: BatchSt
 def test_the_deployed_pool_is_used_and_nothing_is_logged(batch_standin: BatchStandin, caplog):
     batch_standin.add_pool("p")
     gw = batch_standin.gateway(pool_id="p", job_id="j", slots_per_node=1, pool_identity_id=IDENTITY)
-    with caplog.at_level(logging.ERROR, logger="shared.batch.azure"):
+    with caplog.at_level(logging.ERROR, logger="shared.adapters.batch.azure"):
         assert gw.ensure_pool(PoolSpec(id="p", slots_per_node=1)) is False
     assert caplog.records == [] and batch_standin.sent("POST", "/pools") == []
     gw.close()

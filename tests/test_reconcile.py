@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.reconcile import backfill, reconcile
+from shared.usecases.reconcile import backfill, reconcile
 
 
 def _put(deps, name: str, data: bytes = b"\x00\x00\x00\x18ftypmp42") -> None:

@@ -1,4 +1,4 @@
-"""Tests for the pure pool scaling policy in shared/scaling.py (properties via hypothesis, plus examples)."""
+"""Tests for the pure pool scaling policy in shared/domain/scaling.py (properties via hypothesis, plus examples)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from shared.scaling import Decision, Demand, PoolView, ScalingSettings, decide, split
+from shared.domain.scaling import Decision, Demand, ScalingSettings, decide, split
+from shared.ports.batch import PoolState
 
 NOW = 100_000.0
 
@@ -37,9 +38,9 @@ demands = st.builds(Demand, st.integers(0, 500), st.integers(0, 200), st.integer
 
 
 @st.composite
-def pools(draw: st.DrawFn, state: str = "steady") -> PoolView:
+def pools(draw: st.DrawFn, state: str = "steady") -> PoolState:
     target_d, target_s = draw(st.integers(0, 50)), draw(st.integers(0, 50))
-    return PoolView(
+    return PoolState(
         allocation_state=state,
         current_dedicated=draw(st.integers(0, 50)),
         current_spot=draw(st.integers(0, 50)),
@@ -57,7 +58,7 @@ def total(d: Decision) -> int:
 
 
 @given(demands, pools(), scaling_settings(), last_seen)
-def test_never_above_max_or_below_min(demand: Demand, pool: PoolView, s: ScalingSettings, seen: float | None) -> None:
+def test_never_above_max_or_below_min(demand: Demand, pool: PoolState, s: ScalingSettings, seen: float | None) -> None:
     d = decide(demand, pool, s, NOW, seen)
     assert s.min_nodes <= total(d) <= s.max_nodes
     assert d.dedicated >= 0 and d.spot >= 0
@@ -65,17 +66,17 @@ def test_never_above_max_or_below_min(demand: Demand, pool: PoolView, s: Scaling
 
 @given(demands, pools(), scaling_settings(), last_seen)
 def test_never_shrinks_below_what_running_tasks_need(
-    demand: Demand, pool: PoolView, s: ScalingSettings, seen: float | None
+    demand: Demand, pool: PoolState, s: ScalingSettings, seen: float | None
 ) -> None:
     d = decide(demand, pool, s, NOW, seen)
     assert total(d) >= min(s.max_nodes, math.ceil(demand.running / s.slots_per_node))
 
 
-def pool_within(s: ScalingSettings, size: int) -> PoolView:
+def pool_within(s: ScalingSettings, size: int) -> PoolState:
     """A steady pool of `size` nodes (clamped to the settings' bounds), split as the settings say."""
     size = max(s.min_nodes, min(s.max_nodes, size))
     dedicated, spot = split(size, s)
-    return PoolView("steady", dedicated, spot, dedicated, spot)
+    return PoolState("steady", dedicated, spot, dedicated, spot)
 
 
 @given(scaling_settings(), st.integers(0, 40), st.floats(0, 5000, allow_nan=False))
@@ -100,7 +101,7 @@ def test_recently_finished_work_counts_as_work_seen(s: ScalingSettings, size: in
 
 @given(demands, st.sampled_from(["resizing", "stopping"]).flatmap(pools), scaling_settings(), last_seen)
 def test_no_resize_while_the_pool_is_resizing(
-    demand: Demand, pool: PoolView, s: ScalingSettings, seen: float | None
+    demand: Demand, pool: PoolState, s: ScalingSettings, seen: float | None
 ) -> None:
     d = decide(demand, pool, s, NOW, seen)
     assert not d.resize
@@ -109,8 +110,8 @@ def test_no_resize_while_the_pool_is_resizing(
 
 
 @given(demands, pools(), scaling_settings(), last_seen)
-def test_autoscale_pool_is_left_alone(demand: Demand, pool: PoolView, s: ScalingSettings, seen: float | None) -> None:
-    pool = PoolView(**{**pool.__dict__, "auto_scale": True})
+def test_autoscale_pool_is_left_alone(demand: Demand, pool: PoolState, s: ScalingSettings, seen: float | None) -> None:
+    pool = PoolState(**{**pool.__dict__, "auto_scale": True})
     d = decide(demand, pool, s, NOW, seen)
     assert not d.resize
     assert (d.dedicated, d.spot) == (pool.target_dedicated, pool.target_spot)
@@ -130,9 +131,9 @@ def test_spot_preferred_up_to_share_and_dedicated_floor_kept(n: int, s: ScalingS
 
 @given(demands, pools(), scaling_settings(), last_seen)
 def test_decisions_split_spot_and_dedicated_by_the_settings(
-    demand: Demand, pool: PoolView, s: ScalingSettings, seen: float | None
+    demand: Demand, pool: PoolState, s: ScalingSettings, seen: float | None
 ) -> None:
-    pool = PoolView(**{**pool.__dict__, "preempted": 0})
+    pool = PoolState(**{**pool.__dict__, "preempted": 0})
     d = decide(demand, pool, s, NOW, seen)
     if d.resize:
         assert (d.dedicated, d.spot) == split(total(d), s)
@@ -143,7 +144,7 @@ def test_preempted_spot_nodes_are_made_up_for(work: int, preempted: int, share: 
     s = ScalingSettings(min_nodes=0, max_nodes=100, spot_share=share, grow_queue_depth=1.0)
     base_d, base_s = split(work, s)
     preempted = min(preempted, base_s)
-    pool = PoolView("steady", base_d, base_s, base_d, base_s, preempted=preempted)
+    pool = PoolState("steady", base_d, base_s, base_d, base_s, preempted=preempted)
     d = decide(Demand(work, 0), pool, s, NOW, NOW)
     assert d.spot == base_s
     assert d.dedicated == base_d + preempted
@@ -155,14 +156,14 @@ def test_preempted_spot_nodes_are_made_up_for(work: int, preempted: int, share: 
 @given(st.integers(0, 30), st.integers(0, 30))
 def test_preemption_make_up_stays_within_max(work: int, preempted: int) -> None:
     s = ScalingSettings(min_nodes=0, max_nodes=10, spot_share=1.0)
-    pool = PoolView("steady", 0, 10, 0, 10, preempted=min(preempted, 10))
+    pool = PoolState("steady", 0, 10, 0, 10, preempted=min(preempted, 10))
     d = decide(Demand(work, 0), pool, s, NOW, NOW)
     assert total(d) <= 10
 
 
 @given(demands, pools(), scaling_settings(), last_seen)
 def test_step_is_bounded_and_reason_is_one_line(
-    demand: Demand, pool: PoolView, s: ScalingSettings, seen: float | None
+    demand: Demand, pool: PoolState, s: ScalingSettings, seen: float | None
 ) -> None:
     current = pool.target_dedicated + pool.target_spot
     assume(s.min_nodes <= current <= s.max_nodes)
@@ -176,24 +177,24 @@ def test_step_is_bounded_and_reason_is_one_line(
 @given(st.integers(1, 500))
 def test_grows_at_once_from_empty(files: int) -> None:
     s = ScalingSettings(min_nodes=0, max_nodes=25, grow_queue_depth=1.0)
-    d = decide(Demand(files, 0), PoolView("steady", 0, 0, 0, 0), s, NOW, None)
+    d = decide(Demand(files, 0), PoolState("steady", 0, 0, 0, 0), s, NOW, None)
     assert d.resize and total(d) == min(25, files)
 
 
 def test_burst_goes_to_max_in_one_decision() -> None:
     s = ScalingSettings(min_nodes=0, max_nodes=25)
-    d = decide(Demand(active=200, running=0), PoolView("steady", 0, 0, 0, 0), s, NOW, None)
+    d = decide(Demand(active=200, running=0), PoolState("steady", 0, 0, 0, 0), s, NOW, None)
     assert (d.dedicated, d.spot, d.resize) == (25, 0, True)
     assert "active=200" in d.reason
 
 
 def test_queue_depth_hysteresis() -> None:
     s = ScalingSettings(min_nodes=0, max_nodes=25, grow_queue_depth=2.0)
-    one = PoolView("steady", 1, 0, 1, 0)
+    one = PoolState("steady", 1, 0, 1, 0)
     assert not decide(Demand(active=1, running=1), one, s, NOW, NOW).resize  # one queued behind one running
     grow = decide(Demand(active=2, running=1), one, s, NOW, NOW)
     assert grow.resize and total(grow) == 2
-    three = PoolView("steady", 3, 0, 3, 0)
+    three = PoolState("steady", 3, 0, 3, 0)
     assert not decide(Demand(active=2, running=1), three, s, NOW, NOW).resize  # 3 tasks, 3 nodes
     shrink = decide(Demand(active=0, running=1), three, s, NOW, NOW)
     assert shrink.resize and total(shrink) == 1  # idle nodes go while there is work
@@ -201,19 +202,19 @@ def test_queue_depth_hysteresis() -> None:
 
 def test_shrink_headroom_keeps_idle_nodes_while_there_is_work() -> None:
     s = ScalingSettings(min_nodes=0, max_nodes=25, shrink_headroom=1)
-    d = decide(Demand(active=0, running=2), PoolView("steady", 5, 0, 5, 0), s, NOW, NOW)
+    d = decide(Demand(active=0, running=2), PoolState("steady", 5, 0, 5, 0), s, NOW, NOW)
     assert total(d) == 3
 
 
 def test_never_seen_work_goes_to_min() -> None:
     s = ScalingSettings(min_nodes=2, max_nodes=10)
-    d = decide(Demand(0, 0), PoolView("steady", 5, 0, 5, 0), s, NOW, None)
+    d = decide(Demand(0, 0), PoolState("steady", 5, 0, 5, 0), s, NOW, None)
     assert total(d) == 2 and d.resize
 
 
 def test_monitor_call_shape_still_works() -> None:
     """The monitor calls decide positionally with the original fields only."""
-    d = decide(Demand(3, 1), PoolView("steady", 0, 0, 0, 0), ScalingSettings(), 0.0, None)
+    d = decide(Demand(3, 1), PoolState("steady", 0, 0, 0, 0), ScalingSettings(), 0.0, None)
     assert isinstance(d, Decision)
     assert (d.dedicated, d.spot, d.resize) == (2, 0, True)  # 4 tasks, queues 2 deep per slot: 2 nodes at once
 
@@ -247,7 +248,7 @@ def test_benchmark_simulation_keeps_batch_constraints(trace_name: str) -> None:
 
 # -- issue 11: shrinks that block growth, sparse traffic, resize errors ----------------------------------------
 
-from shared.scaling import (  # noqa: E402
+from shared.domain.scaling import (  # noqa: E402
     ResizeRetry,
     learn_arrivals,
     plan_after_resize_errors,
@@ -257,17 +258,17 @@ from shared.scaling import (  # noqa: E402
 
 def test_a_shrink_in_progress_is_stopped_when_demand_wants_more() -> None:
     s = ScalingSettings(max_nodes=10, slots_per_node=2)
-    shrinking = PoolView("resizing", 3, 0, 0, 0)  # three nodes draining towards 0
+    shrinking = PoolState("resizing", 3, 0, 0, 0)  # three nodes draining towards 0
     d = decide(Demand(active=6, running=0), shrinking, s, NOW, NOW)
     assert d.stop_resize and not d.resize and "resizing" in d.reason
     assert not decide(Demand(0, 0), shrinking, s, NOW, NOW - 10_000).stop_resize  # no demand: let it shrink
-    growing = PoolView("resizing", 1, 0, 4, 0)
+    growing = PoolState("resizing", 1, 0, 4, 0)
     assert not decide(Demand(active=20, running=0), growing, s, NOW, NOW).stop_resize  # never stop a grow
 
 
 def test_on_sparse_traffic_the_pool_goes_at_once_and_keeps_its_grace_otherwise() -> None:
     s = ScalingSettings(max_nodes=10, idle_grace_seconds=300, node_start_seconds=330)
-    one = PoolView("steady", 1, 0, 1, 0)
+    one = PoolState("steady", 1, 0, 1, 0)
     idle = Demand(0, 0)
     sparse = decide(idle, one, s, NOW, NOW - 30, arrival_gap=1200)
     assert sparse.resize and total(sparse) == 0 and "later than a node start" in sparse.reason
@@ -304,7 +305,7 @@ def test_resize_errors_are_retried_with_backoff_and_quota_caps_the_ask() -> None
 
 # -- sparse traffic: a lone file waits for the next one to share its node start ---------------------------------
 
-EMPTY = PoolView("steady", 0, 0, 0, 0)
+EMPTY = PoolState("steady", 0, 0, 0, 0)
 
 
 def test_a_lone_file_waits_for_the_next_one_to_share_its_node_start() -> None:
@@ -328,7 +329,7 @@ def test_a_lone_file_starts_at_once_when_holding_would_not_pay() -> None:
         decide(one_file, EMPTY, replace(s, max_hold_seconds=0), NOW, NOW, 600, NOW),  # holds turned off
     ]
     assert all(d.resize and total(d) == 1 for d in started), [d.reason for d in started]
-    starting = PoolView("steady", 0, 0, 1, 0)  # a node asked for already: nothing to share by waiting
+    starting = PoolState("steady", 0, 0, 1, 0)  # a node asked for already: nothing to share by waiting
     assert "hold" not in decide(one_file, starting, s, NOW, NOW, 600, NOW).reason
     assert total(decide(one_file, EMPTY, replace(s, min_nodes=1), NOW, NOW, 600, NOW)) == 1
 
@@ -363,7 +364,7 @@ def test_a_lone_file_is_held_exactly_while_the_hold_is_short_and_the_next_file_w
 
 def test_an_idle_node_stays_when_the_next_file_is_due_within_a_node_start_of_the_newest_arrival() -> None:
     s = ScalingSettings(max_nodes=10, idle_grace_seconds=300, node_start_seconds=330)
-    one, idle = PoolView("steady", 1, 0, 1, 0), Demand(0, 0)
+    one, idle = PoolState("steady", 1, 0, 1, 0), Demand(0, 0)
     kept = decide(idle, one, s, NOW, NOW - 30, arrival_gap=900, last_arrival=NOW - 630)  # next due in 270 s
     assert not kept.resize and total(kept) == 1
     gone = decide(idle, one, s, NOW, NOW - 30, arrival_gap=900, last_arrival=NOW - 60)  # next due in 840 s

@@ -18,9 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from devhost.host import blob_client_arg
-from shared import pipeline
-from shared.batch.gateway import JobNotFound, PoolSpec, ResourceFile, TaskSpec
-from shared.batch.local import LocalBatchGateway, spec_from_json
+from shared.adapters.batch.local import LocalBatchGateway
+from shared.adapters.batch.local_store import spec_from_json
+from shared.ports.batch import JobNotFound, PoolSpec, ResourceFile, TaskSpec
+from shared.usecases.submit import submit_blob
 from tests.conftest import wait_until
 
 
@@ -31,8 +32,8 @@ def _upload(deps, name, data):
 def test_the_same_blob_version_triggered_twice_makes_one_task(deps, media):
     _upload(deps, "twice.mp4", media["tone"].read_bytes())
     client = blob_client_arg("AzureWebJobsStorage", deps.settings.input_container, "twice.mp4")
-    first = pipeline.submit_blob(client, deps)
-    second = pipeline.submit_blob(client, deps)
+    first = submit_blob(client, deps)
+    second = submit_blob(client, deps)
     assert (first.status, second.status) == ("submitted", "duplicate")
     assert first.task_id == second.task_id
     assert deps.gateway.task_ids() == [first.task_id]
@@ -42,16 +43,16 @@ def test_the_same_blob_version_triggered_twice_makes_one_task(deps, media):
 def test_a_new_version_is_a_new_task(deps, media):
     _upload(deps, "v.mp4", media["tone"].read_bytes())
     client = blob_client_arg("AzureWebJobsStorage", deps.settings.input_container, "v.mp4")
-    a = pipeline.submit_blob(client, deps)
+    a = submit_blob(client, deps)
     _upload(deps, "v.mp4", media["tone_long"].read_bytes())
-    b = pipeline.submit_blob(client, deps)
+    b = submit_blob(client, deps)
     assert a.task_id != b.task_id and len(deps.gateway.task_ids()) == 2
 
 
 def test_non_mp4_is_skipped_without_a_task(deps):
     _upload(deps, "readme.txt", b"x")
     client = blob_client_arg("AzureWebJobsStorage", deps.settings.input_container, "readme.txt")
-    assert pipeline.submit_blob(client, deps).status == "skipped"
+    assert submit_blob(client, deps).status == "skipped"
     with pytest.raises(JobNotFound):  # no job was even needed
         deps.gateway.task_counts()
 
@@ -65,9 +66,9 @@ def test_the_submitted_task_reads_a_short_lived_url_and_names_no_blob_in_its_com
     _upload(deps, name, media["tone"].read_bytes())
     client = blob_client_arg("AzureWebJobsStorage", deps.settings.input_container, name)
     before = dt.datetime.now(dt.UTC)
-    pipeline.submit_blob(client, deps)
+    submit_blob(client, deps)
     after = dt.datetime.now(dt.UTC)
-    spec = spec_from_json(deps.gateway._q("SELECT spec FROM tasks")[0][0])
+    spec = spec_from_json(deps.gateway.table.q("SELECT spec FROM tasks")[0][0])
     assert "$(id)" not in spec.command_line and "a b" not in spec.command_line
     ttl = dt.timedelta(seconds=deps.settings.task_max_wall_clock_seconds) + dt.timedelta(hours=12)
     [resource] = spec.resource_files
@@ -145,8 +146,8 @@ def test_a_failing_task_is_retried_then_reported_once(tmp_path):
 
 CHILD = """
 import sys, time
-from shared.batch.local import LocalBatchGateway
-from shared.batch.gateway import PoolSpec, TaskSpec
+from shared.adapters.batch.local import LocalBatchGateway
+from shared.ports.batch import PoolSpec, TaskSpec
 gw = LocalBatchGateway(sys.argv[1], max_slots=1)
 gw.ensure_pool(PoolSpec(id="mp3pipe-pool", slots_per_node=1, initial_dedicated_nodes=1))
 gw.ensure_job("mp3pipe-pool")
@@ -210,7 +211,7 @@ def test_a_task_running_when_its_process_is_killed_runs_again(tmp_path):
             gw = LocalBatchGateway(tmp_path, run_tasks=False)  # a restart: recovery requeues it
             assert gw.task_state("slow")[0] == "active"
             assert gw.task_counts().active == 1
-            assert gw._q("SELECT requeue_count FROM tasks WHERE id='slow'") == [(1,)]
+            assert gw.table.q("SELECT requeue_count FROM tasks WHERE id='slow'") == [(1,)]
     finally:
         if gw:
             gw.close()
@@ -304,7 +305,7 @@ def test_a_task_left_running_before_a_reboot_runs_again_even_if_its_pid_is_reuse
     gw.add_task(_spec("before-reboot", "ffmpeg -nostdin -hide_banner -f lavfi -i sine=duration=0.2 -f null -"))
     unrelated = subprocess.Popen(["sleep", "60"])  # alive, holding the pid the row names
     try:
-        gw._q("UPDATE tasks SET state='running', owner_pid=? WHERE id='before-reboot'", unrelated.pid)
+        gw.table.q("UPDATE tasks SET state='running', owner_pid=? WHERE id='before-reboot'", unrelated.pid)
         gw.close()
         stale = gw._owner_lock(999999)  # left by a host that ended
         stale.parent.mkdir(parents=True, exist_ok=True)

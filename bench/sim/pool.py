@@ -37,8 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from shared.scaling import (  # noqa: E402
-    PoolView,
+from shared.domain.scaling import (  # noqa: E402
     ScalingSettings,
     decide,
     learn_arrivals,
@@ -46,6 +45,7 @@ from shared.scaling import (  # noqa: E402
     typical_gap,
     work_seen,
 )
+from shared.ports.batch import PoolState  # noqa: E402
 
 # Event priorities at the same instant: tasks finish, nodes become ready, files land, controllers act.
 _DONE, _READY, _ARRIVAL, _CONTROL = 0, 1, 2, 3
@@ -299,7 +299,7 @@ class AutoscaleFormula(Controller):
 
 
 class OurPolicy(Controller):
-    """shared.scaling.decide on a 1-minute timer, optionally nudged by the submit path.
+    """shared.domain.scaling.decide on a 1-minute timer, optionally nudged by the submit path.
 
     The monitor sees exact task counts (get_job_task_counts) and the pool's allocation state; it
     remembers when it last saw work (active + running > 0) and passes that as `last_work_seen`.
@@ -331,7 +331,7 @@ class OurPolicy(Controller):
 
     def _decide(self, t: float) -> None:
         sim = self.sim
-        # The same bookkeeping as the monitor (shared.pipeline.monitor_tick), from the same helpers.
+        # The same bookkeeping as the monitor (shared.usecases.monitor.tick.monitor_tick), from the same helpers.
         demand = observe(len(sim.queue), sim.running(), sim.finished, self.finished_seen)
         self.finished_seen = sim.finished
         known = len(sim.queue) + sim.running() + sim.finished
@@ -340,7 +340,7 @@ class OurPolicy(Controller):
         self.last_work_seen = work_seen(demand, t, self.last_work_seen)
         state = sim.allocation_state(t)
         current = sum(1 for n in sim.alive() if n.allocated <= t)
-        pool = PoolView(state, current, 0, sim.target, 0)
+        pool = PoolState(state, current, 0, sim.target, 0)
         decision = decide(demand, pool, self.settings, t, self.last_work_seen, typical_gap(self.arrivals),
                           self.arrivals[-1] if self.arrivals else None)
         if decision.resize:

@@ -8,9 +8,9 @@ from typing import Any
 from azure.mgmt.batch import models as arm
 
 from infra.hooks.common import HookError
-from shared import pipeline
-from shared.batch.azure import AzureBatchGateway
+from shared.adapters.batch.azure import AzureBatchGateway
 from shared.settings import Settings
+from shared.usecases.job import pool_spec
 
 
 def _enum(enum: type, value: str) -> str:
@@ -82,6 +82,6 @@ def app_pool(settings: Settings) -> dict[str, Any]:
     """The data-plane pool the app itself would create, built by the app's own adapter (no request is sent)."""
     adapter = AzureBatchGateway.from_settings(settings)
     try:
-        return adapter.pool_create_options(pipeline.pool_spec(settings)).as_dict()
+        return adapter.pool_create_options(pool_spec(settings)).as_dict()
     finally:
         adapter.close()

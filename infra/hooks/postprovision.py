@@ -3,6 +3,8 @@
 An ARM pool resource in Bicep fails on redeploy when its unchanged properties include a user-assigned identity
 (Azure/Batch #153), and Batch's data plane cannot give a pool an identity; so the pool is made here, from the same
 definition the app uses (AzureBatchGateway.pool_create_options), and an existing pool is left as it is.
+First the account's quotas are read: a VM family with no cores (new accounts can have 0) stops the hook with the
+numbers and where to raise them, rather than leaving every file waiting for a node that never comes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+from infra.hooks import quotas
 from infra.hooks.common import HookError, client_options, need, run_main
 from infra.hooks.pool import app_pool, arm_pool
 from shared.settings import Settings, SettingsError
@@ -36,6 +39,9 @@ def ensure_pool(env: Mapping[str, str], credential: Any, *, base_url: str | None
             existing = client.pool.get(group, account, settings.pool_id)
         except ResourceNotFoundError:
             existing = None
+        warnings = quotas.check(client, group, account, settings, pool_exists=existing is not None)
+        for warning in warnings:
+            print(f"warning: {warning}", flush=True)
         if existing is not None:
             identities = (existing.identity.user_assigned_identities or {}) if existing.identity else {}
             if settings.pool_identity_id.lower() not in {k.lower() for k in identities}:

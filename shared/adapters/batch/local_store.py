@@ -1,0 +1,163 @@
+"""The local Batch adapter's store: pools, the job and its tasks in SQLite (WAL); typed reads for other processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from shared.ports.batch import OutputFile, ResourceFile, TaskSpec
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pools (
+    id TEXT PRIMARY KEY COLLATE NOCASE, slots_per_node INTEGER NOT NULL, target_dedicated INTEGER NOT NULL,
+    target_spot INTEGER NOT NULL, metadata TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY COLLATE NOCASE, pool_id TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL COLLATE NOCASE, id TEXT NOT NULL COLLATE NOCASE,
+    spec TEXT NOT NULL, state TEXT NOT NULL, result TEXT, exit_code INTEGER, failure_message TEXT NOT NULL DEFAULT '',
+    retry_count INTEGER NOT NULL DEFAULT 0, requeue_count INTEGER NOT NULL DEFAULT 0, owner_pid INTEGER,
+    created REAL NOT NULL, state_time REAL NOT NULL, start_time REAL, end_time REAL, UNIQUE (job_id, id));
+CREATE INDEX IF NOT EXISTS tasks_state ON tasks (job_id, state, seq);
+CREATE INDEX IF NOT EXISTS tasks_done ON tasks (job_id, result, state_time);
+"""
+
+
+def spec_to_json(spec: TaskSpec) -> str:
+    return json.dumps(asdict(spec))
+
+
+def spec_from_json(raw: str) -> TaskSpec:
+    d = json.loads(raw)
+    return TaskSpec(
+        id=d["id"],
+        display_name=d["display_name"],
+        command_line=d["command_line"],
+        resource_files=tuple(ResourceFile(**r) for r in d["resource_files"]),
+        output_files=tuple(OutputFile(**o) for o in d["output_files"]),
+        environment=tuple((k, v) for k, v in d["environment"]),
+        max_task_retry_count=d["max_task_retry_count"],
+        max_wall_clock_seconds=d["max_wall_clock_seconds"],
+        retention_seconds=d["retention_seconds"],
+    )
+
+
+
+def now() -> float:
+    """The store's clock: epoch seconds to the microsecond (what every time column holds)."""
+    return round(time.time(), 6)
+
+
+def database_path(state_dir: Path) -> Path:
+    return Path(state_dir) / "batch" / "batch.sqlite3"
+
+
+class TaskTable:
+    """The open database, shared by the gateway's threads (one lock), with the transitions the dispatcher makes."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+
+    def q(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def claim(self, job_id: str) -> tuple[int, TaskSpec, int] | None:
+        """Take the oldest queued task for this process: (seq, spec, retries so far), or None."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT seq, spec, retry_count FROM tasks WHERE job_id=? AND state='active' ORDER BY seq LIMIT 1",
+                    (job_id,),
+                ).fetchone()
+                if row is None:
+                    self._db.execute("COMMIT")
+                    return None
+                t = now()
+                self._db.execute(
+                    "UPDATE tasks SET state='running', owner_pid=?, start_time=?, state_time=? WHERE seq=?",
+                    (os.getpid(), t, t, row[0]),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return row[0], spec_from_json(row[1]), row[2]
+
+    def running_here(self, seq: int) -> bool:
+        rows = self.q("SELECT state, owner_pid FROM tasks WHERE seq=?", seq)
+        return bool(rows) and rows[0][0] == "running" and rows[0][1] == os.getpid()
+
+    def retry(self, seq: int) -> None:
+        """Back to the queue for another attempt (Batch's max_task_retry_count), unless terminated meanwhile."""
+        self.q(
+            "UPDATE tasks SET state='active', owner_pid=NULL, retry_count=retry_count+1, state_time=? "
+            "WHERE seq=? AND state='running' AND owner_pid=?", now(), seq, os.getpid(),
+        )
+
+    def complete(self, seq: int, result: str, code: int | None, message: str) -> None:
+        t = now()
+        self.q(
+            "UPDATE tasks SET state='completed', result=?, exit_code=?, failure_message=?, end_time=?, state_time=?, "
+            "owner_pid=NULL WHERE seq=?", result, code, message, t, t, seq,
+        )
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """One task as the store holds it, for tools in other processes (tests, audits, benchmarks)."""
+
+    job_id: str
+    id: str
+    spec: TaskSpec
+    state: str  # "active" | "running" | "completed"
+    result: str | None  # "success" | "failure" once completed
+    exit_code: int | None
+    failure_message: str
+    retry_count: int
+    requeue_count: int
+    owner_pid: int | None
+    created: float
+    start_time: float | None
+    end_time: float | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "completed" and self.result == "success"
+
+    @property
+    def failed(self) -> bool:
+        return self.state == "completed" and self.result == "failure"
+
+
+_ROW_COLUMNS = ("job_id, id, spec, state, result, exit_code, failure_message, retry_count, requeue_count, owner_pid, "
+                "created, start_time, end_time")
+
+
+def read_tasks(state_dir: Path, job_id: str | None = None) -> list[TaskRow]:
+    """Every task of the local gateway under `state_dir` (of one job, if given), oldest first;
+    [] before the database exists."""
+    path = database_path(state_dir)
+    if not path.exists():
+        return []
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        where, args = ("WHERE job_id=?", (job_id,)) if job_id is not None else ("", ())
+        rows = db.execute(f"SELECT {_ROW_COLUMNS} FROM tasks {where} ORDER BY seq", args).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []  # the host is creating the database right now
+        raise
+    finally:
+        db.close()
+    return [TaskRow(job, tid, spec_from_json(raw), *rest) for job, tid, raw, *rest in rows]

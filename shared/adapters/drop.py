@@ -1,0 +1,48 @@
+"""Dropping files into the input container, as `mp3pipe drop`, `make run` and the tests do: the MP4s of some paths,
+each uploaded in blocks and announced to a local host (BlobCreated), as Event Grid announces it in Azure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from shared.adapters.eventgrid import Notifier
+from shared.adapters.storage import BlobStorage
+from shared.domain import naming
+
+
+def collect_files(paths: list[Path]) -> dict[str, Path]:
+    """Blob name -> local file: a file by its own name, a folder's MP4s by their '/'-separated path inside it.
+
+    Raises FileNotFoundError naming a path that is neither a file nor a folder.
+    """
+    files: dict[str, Path] = {}
+    for path in paths:
+        if path.is_dir():
+            for p in sorted(path.rglob("*")):
+                if p.is_file() and naming.is_mp4(p.name):
+                    files[p.relative_to(path).as_posix()] = p
+        elif path.is_file():
+            files[path.name] = path
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    return files
+
+
+class Dropper:
+    """Uploads into one container and tells the local host (the notifier's), if one runs."""
+
+    def __init__(self, storage: BlobStorage, container: str, notifier: Notifier) -> None:
+        self.storage, self.container, self.notifier = storage, container, notifier
+
+    def drop(self, name: str, data: bytes | Path, progress: Callable[[int, int | None], Any] | None = None) -> str:
+        """Upload one file (a local file in blocks, several at a time) and post its event; returns its ETag."""
+        if isinstance(data, Path):
+            etag = self.storage.upload_file(self.container, name, data, progress=progress)
+            size = data.stat().st_size
+        else:
+            etag = self.storage.upload_bytes(self.container, name, data)
+            size = len(data)
+        self.notifier.blob_created(self.storage.plain_blob_url(self.container, name), etag, size)
+        return naming.clean_etag(etag)

@@ -1,0 +1,148 @@
+"""Submit one blob version: plan its task, record it as the name's newest, add the task; and `retry` a file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+
+from shared.domain import naming, planning
+from shared.domain.records import FileRecord, RecordState
+from shared.events import event
+from shared.ports.batch import GatewayError, JobNotFound
+from shared.ports.deps import Deps
+from shared.ports.storage import BlobLike, Storage
+from shared.settings import URL_GRACE_SECONDS
+from shared.usecases.job import ensure_job
+from shared.usecases.records import MAX_RACE_RETRIES, Records
+from shared.usecases.reporting import write_report
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    status: str  # "skipped" | "submitted" | "duplicate" | "superseded" | "rejected" | "gone"
+    name: str
+    task_id: str | None = None
+    detail: str = ""
+
+
+def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
+    """Plan and add one conversion task for this blob version; the same version twice makes one task."""
+    started = time.perf_counter()
+    name = blob.blob_name
+    s = deps.settings
+    if not naming.is_mp4(name):
+        event("skipped", name=name, why="not an .mp4 name")
+        return SubmitResult("skipped", name)
+    props = deps.storage.properties(blob)
+    if props is None:  # a blob deleted before we looked is not an error
+        event("gone", name=name, why="deleted before it was submitted")
+        return SubmitResult("gone", name)
+    etag = naming.clean_etag(props.etag)
+    try:
+        naming.check_mappable(name)
+    except naming.UnmappableName as exc:
+        report = write_report(
+            deps, name, etag, task_id=None, exit_code=None, reason=f"name cannot be mapped safely: {exc}",
+            stderr_tail="", attempts=0,
+        )
+        claim_newest(deps, name, etag, props.last_modified, None, blob, state=RecordState.REJECTED, reason=str(exc),
+                     report=report)
+        event("rejected", logging.WARNING, name=name, etag=etag, reason=str(exc), report=report)
+        return SubmitResult("rejected", name, detail=str(exc))
+
+    ttl = dt.timedelta(seconds=s.task_max_wall_clock_seconds + URL_GRACE_SECONDS)  # renewal.py counts on it
+    if s.pool_identity_id:
+        input_url = deps.storage.plain_blob_url(s.input_container, name)
+        output_url = deps.storage.plain_container_url(s.output_container)
+    else:
+        input_url = deps.storage.node_read_url(s.input_container, name, ttl)
+        output_url = deps.storage.node_write_container_url(s.output_container, ttl)
+    task = planning.plan_task(
+        name, etag, input_url=input_url, output_container_url=output_url, preset=s.ffmpeg_preset,
+        max_retries=s.task_max_retries, max_wall_clock_seconds=s.task_max_wall_clock_seconds,
+        retention_seconds=s.task_retention_seconds,
+    )
+    newest, previous = claim_newest(deps, name, etag, props.last_modified, task.id, blob)
+    previous_task = previous.task_id if previous is not None and previous.etag != etag else None
+    if not newest:
+        event("superseded", name=name, etag=etag, why="a newer version of this blob exists")
+        return SubmitResult("superseded", name, task.id)
+    if previous_task and previous_task != task.id:
+        # The older version's conversion must not land after (and over) this one's.
+        stopped = deps.gateway.terminate_task(previous_task)
+        event("terminated-older", name=name, task_id=previous_task, stopped=stopped)
+    try:
+        try:
+            added = deps.gateway.add_task(task)
+        except JobNotFound:
+            ensure_job(deps)
+            added = deps.gateway.add_task(task)
+    except GatewayError as exc:
+        # Recorded first, added second: a failing add (403 while roles propagate, 409 JobCompleted, an outage)
+        # must not leave the record saying "submitted". Reconcile submits an "unsubmitted" version again.
+        Records(deps.storage, s.state_container, deps.clock).mark(name, etag, state=RecordState.UNSUBMITTED,
+                                                                  reason=str(exc))
+        event("submit-failed", logging.ERROR, name=name, etag=etag, task_id=task.id, error=str(exc))
+        raise
+    if added and previous is not None:
+        # A new version is on its way: a report about an older version no longer applies. A name never recorded
+        # before has no report (every report is written beside its record), so a first drop saves the request.
+        deps.storage.delete_if_exists(s.output_container, naming.report_name(name))
+    status = "submitted" if added else "duplicate"
+    event(status, name=name, etag=etag, task_id=task.id, ms=round((time.perf_counter() - started) * 1000, 1))
+    return SubmitResult(status, name, task.id)
+
+
+def claim_newest(
+    deps: Deps, name: str, etag: str, last_modified: dt.datetime, task_id: str | None, blob: BlobLike,
+    *, state: RecordState = RecordState.SUBMITTED, reason: str = "", report: str = "",
+) -> tuple[bool, FileRecord | None]:
+    """Record this version as the name's newest, unless a newer one is recorded; returns (newest, the record found
+    before, if any: this version's own after a re-trigger, else an older version's).
+
+    Conditional writes make two versions racing (a file dropped twice in a second) agree on one winner.
+    """
+    records = Records(deps.storage, deps.settings.state_container, deps.clock)
+    mine = FileRecord(name, etag, last_modified.isoformat(), task_id, state, "", reason, report)
+    for _ in range(MAX_RACE_RETRIES):
+        record, record_etag = records.get(name)
+        if record is not None and record.etag == etag:
+            if record.state == RecordState.UNSUBMITTED and state == RecordState.SUBMITTED:
+                # Its earlier submit failed: this one is trying again.
+                record.state, record.reason = state, ""
+                if not records.put_if(record, record_etag):
+                    continue
+            return True, record  # this version is already recorded (a re-trigger or a reconcile)
+        if record is not None and not _is_newer(deps.storage, blob, mine, record):
+            return False, record
+        if records.put_if(mine, record_etag):
+            return True, record
+    raise RuntimeError(f"could not record the newest version of {name!r}: too many concurrent writers")
+
+
+def _is_newer(storage: Storage, blob: BlobLike, mine: FileRecord, theirs: FileRecord) -> bool:
+    ours, other = dt.datetime.fromisoformat(mine.last_modified), dt.datetime.fromisoformat(theirs.last_modified)
+    if ours != other:
+        return ours > other
+    # Same second: the blob's current version decides.
+    current = storage.properties(blob)
+    return current is not None and naming.clean_etag(current.etag) == mine.etag
+
+
+def retry(deps: Deps, name: str) -> SubmitResult:
+    """Convert one file again: stamp the input blob (a new version, a new task id) and submit it now.
+
+    Setting metadata gives the blob a new ETag without copying its bytes; submitting directly does not wait for
+    a trigger (Event Grid raises no BlobCreated for a metadata change). "gone" when there is no such input.
+    """
+    container = deps.settings.input_container
+    blob = deps.storage.blob(container, name)
+    props = deps.storage.properties(blob)
+    if props is None:
+        return SubmitResult("gone", name)
+    stamp = deps.now().strftime("%Y%m%dT%H%M%S.%fZ")
+    deps.storage.set_metadata(container, name, {**props.metadata, "mp3pipe_retry": stamp})
+    event("retry", name=name)
+    return submit_blob(blob, deps)
