@@ -28,6 +28,14 @@ PLATFORM = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "Functions host: telemetry destination",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Functions host: Entra ID auth to Application Insights",
 }
+# Number-valued settings the template gives a value other than the app's default (shared/settings.py DEFAULTS),
+# each with its reason. Anything else the template sets to a number must be the app's default: a number changed
+# only in the template (TASK_RETENTION_SECONDS was 604800 here, 7 days of task folders on a node's disk while the
+# app's default is 900 s) is a deployment that behaves unlike every test.
+DIFFERS_FROM_DEFAULT = {
+    "BATCH_MIN_NODES": "the app's default '' means 0 on Azure (the local gateway's cores locally): the template "
+                       "says 0 outright",
+}
 
 
 def app_settings() -> dict[str, object]:
@@ -56,6 +64,14 @@ def test_every_setting_the_code_reads_is_set_or_deliberately_optional():
 def test_every_setting_the_template_sets_is_read_by_the_code_or_the_platform():
     unread = set(app_settings()) - settings_the_code_reads() - set(PLATFORM)
     assert unread == set(), f"set by the template but read by nothing: {sorted(unread)}"
+
+
+def test_the_templates_numbers_are_the_apps_defaults_unless_a_reason_is_given():
+    numbers = {k: v for k, v in app_settings().items() if isinstance(v, str) and v.isdigit() and k in DEFAULTS}
+    assert "TASK_RETENTION_SECONDS" in numbers and len(numbers) >= 5
+    differs = {k: (v, DEFAULTS[k]) for k, v in numbers.items() if v != DEFAULTS[k] and k not in DIFFERS_FROM_DEFAULT}
+    assert differs == {}, f"infra/modules/functionapp.bicep (template, app default) with no reason: {differs}"
+    assert set(DIFFERS_FROM_DEFAULT) <= set(numbers), "a DIFFERS_FROM_DEFAULT entry the template no longer sets"
 
 
 def test_binding_expressions_of_the_triggers_are_app_settings():
