@@ -159,8 +159,10 @@ def _reads(requests: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
 
 
 def test_a_tick_costs_the_same_with_10_5000_and_50000_finished_tasks(
-    azurite: Azurite, capsys: pytest.CaptureFixture[str]
+    azurite: Azurite, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Counts per run, not speed: a loaded machine's stand-in may be slower than the budget assumes (its own test).
+    monkeypatch.setattr(cleanup, "DELETE_BUDGET_SECONDS", 600.0)
     sizes = (10, 5_000, 50_000)
     runs = {n: run_scenario(azurite, n) for n in sizes}
     pool, job = "/pools/mp3pipe-pool", "/jobs/mp3pipe-job"

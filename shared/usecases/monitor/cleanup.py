@@ -43,16 +43,16 @@ def outcome_recorded(task: CompletedTask, state: MonitorState) -> bool:
 
 
 def delete_finished(deps: Deps, state: MonitorState, completed: int, now: float,
-                    budget_s: float = DELETE_BUDGET_SECONDS) -> int:
+                    budget_s: float | None = None) -> int:
     """Delete completed tasks older than the task retention whose outcome is recorded, up to `delete_bound`.
 
     A listing paged up to the bound (1,000 a page), then the DELETEs, DELETE_THREADS at a time, until the list
-    ends, `budget_s` is spent or Batch throttles (ServerBusy): what is left waits for the next run. Nothing when
-    the job has no completed task. Deleting a task also removes its folder from the node.
+    ends, `budget_s` (DELETE_BUDGET_SECONDS) is spent or Batch throttles (ServerBusy): what is left waits for the
+    next run. Nothing when the job has no completed task. Deleting a task also removes its folder from the node.
     """
     if completed <= 0:
         return 0
-    deadline = time.monotonic() + budget_s
+    deadline = time.monotonic() + (DELETE_BUDGET_SECONDS if budget_s is None else budget_s)
     bound = delete_bound(completed, state.completed)
     cutoff = dt.datetime.fromtimestamp(now, dt.UTC) - dt.timedelta(seconds=deps.settings.task_retention_seconds)
     try:
