@@ -21,16 +21,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sim.throughput import (  # noqa: E402
+    BEFORE_DELETE_BOUND,
+    BEFORE_RETENTION_AZURE_S,
     CODE,
-    RECONCILE_PAGE,
-    RECONCILE_PASS_S,
     Load,
     Outcome,
     Policy,
     Pool,
-    listing_reconcile_budget,
     nodes_for,
-    paced_delete_bound,
     simulate,
 )
 
@@ -98,7 +96,7 @@ def fixed_rows(files: float, out: Outcome, monitor_s: int, reconcile_s: int, hor
     """The same file after the fixes: reconcile lists inputs and outputs side by side (5,000 a page) and GETs a
     record only for an input with no MP3 yet; the user's, submit's and node's requests stay (they are the work)."""
     runs_r = horizon_s / reconcile_s
-    pages = 2 * out.reconcile_checked / RECONCILE_PAGE
+    pages = 2 * out.reconcile_checked / CODE.reconcile_page
     in_flight = 0.001  # share of looked-at inputs with no MP3 yet (seconds in flight / a pass): an upper bound
     rows = [r for r in storage_rows(files, out, monitor_s, reconcile_s, horizon_s)[:8]]
     return rows + [
@@ -180,15 +178,16 @@ def main(argv: list[str] | None = None) -> None:
     print()
 
     pool = Pool(nodes_headline, CODE.slots_default, slot_s)
-    bound = paced_delete_bound(load.files_per_day, CODE.monitor_s)
+    now_name = f"now: paced (<= {CODE.max_deletes_per_run}/run), {CODE.retention_azure_s} s"
     policies = {
-        "today (retention 900 s)": Policy("today", CODE.retention_local_s, CODE.delete_batch, CODE.reconcile_budget),
-        "today, infra retention": Policy("azure", CODE.retention_azure_s, CODE.delete_batch, CODE.reconcile_budget),
-        f"fix: paced deletes ({bound}/run)": Policy("fix", CODE.retention_local_s, bound, listing_reconcile_budget(),
-                                                    RECONCILE_PASS_S),
+        f"before: {BEFORE_DELETE_BOUND}/run, 900 s": Policy("before", CODE.retention_local_s, BEFORE_DELETE_BOUND,
+                                                            CODE.reconcile_budget),
+        "before, infra's 7 days": Policy("before-azure", BEFORE_RETENTION_AZURE_S, BEFORE_DELETE_BOUND,
+                                         CODE.reconcile_budget),
+        now_name: Policy("now", CODE.retention_azure_s, 0, CODE.reconcile_budget, paced=True, sized=True),
     }
     outs = {name: simulate(load, pool, p, probes=probes) for name, p in policies.items()}
-    today, azure, fixed = outs.values()
+    today, azure, fixed = outs.values()  # before (settings default), before (infra's retention), the code now
 
     # --- (d) job size over time ---------------------------------------------------------------------------------
     print(f"Tasks in the Batch job over time ({pool.nodes} nodes x {pool.slots} slots, {slot_s:.2f} s a task):")
@@ -196,8 +195,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  {'policy':<32}" + "".join(f"{f'{h:g} h':>11}" for h in hours) + f"{'deleted':>11}")
     for name, out in outs.items():
         print(f"  {name:<32}" + "".join(f"{out.at_hour(h):11,d}" for h in hours) + f"{out.deleted:11,d}")
-    print(f"  completions a monitor run: {rate * CODE.monitor_s:.0f}; deleted a run today: at most {CODE.delete_batch};"
-          f" job growth today {rate * CODE.monitor_s - CODE.delete_batch:.0f} tasks/min")
+    ticks = load.horizon_s // CODE.monitor_s
+    print(f"  completions a monitor run: {rate * CODE.monitor_s:.0f}; deleted a run before: at most "
+          f"{BEFORE_DELETE_BOUND} (job growth {rate * CODE.monitor_s - BEFORE_DELETE_BOUND:.0f} tasks/min); now "
+          f"{fixed.deleted / ticks:.0f} a run on average, bound {CODE.max_deletes_per_run}")
     print()
     print("Task folders left on each node (output.mp3 ~50 kB each) at the end of the run:")
     for name, out in outs.items():
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         gib = folders * load.mp3_bytes / 2**30
         print(f"  {name:<32} {folders:11,.0f} folders  {gib:6.2f} GiB of the {TEMP_DISK_GIB} GiB temp disk")
     hours_to_fill = TEMP_DISK_GIB * 2**30 / (rate / pool.nodes * load.mp3_bytes) / 3600
-    print(f"  with the infra's 7-day retention a node's temp disk is full after ~{hours_to_fill:.0f} h "
+    print(f"  with the infra's former 7-day retention a node's temp disk was full after ~{hours_to_fill:.0f} h "
           f"(folders are removed only by a delete or the end of retention)")
     print()
 
@@ -213,14 +214,13 @@ def main(argv: list[str] | None = None) -> None:
     print("Reconcile: how long a file waits before a pass looks at it (what a missed event waits to be converted):")
     print(f"  {'policy':<32} {'looked at':>11} {'landed':>11} {'wraps':>6} {'seen in 1 h':>12} "
           f"{'seen in run':>12}  wait")
-    fix_name = f"fix: listing, a pass every {RECONCILE_PASS_S / 3600:g} h"
-    fix_policy = policies[f"fix: paced deletes ({bound}/run)"]
+    fix_name = f"now: listing, a pass every {CODE.reconcile_pass_s / 3600:g} h"
     kept = {
-        "today": today,
+        f"before: {CODE.reconcile_budget} a run": today,
         fix_name: fixed,
-        "today, 7 days of inputs kept": simulate(load, pool, policies["today (retention 900 s)"], probes=probes,
-                                                 initial_blobs=7_000_000),
-        "fix, 7 days of inputs kept": simulate(load, pool, fix_policy, probes=probes, initial_blobs=7_000_000),
+        "before, 7 days of inputs kept": simulate(load, pool, policies[f"before: {BEFORE_DELETE_BOUND}/run, 900 s"],
+                                                  probes=probes, initial_blobs=7_000_000),
+        "now, 7 days of inputs kept": simulate(load, pool, policies[now_name], probes=probes, initial_blobs=7_000_000),
     }
     for name, out in kept.items():
         print(f"  {name:<32} {out.reconcile_checked:11,d} {out.arrived:11,d} {out.reconcile_wraps:6d} "
@@ -230,8 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     # --- renewal (SAS mode) with the deployment's pool bound ----------------------------------------------------
     slow = Pool(CODE.max_nodes_azure, CODE.slots_default, work_s + BATCH_OVERHEAD_S[2])
     days = 1 if smoke else 3
-    backlog = simulate(replace(load, horizon_s=days * load.horizon_s), slow, policies["today (retention 900 s)"],
-                       probes=10)
+    backlog = simulate(replace(load, horizon_s=days * load.horizon_s), slow, policies[now_name], probes=10)
     cap = slow.nodes * slow.slots / slow.slot_s
     first_due_h = CODE.renew_after_s / 3600 / max(1 - cap / rate, 1e-9)
     print(f"Pool at BATCH_MAX_NODES={slow.nodes} x {slow.slots} slots with a {BATCH_OVERHEAD_S[2]} s overhead: "
@@ -245,10 +244,9 @@ def main(argv: list[str] | None = None) -> None:
 
     # --- (a) storage requests per file --------------------------------------------------------------------------
     rows = storage_rows(files, today, CODE.monitor_s, CODE.reconcile_s, load.horizon_s)
-    print_rows("Storage requests per file, today (success path of a first drop):", rows)
+    print_rows("Storage requests per file, before the fixes (success path of a first drop):", rows)
     frows = fixed_rows(files, fixed, CODE.monitor_s, CODE.reconcile_s, load.horizon_s)
-    print_rows("Storage requests per file, after the fixes (reconcile covering the container every few passes):",
-               frows)
+    print_rows("Storage requests per file now (reconcile listing inputs and outputs, a pass every 2 h):", frows)
     req_today, usd_storage = totals(rows)
     req_fix, usd_storage_fix = totals(frows)
 
@@ -259,9 +257,10 @@ def main(argv: list[str] | None = None) -> None:
     batch_fix = 1 + fixed.delete_requests / files + per_file_monitor
     batch_collection = 1 / 100 + fixed.delete_requests / files + per_file_monitor
     print("Batch requests (free, but rate-limited by ServerBusy, not by a published number):")
-    print(f"  per file today: add_task 1 + delete {today.delete_requests / files:.3f} + monitor {per_file_monitor:.4f}"
-          f" = {batch_today:.3f} (deletes fall behind: {files - today.deleted:,.0f} tasks never deleted)")
-    print(f"  per file with paced deletes: {batch_fix:.3f} ({rate * batch_fix:.1f} requests/s)")
+    print(f"  per file before: add_task 1 + delete {today.delete_requests / files:.3f} + monitor "
+          f"{per_file_monitor:.4f} = {batch_today:.3f} (deletes fall behind: {files - today.deleted:,.0f} "
+          f"never deleted)")
+    print(f"  per file now, paced deletes: {batch_fix:.3f} ({rate * batch_fix:.1f} requests/s)")
     print(f"  with add_task_collection of 100 and paced deletes: {batch_collection:.3f} "
           f"({rate * batch_collection:.1f} requests/s)")
     rotated = 1 + per_file_monitor + 1 / files  # one job a day, deleted whole once its tasks are all recorded
@@ -287,19 +286,24 @@ def main(argv: list[str] | None = None) -> None:
           f"${logs_gb * PRICE_LOGS_GB:.2f}")
     print()
 
-    usd_day = (usd_storage + node_usd_day + execs / 1e6 * PRICE_FUNC_EXEC_M + gbs_low * PRICE_FUNC_GBS
+    usd_day = (usd_storage_fix + node_usd_day + execs / 1e6 * PRICE_FUNC_EXEC_M + gbs_low * PRICE_FUNC_GBS
                + load.files_per_day / 1e6 * PRICE_EVENTGRID_M + logs_gb * PRICE_LOGS_GB)
-    print(f"A day at {load.files_per_day:,.0f} files, today's design: storage ${usd_storage:.2f} + nodes "
+    print(f"A day at {load.files_per_day:,.0f} files, the design now: storage ${usd_storage_fix:.2f} (before the fixes "
+          f"${usd_storage:.2f}) + nodes "
           f"${node_usd_day:.2f} + Functions ${execs / 1e6 * PRICE_FUNC_EXEC_M + gbs_low * PRICE_FUNC_GBS:.2f} (low) "
           f"+ Event Grid ${load.files_per_day / 1e6 * PRICE_EVENTGRID_M:.2f} + logs ${logs_gb * PRICE_LOGS_GB:.2f} "
           f"= ${usd_day:.2f} (${usd_day * 30:,.0f} a month)")
     print()
 
     h, end = load.horizon_s / 3600, load.horizon_s
-    print(f"files_per_s={rate:.2f} job_tasks_today={today.at_hour(h)} job_tasks_fix={fixed.at_hour(h)} "
-          f"job_tasks_infra_retention={azure.at_hour(h)} reconcile_seen_today={today.probes_seen_within(end):.3f} "
-          f"reconcile_seen_fix={fixed.probes_seen_within(end):.3f} storage_requests_per_file={req_today:.3f} "
-          f"storage_requests_per_file_fix={req_fix:.3f} batch_requests_per_file={batch_today:.3f} "
+    seven = kept["now, 7 days of inputs kept"]
+    print(f"files_per_s={rate:.2f} job_tasks_before={today.at_hour(h)} job_tasks_before_infra={azure.at_hour(h)} "
+          f"job_tasks={fixed.at_hour(h)} deletes_per_run={fixed.deleted / ticks:.0f} "
+          f"reconcile_seen_before={today.probes_seen_within(end):.3f} "
+          f"reconcile_seen={fixed.probes_seen_within(end):.3f} "
+          f"reconcile_seen_7d_inputs={seven.probes_seen_within(end):.3f} "
+          f"storage_requests_per_file_before={req_today:.3f} storage_requests_per_file={req_fix:.3f} "
+          f"batch_requests_per_file={batch_fix:.3f} batch_requests_per_s={rate * batch_fix:.1f} "
           f"batch_requests_per_file_collection={batch_collection:.3f} nodes_d2s_v3={nodes_headline} "
           f"node_usd_day={node_usd_day:.2f} usd_per_day={usd_day:.2f}")
 

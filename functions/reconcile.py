@@ -10,6 +10,6 @@ bp = func.Blueprint()
 
 @bp.timer_trigger(arg_name="timer", schedule="%RECONCILE_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def reconcile(timer: func.TimerRequest) -> None:
-    """Runs on RECONCILE_SCHEDULE; looks at RECONCILE_BATCH input blobs per run."""
+    """Runs on RECONCILE_SCHEDULE; looks at least RECONCILE_BATCH input blobs a run, enough for a pass every 2 h."""
     deps = bootstrap.deps()
     reconcile_inputs(deps, deps.settings.reconcile_batch)

@@ -113,6 +113,8 @@ def _render(report, limit: int) -> Group:  # noqa: ANN001 - shared.usecases.stat
     from shared.usecases.status import STATES
 
     counts = "  ".join(f"[{STATE_STYLE[s]}]{s} {report.counts[s]}[/{STATE_STYLE[s]}]" for s in STATES)
+    if not report.complete:
+        counts = f"first {len(report.files):,} files (narrow with --prefix): {counts}\n{_summary_line(report.summary)}"
     if report.pool is None:
         pool = "pool: not created yet"
     else:
@@ -131,6 +133,15 @@ def _render(report, limit: int) -> Group:  # noqa: ANN001 - shared.usecases.stat
                       detail, _when(f.dropped_at), _when(f.finished_at))
     more = f"... and {len(rows) - limit} more" if len(rows) > limit else ""
     return Group(counts, pool, table, more)
+
+
+def _summary_line(summary) -> str:  # noqa: ANN001 - shared.usecases.status.Summary
+    jobs = f"Batch: {summary.queued:,} queued, {summary.converting:,} converting"
+    if summary.inputs is None:
+        return f"all files: {jobs}; reconcile has not finished a pass yet"
+    return (f"all files (reconcile's pass finished {summary.pass_finished_at}): {summary.inputs:,} inputs, "
+            f"{summary.converted:,} converted, {summary.failed:,} failed, {summary.unconverted:,} not converted yet; "
+            f"{jobs}")
 
 
 @app.command()

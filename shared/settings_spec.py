@@ -73,7 +73,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RECONCILE_SCHEDULE", "reconcile_schedule", "ncrontab", "30 */10 * * * *",
             "NCRONTAB of the reconcile timer (submits input blobs a trigger missed)"),
     Setting("RECONCILE_BATCH", "reconcile_batch", "whole", "500",
-            "input blobs the reconcile timer looks at per run (it continues where it stopped)", low=1, high=5000),
+            "the fewest input blobs the reconcile timer looks at per run (it continues where it stopped, and looks "
+            "at more so a pass covers the container every 2 h)", low=1, high=5000),
     Setting("BATCH_GATEWAY", "batch_gateway", "choice", "local",
             "`local` (ffmpeg processes here) or `azure` (Azure Batch)", choices=("local", "azure"), fold_case=True),
     Setting("BATCH_ACCOUNT_URL", "batch_account_url", "text", "",

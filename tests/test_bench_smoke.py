@@ -23,10 +23,11 @@ FIGURES = {
                  "copy_speed_x", "reencode_speed_x", "copy_vs_reencode"),
     "many_files.py": ("many_files", "wall_s", "raw_s", "ratio", "outcomes", "host_rss_quarter_mib",
                       "host_rss_end_mib"),
-    "scale_day.py": ("files_per_s", "job_tasks_today", "job_tasks_fix", "job_tasks_infra_retention",
-                     "reconcile_seen_today", "reconcile_seen_fix", "storage_requests_per_file",
-                     "storage_requests_per_file_fix", "batch_requests_per_file", "batch_requests_per_file_collection",
-                     "nodes_d2s_v3", "node_usd_day", "usd_per_day"),
+    "scale_day.py": ("files_per_s", "job_tasks_before", "job_tasks_before_infra", "job_tasks", "deletes_per_run",
+                     "reconcile_seen_before", "reconcile_seen", "reconcile_seen_7d_inputs",
+                     "storage_requests_per_file_before", "storage_requests_per_file", "batch_requests_per_file",
+                     "batch_requests_per_s", "batch_requests_per_file_collection", "nodes_d2s_v3", "node_usd_day",
+                     "usd_per_day"),
 }
 
 

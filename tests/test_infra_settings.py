@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from shared.settings import check
+from shared.settings import DEFAULTS, check
 from shared.settings_spec import BY_NAME
 from tests.bicep_reader import INFRA, REPO, all_resources, files, literal
 
@@ -28,6 +28,14 @@ PLATFORM = {
     "AZURE_CLIENT_ID": "azure-identity: DefaultAzureCredential picks the app's user-assigned identity",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "Functions host: telemetry destination",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Functions host: Entra ID auth to Application Insights",
+}
+# Number-valued settings the template gives a value other than the app's default (shared/settings.py DEFAULTS),
+# each with its reason. Anything else the template sets to a number must be the app's default: a number changed
+# only in the template (TASK_RETENTION_SECONDS was 604800 here, 7 days of task folders on a node's disk while the
+# app's default is 900 s) is a deployment that behaves unlike every test.
+DIFFERS_FROM_DEFAULT = {
+    "BATCH_MIN_NODES": "the app's default '' means 0 on Azure (the local gateway's cores locally): the template "
+                       "says 0 outright",
 }
 
 
@@ -74,6 +82,14 @@ def test_every_literal_value_the_template_sets_is_valid_for_its_declaration():
     assert {"FFMPEG_PRESET", "BATCH_GATEWAY", "RECONCILE_BATCH", "TASK_RETENTION_SECONDS"} <= set(literals)
     wrong = {name: check(name, value) for name, value in literals.items() if check(name, value)}
     assert wrong == {}, f"infra/modules/functionapp.bicep sets values its declarations refuse: {wrong}"
+
+
+def test_the_templates_numbers_are_the_apps_defaults_unless_a_reason_is_given():
+    numbers = {k: v for k, v in app_settings().items() if isinstance(v, str) and v.isdigit() and k in DEFAULTS}
+    assert "TASK_RETENTION_SECONDS" in numbers and len(numbers) >= 5
+    differs = {k: (v, DEFAULTS[k]) for k, v in numbers.items() if v != DEFAULTS[k] and k not in DIFFERS_FROM_DEFAULT}
+    assert differs == {}, f"infra/modules/functionapp.bicep (template, app default) with no reason: {differs}"
+    assert set(DIFFERS_FROM_DEFAULT) <= set(numbers), "a DIFFERS_FROM_DEFAULT entry the template no longer sets"
 
 
 def test_binding_expressions_of_the_triggers_are_app_settings():

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from shared.usecases.reconcile import backfill, reconcile
+import collections
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+
+from shared.adapters.storage import BlobStorage, service_client
+from shared.domain import naming
+from shared.usecases import reconcile as reconcile_module
+from shared.usecases.reconcile import backfill, last_pass, reconcile
 
 
 def _put(deps, name: str, data: bytes = b"\x00\x00\x00\x18ftypmp42") -> None:
@@ -17,7 +28,7 @@ def test_reconcile_submits_missed_blobs_a_bounded_slice_at_a_time(deps):
     assert (first.checked, first.submitted, first.wrapped) == (2, 2, False)
     assert len(deps.gateway.task_ids()) == 2
     runs = [reconcile(deps, budget=2) for _ in range(2)]
-    assert runs[-1].wrapped
+    assert any(r.wrapped for r in runs)  # until a pass has finished, a run looks at twice the previous one
     assert len(deps.gateway.task_ids()) == 5
     again = reconcile(deps, budget=10)  # a full pass later: everything has a record, nothing is resubmitted
     assert again.submitted == 0 and len(deps.gateway.task_ids()) == 5
@@ -31,3 +42,90 @@ def test_backfill_covers_the_container_once_and_is_idempotent(deps):
     _put(deps, "bf/3.mp4", b"new content")  # overwritten while no trigger was listening
     assert backfill(deps, budget=3).submitted == 1
     assert len(deps.gateway.task_ids()) == 8
+
+
+# -- at many files: listings side by side, a GET only for inputs with no MP3, sized to cover the container ------
+
+class Counter(SansIOHTTPPolicy):
+    """Counts the storage requests a client sends, by kind: ("list", container) or (method, container)."""
+
+    def __init__(self) -> None:
+        self.seen: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    def on_request(self, request: PipelineRequest) -> None:  # type: ignore[override]
+        url = urlsplit(request.http_request.url)
+        container = url.path.strip("/").split("/")[1] if url.path.count("/") >= 2 else ""
+        kind = "list" if "comp=list" in url.query else request.http_request.method
+        self.seen[(kind, container)] += 1
+
+
+def counted(deps, start: float = 1_000_000.0):
+    """The same pipeline with a storage client that counts its requests and a clock the test moves."""
+    counter = Counter()
+    service = service_client(deps.settings, _additional_pipeline_policies=[counter])
+    clock = [start]
+    return dataclasses.replace(deps, storage=BlobStorage(service), clock=lambda: clock[0]), counter, clock
+
+
+def _fill(deps, names: list[str], *, mp3: bool) -> None:
+    def one(name: str) -> None:
+        _put(deps, name)
+        if mp3:
+            deps.storage.service.get_blob_client(deps.settings.output_container, name[:-1] + "3").upload_blob(b"mp3")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, names))
+
+
+def test_converted_inputs_cost_no_request_of_their_own(deps, monkeypatch):
+    monkeypatch.setattr(reconcile_module, "PAGE_SIZE", 100)  # pages of 100 so 1,000 files span many pages
+    done = [f"memos/{i:04d}.mp4" for i in range(1000)]
+    missed = ["memos/0100x.mp4", "memos/0500x.mp4", "memos/zz.mp4"]  # no MP3 and no record: events lost
+    _fill(deps, done, mp3=True)
+    _fill(deps, missed, mp3=False)
+    _put(deps, "memos/0200.mp4", b"dropped again after its MP3")  # a newer version: its MP3 is the old one's
+    deps.storage.service.get_blob_client(deps.settings.output_container, "memos/0300.error.json").upload_blob(b"{}")
+    d, counter, _ = counted(deps)
+    result = reconcile(d, budget=5000)
+    assert result.wrapped and result.checked == 1003
+    assert result.submitted == 4 and result.record_reads == 4  # the three missed, the re-drop; no one else
+    assert sorted(deps.gateway.task_ids()) == sorted(naming.task_id(n, e) for n, e in _etags(deps, missed +
+                                                                                                ["memos/0200.mp4"]))
+    inputs, outputs, state = (deps.settings.input_container, deps.settings.output_container,
+                              deps.settings.state_container)
+    assert counter.seen[("list", inputs)] == 11 and counter.seen[("list", outputs)] <= 12  # pages of 100
+    assert counter.seen[("GET", state)] == 1 + 4 + 4  # the state, the four records, and the four submits' own
+    assert counter.seen[("HEAD", outputs)] == 0  # no MP3 looked up one by one
+    tally = last_pass(d)
+    assert (tally["inputs"], tally["converted"], tally["unconverted"]) == (1003, 999, 4)
+
+
+def test_runs_are_sized_so_a_pass_covers_the_container_in_two_hours(deps, monkeypatch):
+    monkeypatch.setattr(reconcile_module, "PAGE_SIZE", 100)
+    names = [f"big/{i:04d}.mp4" for i in range(1200)]
+    _fill(deps, names, mp3=True)
+    d, _, clock = counted(deps)
+    first = [reconcile(d, budget=50) for _ in range(5)]  # no pass counted yet: 50, 100, 200, 400, 800 (wraps)
+    assert [r.checked for r in first] == [50, 100, 200, 400, 450] and first[-1].wrapped
+    period = 600  # RECONCILE_SCHEDULE: every 10 minutes
+    runs = []
+    while not (runs and runs[-1].wrapped):
+        clock[0] += period
+        runs.append(reconcile(d, budget=50))
+    assert len(runs) == reconcile_module.PASS_SECONDS / period  # the whole container in 12 runs: 2 hours
+    assert [r.checked for r in runs[:-1]] == [100] * 11  # 1,200 x 600 / 7,200 each
+    assert sum(r.checked for r in runs) == 1200 and sum(r.submitted for r in runs) == 0
+
+
+def test_a_run_stops_at_its_time_budget_and_the_next_goes_on(deps, monkeypatch):
+    monkeypatch.setattr(reconcile_module, "PAGE_SIZE", 10)
+    _fill(deps, [f"slow/{i:03d}.mp4" for i in range(60)], mp3=False)
+    monkeypatch.setattr(reconcile_module, "RUN_SECONDS", 0.0)
+    stopped = reconcile(deps, budget=1000)
+    assert (stopped.checked, stopped.wrapped) == (0, False)  # nothing listed past the budget
+    monkeypatch.setattr(reconcile_module, "RUN_SECONDS", 300.0)
+    assert backfill(deps, budget=1000).submitted == 60
+
+
+def _etags(deps, names: list[str]) -> list[tuple[str, str]]:
+    return [(n, naming.clean_etag(deps.storage.etag_of(deps.settings.input_container, n))) for n in names]

@@ -8,11 +8,15 @@ Modelling choices:
   for `slot_s` (Batch's per-task overhead plus download, runner, ffmpeg and upload). The model is a fluid: a second's
   files start when slots are free, and complete in the same second's count (latency is not what it measures).
 * The monitor runs every `tick_s` (MONITOR_SCHEDULE). It deletes completed tasks older than TASK_RETENTION_SECONDS,
-  oldest first, at most `delete_bound` a run: DELETE_BATCH today; a fix passes its own bound.
+  oldest first, at most the code's `cleanup.delete_bound` a run (from the run's completed count and the previous
+  run's), or a fixed bound (DELETE_BATCH, the design before the fixes). The time budget is not modelled: at the
+  assumed 50 ms a DELETE and 8 at once, MAX_DELETES_PER_RUN fit in it by construction.
 * A completed task's folder (with its output.mp3; the runner deletes input.mp4) stays on its node until the task is
   deleted or its retention ends, whichever is first: that is the node disk figure.
-* Reconcile runs every `reconcile_s` (RECONCILE_SCHEDULE) and looks at `reconcile_budget` input blobs from where it
-  stopped. Blob names are random, so the container is the key interval [0, 1) with blobs spread evenly: a run moves
+* Reconcile runs every `reconcile_s` (RECONCILE_SCHEDULE) and looks at the code's `reconcile.run_size` input blobs
+  from where it stopped (its share of a pass every PASS_SECONDS, doubling until a first pass is counted), capped by
+  what its RUN_SECONDS list at LIST_PAGE_S a page of inputs and one of outputs; or a fixed RECONCILE_BATCH (before).
+  Blob names are random, so the container is the key interval [0, 1) with blobs spread evenly: a run moves
   the marker by budget / blobs-in-container and a new blob lands anywhere, ahead of the marker or behind it. Probe
   files (seeded, at random keys and times) tell how long a file waits before a pass looks at it: a missed event is
   converted only then.
@@ -34,9 +38,13 @@ sys.path.insert(0, str(REPO))
 # --- The code's own constants: the ONE place this benchmark imports them (fix these paths when modules move). ------
 from shared.adapters.batch.azure_tasks import LIST_PAGE_SIZE  # noqa: E402
 from shared.settings import DEFAULTS, URL_GRACE_SECONDS, vcpus_of  # noqa: E402
-from shared.usecases.monitor.cleanup import DELETE_BATCH  # noqa: E402
+from shared.usecases.monitor.cleanup import DELETE_BATCH, MAX_DELETES_PER_RUN, delete_bound  # noqa: E402
 from shared.usecases.monitor.renewal import CHECK_EVERY_SECONDS as RENEW_CHECK_EVERY_SECONDS  # noqa: E402
 from shared.usecases.monitor.renewal import RENEW_BATCH, RENEW_MARGIN_SECONDS  # noqa: E402
+from shared.usecases.reconcile import PAGE_SIZE as RECONCILE_PAGE  # noqa: E402
+from shared.usecases.reconcile import PASS_SECONDS as RECONCILE_PASS_S  # noqa: E402
+from shared.usecases.reconcile import RUN_SECONDS as RECONCILE_RUN_S  # noqa: E402
+from shared.usecases.reconcile import run_size  # noqa: E402
 
 FUNCTIONAPP_BICEP = REPO / "infra" / "modules" / "functionapp.bicep"
 MAIN_BICEP = REPO / "infra" / "main.bicep"
@@ -75,6 +83,9 @@ class Code:
     """What today's code and deployment set, read from them (never retyped here)."""
 
     delete_batch: int = DELETE_BATCH
+    max_deletes_per_run: int = MAX_DELETES_PER_RUN
+    reconcile_pass_s: float = RECONCILE_PASS_S
+    reconcile_page: int = RECONCILE_PAGE
     list_page_size: int = LIST_PAGE_SIZE
     renew_batch: int = RENEW_BATCH
     renew_check_s: int = RENEW_CHECK_EVERY_SECONDS
@@ -106,15 +117,20 @@ class Pool:
     slot_s: float  # how long one task holds its slot
 
 
+LIST_PAGE_S = 0.5  # one List Blobs page of 5,000 names, in-region (assumption): bounds a reconcile run by time
+
+
 @dataclass(frozen=True)
 class Policy:
-    """What the monitor and reconcile do each run (today's constants, or a fix's)."""
+    """What the monitor and reconcile do each run: the code's own (paced, sized) or fixed constants (the design
+    before issue 20's fixes: DELETE_BATCH a run, RECONCILE_BATCH a run)."""
 
     name: str
     retention_s: int
-    delete_bound: int
+    delete_bound: int  # a fixed bound per run; ignored when `paced`
     reconcile_budget: int
-    reconcile_pass_s: float = 0.0  # > 0: each run looks at enough blobs for one pass of the container in this time
+    paced: bool = False  # the code's cleanup.delete_bound from the task counts of each run
+    sized: bool = False  # the code's reconcile.run_size: a pass of the container every RECONCILE_PASS_S
 
 
 @dataclass
@@ -174,6 +190,7 @@ def simulate(load: Load, pool: Pool, policy: Policy, *, monitor_s: int = CODE.mo
     blobs = float(initial_blobs)
     marker = 0.0
     checked = runs = wraps = 0
+    last_pass_blobs = previous_look = 0
     series = Series()
     for t in range(1, load.horizon_s + 1):
         new = math.floor(rate * t) - math.floor(rate * (t - 1))
@@ -194,9 +211,10 @@ def simulate(load: Load, pool: Pool, policy: Policy, *, monitor_s: int = CODE.mo
         kept += done
         if t % monitor_s == 0:
             done_bins.append([float(t), tick_done])  # one bin per tick: the tick's completions
-            tick_done = 0.0
+            tick_done_now, tick_done = tick_done, 0.0
             cutoff = t - policy.retention_s
-            budget = float(policy.delete_bound)
+            budget = float(delete_bound(round(kept), round(kept - tick_done_now)) if policy.paced
+                           else policy.delete_bound)
             if kept > 0:
                 list_requests += 1  # one completed-tasks listing per run with completed tasks (today's code)
             while budget > 1e-9 and done_bins and done_bins[0][0] < cutoff:
@@ -220,14 +238,17 @@ def simulate(load: Load, pool: Pool, policy: Policy, *, monitor_s: int = CODE.mo
             runs += 1
             start = marker
             want = float(policy.reconcile_budget)
-            if policy.reconcile_pass_s > 0:
-                want = max(want, blobs * reconcile_s / policy.reconcile_pass_s)
+            if policy.sized:
+                want = float(min(run_size(policy.reconcile_budget, last_pass_blobs, reconcile_s, previous_look),
+                                 RECONCILE_RUN_S / (2 * LIST_PAGE_S) * RECONCILE_PAGE))
             look = min(want, blobs * (1.0 - marker))
+            previous_look = round(look)
             checked += round(look)
             marker = marker + look / blobs if blobs else 1.0
             end = marker
             if marker >= 1.0 - 1e-12:
                 wraps += 1
+                last_pass_blobs = round(blobs)
                 marker = 0.0
                 end = 1.0
             for i, (landed, key) in enumerate(probe_list):
@@ -241,24 +262,10 @@ def simulate(load: Load, pool: Pool, policy: Policy, *, monitor_s: int = CODE.mo
                    probes, queue, renew_due)
 
 
-# --- The fixes proposed in docs/many-files-on-azure.md, as numbers the model can run. ------------------------------
+# --- The design before issue 20's fixes, for the "before" column (its constants as they were). ---------------------
 
-def paced_delete_bound(files_per_day: float, tick_s: int, *, headroom: float = 2.0, concurrency: int = 8,
-                       latency_s: float = 0.05, budget_s: float = 20.0) -> int:
-    """Tasks a monitor run may delete: `headroom` x the completions of one tick (so a backlog drains), within what
-    `concurrency` parallel DELETEs of `latency_s` each send in `budget_s`, and never below DELETE_BATCH."""
-    per_tick = files_per_day / 86400.0 * tick_s
-    by_time = int(concurrency * budget_s / latency_s)
-    return max(CODE.delete_batch, min(math.ceil(headroom * per_tick), by_time))
-
-
-RECONCILE_PAGE = 5000  # List Blobs' largest page
-RECONCILE_PASS_S = 7200.0  # the fix: a whole pass of the input container every 2 hours, whatever its size
-
-
-def listing_reconcile_budget(*, pages: int = 20, page_size: int = RECONCILE_PAGE) -> int:
-    """The least a listing-based reconcile run looks at: `pages` pages of inputs (and as many of outputs)."""
-    return pages * page_size
+BEFORE_DELETE_BOUND = DELETE_BATCH  # one page of at most 100 completed tasks a run, deleted one after another
+BEFORE_RETENTION_AZURE_S = 604800  # infra/modules/functionapp.bicep set 7 days (the settings default is 900)
 
 
 def nodes_for(files_per_day: float, slots: int, slot_s: float, utilisation: float = 0.8) -> int:

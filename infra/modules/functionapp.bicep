@@ -193,7 +193,7 @@ resource site 'Microsoft.Web/sites@2025-05-01' = {
         }
         {
           name: 'TASK_RETENTION_SECONDS'
-          value: '604800'
+          value: '900'
         }
       ]
     }

@@ -15,6 +15,10 @@ class JobNotFound(GatewayError):
     """The persistent job (or its pool) does not exist yet."""
 
 
+class Throttled(GatewayError):
+    """Batch is shedding load (503 ServerBusy, 429) even after the retries: send fewer requests for now."""
+
+
 class PoolBusy(GatewayError):
     """The pool cannot be resized now (it is resizing, stopping, or under autoscale)."""
 
@@ -182,7 +186,7 @@ class BatchGateway(Protocol):
         """Failed tasks whose state changed at or after `since` (all when None), oldest first."""
 
     def completed_tasks(self, before: dt.datetime, limit: int) -> list[CompletedTask]:
-        """Up to `limit` tasks completed before `before` (one request), in no particular order."""
+        """Up to `limit` tasks completed before `before` (pages of up to 1,000), in no particular order."""
 
     def queued_tasks(self, created_before: dt.datetime, limit: int) -> list[QueuedTask]:
         """Up to `limit` tasks still queued (active) that were added before `created_before` (one request)."""

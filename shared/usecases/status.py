@@ -1,10 +1,13 @@
-"""Per-file status for operators: joins input, record and output listings (no listing of Batch tasks)."""
+"""Status for operators: per-file for the first page of inputs (joined with outputs and records), else a summary."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import itertools
 import json
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from shared.domain import naming
@@ -13,10 +16,14 @@ from shared.domain.records import FileRecord, FileState, RecordState, mp3_landed
 from shared.ports.batch import JobNotFound, PoolState
 from shared.ports.deps import Deps
 from shared.ports.storage import BlobInfo
+from shared.usecases.reconcile import last_pass
 from shared.usecases.records import Records
 
 STATES = tuple(FileState)
 UNFINISHED = (FileState.WAITING, FileState.QUEUED, FileState.CONVERTING)
+FILES_LIMIT = 5000  # per-file status for at most this many inputs (one listing page); past it, a summary
+RECORD_GETS_MAX = 100  # up to this many inputs, their records are read one by one (no listing of every record)
+RECORD_GET_THREADS = 8
 
 
 @dataclass
@@ -38,19 +45,52 @@ class StatusReport:
     pool: PoolState | None
     counts: Counter[str] = field(default_factory=Counter)
     pool_problems: list[str] = field(default_factory=list)  # resize errors, broken nodes (start task failures)
+    complete: bool = True  # files holds every input (under the prefix); else the first `limit` and a summary
+    summary: Summary | None = None  # counts for the whole container when `files` is only its first page
 
     @property
     def busy(self) -> bool:
         return any(self.counts[s] for s in UNFINISHED)
 
 
-def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200) -> StatusReport:
-    """Three listings (inputs, records with metadata, outputs), then one task lookup per unfinished file, or one
-    paged listing of the open tasks when there are more unfinished files than `max_task_lookups`."""
+@dataclass(frozen=True)
+class Summary:
+    """Whole-container counts without reading every file: reconcile's last pass and the job's task counts."""
+
+    inputs: int | None  # None until reconcile has finished a pass
+    converted: int | None
+    failed: int | None
+    unconverted: int | None
+    pass_finished_at: str | None
+    queued: int  # the job's active tasks
+    converting: int  # the job's running tasks
+
+
+def summary(deps: Deps) -> Summary:
+    """Two reads: reconcile's state blob (the last pass's tallies) and the job's task counts."""
+    tally = last_pass(deps) or {}
+    try:
+        counts = deps.gateway.task_counts()
+        queued, running = counts.active, counts.running
+    except JobNotFound:
+        queued = running = 0
+    return Summary(tally.get("inputs"), tally.get("converted"), tally.get("failed"), tally.get("unconverted"),
+                   tally.get("finished_at"), queued, running)
+
+
+def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200, limit: int = FILES_LIMIT) -> StatusReport:
+    """Per-file status of the first `limit` inputs under `prefix` (name order), streamed from the listings: the
+    outputs listed over the same names, the records of those inputs (one listing of all records for a small
+    deployment, else a GET each), then one task lookup per unfinished file, or one paged listing of the open tasks
+    when there are more than `max_task_lookups`. Past `limit` files the report carries a `summary` instead of
+    complete counts."""
     s = deps.settings
-    inputs = [b for b in deps.storage.list_blobs(s.input_container, prefix) if naming.is_mp4(b.name)]
-    records = Records(deps.storage, s.state_container).list_all()
-    outputs = {b.name: b.last_modified for b in deps.storage.list_blobs(s.output_container, prefix)}
+    listing = (b for b in deps.storage.list_blobs(s.input_container, prefix) if naming.is_mp4(b.name))
+    inputs = list(itertools.islice(listing, limit + 1))
+    complete = len(inputs) <= limit
+    inputs = inputs[:limit]
+    outputs = _outputs(deps, prefix, inputs, complete)
+    records = _records(deps, inputs, complete and not prefix)
     lookups = 0
     open_tasks = _open_tasks_if_many(deps, inputs, records, outputs, max_task_lookups)
     files: list[FileStatus] = []
@@ -94,9 +134,37 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200) -> Status
             status.output = naming.report_name(blob.name)
         files.append(status)
     monitor = MonitorState.from_json(deps.storage.get_json(s.state_container, MONITOR_STATE_BLOB))
-    report = StatusReport(files, deps.gateway.pool_state(), pool_problems=pool_problems(monitor))
+    report = StatusReport(files, deps.gateway.pool_state(), pool_problems=pool_problems(monitor), complete=complete,
+                          summary=None if complete else summary(deps))
     report.counts.update(f.state for f in files)
     return report
+
+
+def _outputs(deps: Deps, prefix: str, inputs: list[BlobInfo], complete: bool) -> dict[str, dt.datetime]:
+    """Outputs under the prefix: all of them when `inputs` is complete, else only up to the last input's MP3."""
+    listing = deps.storage.list_blobs(deps.settings.output_container, prefix)
+    if not complete:
+        last = max((m for m in map(_output_of, inputs) if m), default="")
+        listing = itertools.takewhile(lambda b: b.name <= last, listing)
+    return {b.name: b.last_modified for b in listing}
+
+
+def _records(deps: Deps, inputs: list[BlobInfo], list_all: bool) -> dict[str, FileRecord]:
+    """The inputs' records: one listing of every record when that is the whole deployment and more than a few
+    files, else a GET each (a record's path is a hash of its name, so a prefix cannot narrow that listing)."""
+    records = Records(deps.storage, deps.settings.state_container)
+    if list_all and len(inputs) > RECORD_GETS_MAX:
+        return records.list_all()
+    with ThreadPoolExecutor(RECORD_GET_THREADS) as pool:
+        found = pool.map(lambda b: records.get(b.name)[0], inputs)
+        return {r.name: r for r in found if r is not None}
+
+
+def _output_of(blob: BlobInfo) -> str | None:
+    try:
+        return naming.output_name(blob.name)
+    except naming.UnmappableName:
+        return None
 
 
 def _open_tasks(deps: Deps) -> dict[str, str]:
@@ -138,8 +206,11 @@ def as_json(report: StatusReport) -> str:
     def fmt(value: dt.datetime | None) -> str | None:
         return value.isoformat() if value else None
 
+    summary = report.summary
     return json.dumps({
         "counts": {state: report.counts[state] for state in STATES},
+        "complete": report.complete,
+        "summary": None if summary is None else dataclasses.asdict(summary),
         "pool": None if report.pool is None else {
             "current": report.pool.current_dedicated + report.pool.current_spot,
             "target": report.pool.target_dedicated + report.pool.target_spot,

@@ -18,10 +18,11 @@ from azure.core.exceptions import (
 from azure.core.pipeline.policies import RetryPolicy
 from azure.core.rest import HttpRequest
 
-from shared.ports.batch import GatewayError
+from shared.ports.batch import GatewayError, Throttled
 
 log = logging.getLogger("shared.adapters.batch.azure")
 T = TypeVar("T")
+THROTTLED_STATUS = (429, 503)  # Batch's answers when it sheds load (ServerBusy, TooManyRequests)
 API_VERSION = "2025-06-01"  # the REST API version azure-batch 15.1 speaks
 
 # Every POST the adapter sends is safe to repeat: ids are fixed and "exists" (409) counts as done,
@@ -87,6 +88,9 @@ class AdapterBase:
     def _unexpected(self, what: str, exc: AzureError) -> GatewayError:
         text = error_text(exc)
         log.error("Batch %s failed: %s", what, text)
+        status = getattr(exc, "status_code", None)
+        if status in THROTTLED_STATUS or (isinstance(exc, HttpResponseError) and error_code(exc) == "ServerBusy"):
+            return Throttled(f"Batch {what} failed: {text}")
         return GatewayError(f"Batch {what} failed: {text}")
 
     def _post_alone(self, internal: str, path: str, body: Any | None, *args: Any) -> None:

@@ -165,9 +165,20 @@ class TaskOperations(AdapterBase):
         return self._job_read(what, fetch)
 
     def completed_tasks(self, before: dt.datetime, limit: int) -> list[CompletedTask]:
-        """One page of at most `limit` tasks completed before `before` (the next page is never fetched)."""
+        """Up to `limit` tasks completed before `before`: pages of up to 1,000, no page past the limit."""
         query = f"{COMPLETED_FILTER} and stateTransitionTime lt {odata_datetime(before)}"
-        tasks = self._first_page("list completed tasks", query, COMPLETED_TASK_FIELDS, limit)
+
+        def fetch() -> list[bm.BatchTask]:
+            out: list[bm.BatchTask] = []
+            pages = self.client.list_tasks(self.job_id, filter=query, select=COMPLETED_TASK_FIELDS,
+                                           max_results=min(max(limit, 1), LIST_PAGE_SIZE)).by_page()
+            for page in pages:
+                out.extend(page)
+                if len(out) >= limit:
+                    break
+            return out
+
+        tasks = self._job_read("list completed tasks", fetch)
         epoch = dt.datetime.fromtimestamp(0, dt.UTC)
         out = []
         for t in tasks[:limit]:
