@@ -14,12 +14,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from devhost.media import ffmpeg_exe, make_mp4  # noqa: E402
-from shared.domain import ffmpeg  # noqa: E402
+from devhost.azurite import REPO
+from devhost.media import ffmpeg_exe, make_mp4
+from shared.domain import ffmpeg
 
 
 def say(text: str = "") -> None:

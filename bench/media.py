@@ -18,13 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from devhost import media_matrix as mm  # noqa: E402
-from devhost.media import ffmpeg_exe, held_seconds  # noqa: E402
-from shared.domain import ffmpeg  # noqa: E402
-from shared.node import convert, mp4  # noqa: E402
-from shared.node.presets import PRESETS, Preset  # noqa: E402
+from devhost import media_matrix as mm
+from devhost.media import ffmpeg_exe, held_seconds
+from shared.domain import ffmpeg
+from shared.node import convert, mp4
+from shared.node.presets import PRESETS, Preset
 
 SECONDS = 300.0  # each class at five minutes; the lecture keeps its two hours
 REPEATS = 3

@@ -21,18 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
 
-from azure.core.exceptions import ResourceNotFoundError  # noqa: E402
-from azure.storage.blob import BlobServiceClient  # noqa: E402
-
-from devhost.local_pipeline import LocalPipeline  # noqa: E402
-from devhost.media import ffmpeg_exe, make_mp4  # noqa: E402
-from shared.adapters.batch.local_store import read_tasks  # noqa: E402
-from shared.adapters.storage import BlobStorage  # noqa: E402
-from shared.domain import ffmpeg, naming  # noqa: E402
+from devhost.azurite import REPO
+from devhost.local_pipeline import LocalPipeline
+from devhost.media import ffmpeg_exe, make_mp4
+from shared.adapters.batch.local_store import read_tasks
+from shared.adapters.storage import BlobStorage
+from shared.domain import ffmpeg, naming
 
 SAMPLE = REPO.parent / "shared" / "media" / "LowPriVMs-4.mp4"
 MEDIA_VERSION = "v1"
