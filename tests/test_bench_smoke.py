@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from devhost import media_matrix as mm
 from devhost.azurite import REPO
+from tests.support import media_matrix as mm
 
 FIGURES = {
     "scaling": ("p95_wait_vs_formula", "node_minutes_vs_formula", "sparse_node_minutes_vs_formula",

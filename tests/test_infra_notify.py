@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from tests import arm_schema
-from tests.bicep_reader import INFRA, REPO, all_resources, parse
+from tests.support import arm_schema
+from tests.support.bicep_reader import INFRA, REPO, all_resources, parse
 
 EVENTS = parse(INFRA / "modules" / "events.bicep")
 

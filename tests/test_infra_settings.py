@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from shared.settings import DEFAULTS
-from tests.bicep_reader import INFRA, REPO, all_resources, files, literal
+from tests.support.bicep_reader import INFRA, REPO, all_resources, files, literal
 
 ROLES = json.loads((Path(__file__).parent / "data" / "builtin_roles.json").read_text())["roles"]
 
@@ -123,7 +123,7 @@ def _substitute(value: object, params: dict[str, object]) -> object:
 
 
 def test_outputs_the_hooks_and_cli_read_equal_the_apps_settings():
-    from tests.bicep_reader import parse
+    from tests.support.bicep_reader import parse
 
     main = parse(INFRA / "main.bicep")
     app_params = main["modules"]["app"]["config"]["params"]

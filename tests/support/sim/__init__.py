@@ -1,1 +1,1 @@
-"""Benchmark helpers: a discrete-event model of an Azure Batch pool and the scaling policies run on it."""
+"""The pool simulator that bench.scaling and the scaling tests run: a model of an Azure Batch pool and its policies."""

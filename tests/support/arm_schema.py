@@ -15,7 +15,7 @@ from typing import Any
 
 from pycep.transformer import BicepElement
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 MODELS_TABLE = DATA / "arm_models.json"
 
 # Keys Bicep adds to a resource body that are not part of the REST body.
