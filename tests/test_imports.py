@@ -32,6 +32,20 @@ def imports(path: Path) -> list[tuple[str, str]]:
     return out
 
 
+def module_attributes(path: Path) -> list[tuple[str, str]]:
+    """(module, name) for each `alias.name` where the alias is bound to a module of ours (`from tests import x`)."""
+    tree = ast.parse(path.read_text(), str(path))
+    bound: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] in OURS:
+            for a in node.names:
+                full = REPO.joinpath(*str(node.module).split("."), a.name)
+                if full.with_suffix(".py").is_file() or full.is_dir():
+                    bound[a.asname or a.name] = f"{node.module}.{a.name}"
+    return [(bound[n.value.id], n.attr) for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in bound]
+
+
 def where(path: Path) -> str:
     return str(path.relative_to(REPO))
 
@@ -47,12 +61,12 @@ def test_no_package_imports_the_ones_above_it(importers: tuple[str, ...], forbid
     assert wrong == []
 
 
-def test_no_private_name_is_imported_from_another_package() -> None:
+def test_no_private_name_is_imported_or_reached_from_another_package() -> None:
     wrong = []
     for path in sources(*RUNTIME, "tests", "bench"):
         package = ".".join(path.relative_to(REPO).parent.parts)
-        for module, name in imports(path):
-            private = name.startswith("_") or any(p.startswith("_") and p != "__init__" for p in module.split("."))
+        for module, name in imports(path) + module_attributes(path):
+            private = any(p.startswith("_") and not p.endswith("__") for p in [*module.split("."), name])
             if private and package not in (module, module.rpartition(".")[0]):  # its own package may share them
                 wrong.append(f"{where(path)}: {module} {name}".strip())
     assert wrong == []
