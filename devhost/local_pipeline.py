@@ -17,6 +17,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from devhost.azurite import REPO, Azurite, free_port
+from devhost.task_audit import TaskAudit, audit
 from shared.adapters.batch.local_history import read_history
 from shared.adapters.drop import Dropper
 from shared.adapters.eventgrid import Notifier
@@ -196,6 +197,10 @@ class LocalPipeline:
         events = read_history(self.state_dir / "batch", self.value("BATCH_JOB_ID"), naming.task_id(name, etag))
         uploads = [e["etag"] for e in events if e["event"] == "upload" and e.get("path") == mp3]
         return uploads[-1] if uploads else None
+
+    def tasks(self) -> list[TaskAudit]:
+        """Every task of the local gateway with its history (runs, launches, uploads)."""
+        return audit(self.state_dir, self.value("BATCH_JOB_ID"))
 
     def wait(self, dropped: dict[str, str], timeout: float = 300.0, interval: float = 0.1,
              on_progress: Callable[[dict[str, Outcome]], None] | None = None) -> dict[str, Outcome]:

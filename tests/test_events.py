@@ -10,7 +10,6 @@ import pytest
 from devhost.local_pipeline import LocalPipeline
 from shared.adapters import eventgrid
 from tests.conftest import isolated, wait_until
-from tests.support.task_audit import pipeline_tasks
 
 NO_LISTING = ("--poll-interval", "600", "--max-poll-interval", "600")  # one listing at start, then none for 10 min
 
@@ -70,7 +69,7 @@ def test_a_wrong_function_name_is_accepted_as_azure_does_but_logged_loudly(pipe,
     later = pipe.drop("events/after-the-wrong-one.mp4", media["tone"])
     assert pipe.wait({"events/after-the-wrong-one.mp4": later}, timeout=120)["events/after-the-wrong-one.mp4"].kind \
         == "converted"
-    assert name not in {t.name for t in pipeline_tasks(pipe)}
+    assert name not in {t.name for t in pipe.tasks()}
     assert pipe.outcome(name, etag.strip('"')).kind == "pending"
 
 

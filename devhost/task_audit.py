@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared.adapters.batch.local_history import read_history
 from shared.adapters.batch.local_store import read_tasks
 from shared.domain import planning
-
-if TYPE_CHECKING:
-    from devhost.local_pipeline import LocalPipeline
 
 
 @dataclass
@@ -81,8 +78,3 @@ def audit(state_dir: Path, job_id: str) -> list[TaskAudit]:
                              t.owner_pid, env.get(planning.ENV_INPUT_BLOB, ""), env.get(planning.ENV_INPUT_ETAG, ""),
                              mp3, read_history(root, job_id, t.id)))
     return out
-
-
-def pipeline_tasks(pipe: LocalPipeline) -> list[TaskAudit]:
-    """Every task of a local pipeline's gateway with its history (runs, launches, uploads)."""
-    return audit(pipe.state_dir, pipe.value("BATCH_JOB_ID"))
