@@ -45,6 +45,7 @@ bench: setup
 	$(PY) -m bench.pipeline
 	$(PY) -m bench.media
 	$(PY) -m bench.many_files
+	$(PY) -m bench.scale_day
 
 clean:
 	rm -rf .state out

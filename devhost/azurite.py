@@ -13,6 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 # Azurite's published development account: the only key allowed in this repo.
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+# Azurite saves its metadata (LokiJS autosaveInterval) every 5 s: a kill -9 can forget what it acknowledged since.
+SAVE_SECONDS = 5.0
 
 
 def free_port() -> int:
@@ -69,11 +71,13 @@ def azurite_binary() -> str:
 class Azurite:
     """One Azurite blob service; `with Azurite(folder) as az: az.connection_string`."""
 
-    def __init__(self, location: Path, port: int | None = None, log_file: Path | None = None) -> None:
+    def __init__(self, location: Path, port: int | None = None, log_file: Path | None = None,
+                 debug_log: Path | None = None) -> None:
         self.location = Path(location)
         self.port = port or free_port()
         self._may_move = port is None  # a probed port may be taken before Azurite binds it: then try another
         self.log_file = log_file
+        self.debug_log = debug_log  # Azurite's --debug log: each request it served (devhost/storage_commits.py)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -102,6 +106,7 @@ class Azurite:
             [
                 azurite_binary(), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
                 "--location", str(self.location), "--disableTelemetry", "--skipApiVersionCheck", "--silent",
+                *(["--debug", str(self.debug_log)] if self.debug_log else []),
             ],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )

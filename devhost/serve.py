@@ -17,12 +17,15 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from devhost.azurite import REPO, Azurite
+from devhost.azurite import REPO, SAVE_SECONDS, Azurite
 from devhost.local_pipeline import LocalPipeline
 from shared.settings import SettingsError
 
 WINDOW = 60.0  # deaths counted over this many seconds
 STOP_GRACE = 3.0  # seconds a service gets to stop on Ctrl-C before it is killed
+# MP3s stored this long before an Azurite restart may be ones it forgot: its save window, the restart backoff
+# (at most 30 s) and a late save on a busy machine.
+FORGET_LOOKBACK = SAVE_SECONDS + 30.0 + 25.0
 
 
 def _how(code: int | None) -> str:
@@ -66,6 +69,13 @@ class Supervisor:
 
         BlobStorage(self.pipe.service).ensure_containers(self.pipe.input_container, self.pipe.output_container,
                                                      self.pipe.value("STATE_CONTAINER"), RECEIPTS_CONTAINER)
+        # MP3s it forgot are converted again; inputs it forgot are gone (dropped in its last seconds: drop again).
+        from devhost.forgotten import redo_forgotten
+
+        redone = redo_forgotten(self.pipe, since=time.time() - FORGET_LOOKBACK)
+        if redone:
+            self.say(f"Azurite forgot the MP3 of {len(redone)} file(s) it had stored just before it died; "
+                     "converting them again")
 
     def run(self, stop: threading.Event) -> int:
         """Watch until `stop` is set (0) or a service keeps dying (1)."""

@@ -1,4 +1,4 @@
-"""The `mp3pipe` command: drop files, watch status, retry a failed file, backfill missed ones.
+"""The `mp3pipe` command: drop files, watch status, retry a failed file, backfill missed ones, check a deployment.
 
 It uses the same app settings as the Function App (environment, else local.settings.json, else the sample), so it
 works against Azurite (default, `make serve`) and against Azure alike.
@@ -189,6 +189,14 @@ def backfill(
 
     result = run_backfill(_deps(), batch)
     console.print(f"checked {result.checked} MP4(s), submitted {result.submitted}")
+
+
+@app.command()
+def doctor() -> None:
+    """Check the deployed environment (`mp3pipe --azure doctor`): each check ok or PROBLEM, with the fix."""
+    from mp3pipe.doctor import main as run_doctor
+
+    raise typer.Exit(run_doctor())
 
 
 def main() -> None:

@@ -13,7 +13,8 @@ import pytest
 from devhost.azurite import REPO, Azurite
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import make_mp4
-from devhost.task_audit import TaskAudit
+from devhost.storage_commits import CommitLog
+from devhost.task_audit import TaskAudit, storage_problems
 from shared.adapters.batch.local import LocalBatchGateway
 from shared.adapters.storage import BlobStorage
 from shared.ports.deps import Deps
@@ -76,16 +77,32 @@ def settled(pipe: LocalPipeline, timeout: float = 60.0) -> list[TaskAudit]:
     return pipe.tasks()
 
 
-def assert_once_each(tasks: list[TaskAudit]) -> None:
-    """No task ran, launched its command or uploaded its MP3 more often than retries and requeues explain."""
-    problems = {f"{t.name} ({t.id})": t.problems() for t in tasks if t.problems()}
+_COMMIT_LOGS: dict[Path, CommitLog] = {}
+
+
+def storage_commits(azurite: Azurite) -> CommitLog:
+    """What Azurite itself logged committing (it must run with a debug log): one reader per log, read as it grows."""
+    assert azurite.debug_log is not None, "start this Azurite with debug_log=... to count commits on its side"
+    return _COMMIT_LOGS.setdefault(azurite.debug_log, CommitLog(azurite.debug_log))
+
+
+def assert_once_each(tasks: list[TaskAudit], azurite: Azurite, forgotten: frozenset[str] = frozenset()) -> None:
+    """No task ran, launched its command or uploaded its MP3 more often than retries and requeues explain (or
+    storage forgetting an MP3: `forgotten` ETags), and storage itself committed each MP3 once per successful run:
+    no write the gateway's history leaves out."""
+    problems = {f"{t.name} ({t.id})": t.problems(forgotten) for t in tasks if t.problems(forgotten)}
+    log = storage_commits(azurite)
+    for container in sorted({t.output_container for t in tasks if t.output_container}):
+        mine = [t for t in tasks if t.output_container == container]
+        problems |= {f"{container}/{path} (storage side)": p
+                     for path, p in storage_problems(mine, log.commits(container)).items()}
     assert not problems, problems
 
 
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     folder = tmp_path_factory.mktemp("azurite")
-    with Azurite(folder, log_file=folder / "azurite.log") as az:
+    with Azurite(folder, log_file=folder / "azurite.log", debug_log=folder / "azurite-debug.log") as az:
         yield az
 
 

@@ -25,6 +25,10 @@ FIGURES = {
                  "copy_speed_x", "reencode_speed_x", "copy_vs_reencode"),
     "many_files": ("many_files", "wall_s", "raw_s", "ratio", "outcomes", "host_rss_quarter_mib",
                       "host_rss_end_mib"),
+    "scale_day": ("files_per_s", "job_tasks_today", "job_tasks_fix", "job_tasks_infra_retention",
+                     "reconcile_seen_today", "reconcile_seen_fix", "storage_requests_per_file",
+                     "storage_requests_per_file_fix", "batch_requests_per_file", "batch_requests_per_file_collection",
+                     "nodes_d2s_v3", "node_usd_day", "usd_per_day"),
 }
 
 

@@ -26,7 +26,8 @@ def _check_all_converted_once(pipe: LocalPipeline, etags: dict[str, str], second
     tasks = settled(pipe)
     assert sorted((t.name, t.etag) for t in tasks) == sorted(etags.items())  # one task per blob version
     assert all(t.result == "success" for t in tasks)
-    assert_once_each(tasks)  # no task ran, launched ffmpeg or uploaded its MP3 twice without a crash to explain it
+    # No task ran, launched ffmpeg or uploaded its MP3 twice without a crash to explain it; storage agrees.
+    assert_once_each(tasks, pipe.azurite)
     listing = {b.name for b in pipe.service.get_container_client(pipe.output_container).list_blobs()}
     assert not any(n.endswith(".error.json") for n in listing)
     for name, etag in etags.items():  # still this version's own upload after everything settled, and whole
@@ -80,7 +81,7 @@ def test_ffmpeg_dies_with_a_killed_host_and_the_file_converts_after_restart(azur
         assert outcome.kind == "converted"
         [task] = settled(pipe)
         assert (task.state, task.result, task.requeue_count, task.execs()) == ("completed", "success", 1, 2)
-        assert_once_each([task])
+        assert_once_each([task], pipe.azurite)
         mp3 = pipe.download(pipe.output_container, outcome.output, tmp_path / "long.mp3")
         assert abs(held_seconds(mp3) - 1800.0) < 0.5
 
@@ -88,7 +89,8 @@ def test_ffmpeg_dies_with_a_killed_host_and_the_file_converts_after_restart(azur
 def test_restarting_azurite_with_its_data_mid_batch_loses_nothing(tmp_path):
     clip = make_mp4(tmp_path / "clip.mp4", 6.0, size="160x120")
     long = make_mp4(tmp_path / "long.mp4", 600.0, size="64x64", rate=1)
-    azurite = Azurite(tmp_path / "azurite-data", log_file=tmp_path / "azurite.log").start()
+    azurite = Azurite(tmp_path / "azurite-data", log_file=tmp_path / "azurite.log",
+                      debug_log=tmp_path / "azurite-debug.log").start()
     try:
         with LocalPipeline(tmp_path / "state", settings={"MONITOR_SCHEDULE": "*/1 * * * * *"},
                            azurite=azurite) as pipe:

@@ -97,7 +97,7 @@ def test_overwritten_while_converting_the_older_task_is_terminated_and_the_newer
     assert not tasks
     assert old.terminated and old.execs() == 1 and old.mp3_uploads() == []  # stopped mid-conversion, no upload
     assert (new.state, new.result) == ("completed", "success")
-    assert_once_each([old, new])
+    assert_once_each([old, new], pipe.azurite)
     assert pipe.outcome(name, second).kind == "converted"  # the MP3 there is version 2's own upload ...
     assert pipe.outcome(name, first).kind == "superseded"
     assert abs(_mp3_held(pipe, "race/clip.mp3", tmp_path) - 4.0) < 0.2  # ... and has version 2's content
@@ -151,7 +151,7 @@ def test_dropped_twice_in_a_second_gives_one_outcome_for_the_last(pipe, media, t
     tasks = [t for t in settled(pipe) if t.name == name]
     older = [t for t in tasks if t.etag == first]  # version 1 is seen by the host only if it listed in between
     assert all(t.terminated and not t.mp3_uploads() for t in older)
-    assert_once_each(tasks)
+    assert_once_each(tasks, pipe.azurite)
     assert pipe.outcome(name, last).kind == "converted" and pipe.outcome(name, first).kind == "superseded"
     assert abs(_mp3_held(pipe, "twice/x.mp3", tmp_path) - 4.0) < 0.2
     assert not _report_present(pipe, name)
@@ -166,7 +166,7 @@ def test_a_killed_ffmpeg_is_retried_and_the_file_still_converts(pipe, tmp_path):
     assert outcome.kind == "converted"
     [task] = [t for t in settled(pipe) if t.name == "killed/ffmpeg.mp4"]
     assert (task.result, task.retry_count, len(task.runs()), task.execs()) == ("success", 1, 2, 2)
-    assert_once_each([task])
+    assert_once_each([task], pipe.azurite)
     assert abs(_mp3_held(pipe, "killed/ffmpeg.mp3", tmp_path) - 1800.0) < 0.5
 
 

@@ -336,7 +336,7 @@ def test_no_cores_for_the_vm_family_stops_provision_with_the_numbers_and_where_t
 def test_spot_cores_let_a_node_start_when_dedicated_cores_are_zero(arm, capsys):
     family_quota(arm, "standardDSv3Family", 0)
     arm.batch_quotas["lowPriorityCoreQuota"] = 6
-    assert "created Batch pool" in provision(arm, {**ENV, "BATCH_SPOT_SHARE": "0.5"})
+    assert "created Batch pool" in provision(arm, {**ENV, "BATCH_SPOT_SHARE": "1"})
     out = capsys.readouterr().out
     assert ("warning: Batch account bat has 0 dedicated cores for standardDSv3Family and 6 Spot (low-priority) "
             "cores: at most 3 of BATCH_MAX_NODES=10 nodes") in out
@@ -348,6 +348,14 @@ def test_zero_spot_cores_with_spot_allowed_and_no_dedicated_cores_stops_provisio
     with pytest.raises(HookError, match=r"has 0 dedicated cores for standardDSv3Family .* and 0 Spot \(low-priority\) "
                                         r"cores: no node can start"):
         provision(arm, {**ENV, "BATCH_SPOT_SHARE": "0.5"})
+
+
+def test_spot_cores_alone_start_no_node_while_the_share_makes_the_first_node_dedicated(arm):
+    family_quota(arm, "standardDSv3Family", 0)
+    arm.batch_quotas["lowPriorityCoreQuota"] = 20  # plenty of Spot, but a share below 1 asks for a dedicated node first
+    with pytest.raises(HookError, match=r"no node can start \(with BATCH_SPOT_SHARE=0.5 the first node is dedicated"):
+        provision(arm, {**ENV, "BATCH_SPOT_SHARE": "0.5"})
+    assert arm.pools == {}
 
 
 def test_the_accounts_total_dedicated_quota_counts_when_family_quotas_are_not_enforced(arm, capsys):

@@ -6,7 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from shared.settings import DEFAULTS
+from shared.settings import check
+from shared.settings_spec import BY_NAME
 from tests.support.bicep_reader import INFRA, REPO, all_resources, files, literal
 
 ROLES = json.loads((Path(__file__).parent / "data" / "builtin_roles.json").read_text())["roles"]
@@ -37,7 +38,7 @@ def app_settings() -> dict[str, object]:
 
 
 def settings_the_code_reads() -> set[str]:
-    names = set(DEFAULTS)
+    names = set(BY_NAME)
     for path in (REPO / "shared").rglob("*.py"):
         if "node" in path.relative_to(REPO / "shared").parts:
             continue  # the task runner on the Batch node: its environment is the task's, not app settings
@@ -53,9 +54,26 @@ def test_every_setting_the_code_reads_is_set_or_deliberately_optional():
     assert set(OPTIONAL).isdisjoint(app_settings())
 
 
-def test_every_setting_the_template_sets_is_read_by_the_code_or_the_platform():
-    unread = set(app_settings()) - settings_the_code_reads() - set(PLATFORM)
-    assert unread == set(), f"set by the template but read by nothing: {sorted(unread)}"
+def test_every_setting_the_template_sets_is_declared_or_the_platforms():
+    undeclared = set(app_settings()) - set(BY_NAME) - set(PLATFORM)
+    assert undeclared == set(), f"set by the template but not declared in shared/settings_spec.py: {sorted(undeclared)}"
+    assert set(PLATFORM).isdisjoint(BY_NAME)
+
+
+def test_every_setting_the_code_reads_is_declared():
+    undeclared = settings_the_code_reads() - set(BY_NAME)
+    assert undeclared == set(), f"read by shared/ but not declared in shared/settings_spec.py: {sorted(undeclared)}"
+
+
+def test_every_literal_value_the_template_sets_is_valid_for_its_declaration():
+    from tests.support.bicep_reader import parse
+
+    params = set(parse(INFRA / "modules" / "functionapp.bicep")["parameters"])
+    literals = {name: value for name, value in app_settings().items()
+                if name in BY_NAME and isinstance(value, str) and value not in params and "${" not in value}
+    assert {"FFMPEG_PRESET", "BATCH_GATEWAY", "RECONCILE_BATCH", "TASK_RETENTION_SECONDS"} <= set(literals)
+    wrong = {name: check(name, value) for name, value in literals.items() if check(name, value)}
+    assert wrong == {}, f"infra/modules/functionapp.bicep sets values its declarations refuse: {wrong}"
 
 
 def test_binding_expressions_of_the_triggers_are_app_settings():

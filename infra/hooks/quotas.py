@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from infra.hooks.common import HookError
+from shared.domain.scaling import split
 from shared.settings import Settings
+from shared.usecases.monitor.tick import scaling_settings
 
 RAISE = ("Raise it in the Azure portal: Batch account {account} > Quotas > Request quota increase (or Help + "
          "support > Create a support request > Service and subscription limits (quotas) > Batch), then run "
@@ -42,9 +44,14 @@ def check(client: Any, group: str, account: str, settings: Settings, *, pool_exi
     if not pool_exists and (acct.pool_quota or 0) < 1:
         raise HookError(f"Batch account {account} has a pool quota of {acct.pool_quota or 0}: the pool cannot be "
                         f"created. {raise_it}")
-    if max(dedicated, low) < vcpus:
+    # The first node is the one that matters: the scaling policy's own split says whether it is dedicated or Spot.
+    first_dedicated, first_spot = split(1, scaling_settings(settings))
+    if (first_dedicated and dedicated < vcpus) or (first_spot and low < vcpus):
+        first = ("" if not spot or first_spot else
+                 f" (with BATCH_SPOT_SHARE={settings.spot_share:g} the first node is dedicated; only a share of 1 "
+                 f"starts on Spot alone)")
         raise HookError(f"Batch account {account} has {dedicated} {where} ({need}) and {spot_text}: no node can "
-                        f"start and every file would wait in the queue. {raise_it}")
+                        f"start{first} and every file would wait in the queue. {raise_it}")
     nodes = dedicated // vcpus + low // vcpus
     if nodes < settings.max_nodes:
         return [f"Batch account {account} has {dedicated} {where} and {spot_text}: at most {nodes} of "

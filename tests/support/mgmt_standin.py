@@ -27,6 +27,7 @@ class Call:
     api_version: str
     body: Any
     status: int = 0
+    query: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -60,6 +61,12 @@ class MgmtStandin(TlsStandin):
     full_urls: dict[str, str] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     validation_errors: list[str] = field(default_factory=list)
+    # What `mp3pipe --azure doctor` also reads (section "doctor" below); a test fills them in.
+    site_identity: dict[str, Any] = field(default_factory=dict)  # the Function App's identity (GET site)
+    system_topic: dict[str, Any] = field(default_factory=dict)  # the Event Grid system topic's GET body
+    identities: dict[str, dict[str, Any]] = field(default_factory=dict)  # user-assigned identity name -> GET body
+    role_assignments: list[dict[str, Any]] = field(default_factory=list)  # {principalId, roleDefinitionId, scope}
+    refused: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # path fragment -> status, code, message
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -82,7 +89,7 @@ class MgmtStandin(TlsStandin):
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
-        call = Call(h.command, parts.path, (query.get("api-version") or [""])[0], body)
+        call = Call(h.command, parts.path, (query.get("api-version") or [""])[0], body, query=query)
         with self._lock:
             self.calls.append(call)
             if h.headers.get("Authorization") != f"Bearer {FAKE_TOKEN}":
@@ -114,7 +121,7 @@ class MgmtStandin(TlsStandin):
 
     def _check_response(self, call: Call, status: int, payload: Any) -> None:
         """What this stand-in answers follows the same models (so the SDK reads it as it would Azure's)."""
-        if status >= 300 or payload is None:
+        if status >= 300 or payload is None or self._doctor_response(call, payload):
             return
         from azure.mgmt.batch import models as batch
         from azure.mgmt.eventgrid import models as grid
@@ -157,6 +164,9 @@ class MgmtStandin(TlsStandin):
             return 404, _error("NotFound", call.path)
         rest = m["rest"].split("/")
         provider = rest[0].lower()
+        doctor = self._doctor_route(call, rest)
+        if doctor is not None:
+            return doctor
         if provider == "microsoft.batch" and len(rest) == 3 and rest[1] == "batchAccounts" and call.method == "GET":
             bad = self._check(call, "Microsoft.Batch/batchAccounts", body=False)
             return bad or (200, self._account(call, rest[2]))
@@ -200,7 +210,8 @@ class MgmtStandin(TlsStandin):
         if tail == [] and call.method == "GET":
             return 200, {"id": call.path, "name": app, "type": "Microsoft.Web/sites", "location": "westeurope",
                          "kind": "functionapp,linux", "properties": {"state": "Running",
-                                                                     "defaultHostName": app + self.host_suffix}}
+                                                                     "defaultHostName": app + self.host_suffix},
+                         **({"identity": copy.deepcopy(self.site_identity)} if self.site_identity else {})}
         which = {("functions",): "functions", ("host", "default", "listkeys"): "listkeys"}.get(tuple(tail))
         if which and (self.never_ready.get(which) or self.not_ready.get(which)):
             status = self.never_ready.get(which) or self.not_ready[which].pop(0)
@@ -243,6 +254,75 @@ class MgmtStandin(TlsStandin):
         sub["properties"].update(provisioningState="Succeeded", topic=call.path.rsplit("/eventSubscriptions/", 1)[0])
         self.subscriptions[name] = sub
         return 201, sub
+
+    # -- doctor: the site, the Batch account, the system topic, role assignments, refusals ------------------------
+    def _doctor_route(self, call: Call, rest: list[str]) -> tuple[int, Any] | None:
+        """GETs only the doctor makes; None: not one of them (the routes above answer)."""
+        for fragment, (status, code, message) in self.refused.items():
+            if fragment in call.path:
+                return status, _error(code, message.format(path=call.path))
+        if call.method != "GET":
+            return None
+        kind = "/".join([rest[0], *rest[1::2]]).lower()  # provider/type/child type
+        found = {
+            "microsoft.eventgrid/systemtopics": ("Microsoft.EventGrid/systemTopics", self.system_topic),
+        }.get(kind if len(rest) % 2 == 1 else "")
+        if kind == "microsoft.managedidentity/userassignedidentities" and len(rest) == 3:
+            found = ("Microsoft.ManagedIdentity/userAssignedIdentities", self.identities.get(rest[2], {}))
+        if found is not None:
+            bad = self._check(call, found[0], body=False)
+            if bad:
+                return bad
+            body = found[1]
+            return (200, body) if body.get("name") == rest[-1] else (404, _error("ResourceNotFound", rest[-1]))
+        if kind == "microsoft.batch/batchaccounts/pools" and len(rest) == 4:
+            bad = self._check(call, "Microsoft.Batch/batchAccounts/pools", body=False)
+            return bad or (200, {"value": list(self.pools.values())})
+        if kind == "microsoft.authorization/roleassignments" and len(rest) == 2:
+            return self._role_assignments(call)
+        return None
+
+    def _role_assignments(self, call: Call) -> tuple[int, Any]:
+        bad = self._check(call, "Microsoft.Authorization/roleAssignments", body=False)
+        if bad:
+            return bad
+        wanted = re.fullmatch(r"principalId eq '([^']+)'", call.query.get("$filter", [""])[0])
+        if not wanted:
+            return 400, _error("InvalidFilter", "this stand-in answers $filter=principalId eq '<id>' only")
+        found = []
+        for i, a in enumerate(self.role_assignments):
+            if a["principalId"] == wanted[1]:
+                name = f"{i:08d}-0000-0000-0000-000000000000"
+                found.append({"id": f"{a['scope']}/providers/Microsoft.Authorization/roleAssignments/{name}",
+                              "name": name, "type": "Microsoft.Authorization/roleAssignments",
+                              "properties": {"principalType": "ServicePrincipal", **a}})
+        return 200, {"value": found}
+
+    def _doctor_response(self, call: Call, payload: Any) -> bool:
+        """Validate the doctor's answers against their response models; False: not one of them."""
+        import importlib
+
+        from azure.mgmt.batch import models as batch
+        from azure.mgmt.eventgrid import models as grid
+
+        path = call.path.lower()
+        if path.endswith("/providers/microsoft.authorization/roleassignments"):
+            version = "v" + call.api_version.replace("-", "_")
+            model = importlib.import_module(f"azure.mgmt.authorization.{version}.models").RoleAssignment
+            items = payload["value"]
+        elif path.endswith("/pools"):
+            model, items = batch.Pool, payload["value"]
+        elif re.search(r"/providers/microsoft\.eventgrid/systemtopics/[^/]+$", path):
+            model, items = grid.SystemTopic, [payload]
+        elif "/providers/microsoft.managedidentity/userassignedidentities/" in path:
+            version = "v" + call.api_version.replace("-", "_")
+            model, items = importlib.import_module(f"azure.mgmt.msi.{version}.models").Identity, [payload]
+        else:
+            return False
+        for item in items:
+            report = arm_schema.validate(item, arm_schema.model_tree(model), json_types=True, response=True)
+            self.validation_errors += [f"response to {call.method} {call.path}: {e}" for e in report.errors]
+        return True
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

@@ -1,0 +1,304 @@
+"""A day of 1,000,000 small files on Azure, on paper: requests per file, what they cost, the pool it needs, and which
+part stops keeping up (job size, reconcile coverage, node disks), today's constants against the fixes proposed in
+docs/many-files-on-azure.md.
+
+Run: .venv/bin/python -m bench.scale_day   (deterministic; a few seconds; prints figures, asserts nothing)
+     `--smoke`: one simulated hour, fewer probes (for the test suite; its figures differ from the day's)
+
+The model is tests/support/sim/throughput.py; the code's constants (DELETE_BATCH, RECONCILE_BATCH, the schedules,
+the task retention the deployment sets, ...) are imported there, in one place. Prices and per-task times are assumptions
+stated below and in the doc, with their sources; nothing here talks to Azure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, replace
+
+from tests.support.sim.throughput import (
+    CODE,
+    RECONCILE_PAGE,
+    RECONCILE_PASS_S,
+    Load,
+    Outcome,
+    Policy,
+    Pool,
+    listing_reconcile_budget,
+    nodes_for,
+    paced_delete_bound,
+    simulate,
+)
+
+# --- Prices (USD, pay-as-you-go list prices, East US; the same table as docs/deploy-azure.md "What it costs"). ----
+PRICE_WRITE_10K = 0.05  # Blob Hot LRS write operations (PutBlob, PutBlock, PutBlockList), per 10,000
+PRICE_LIST_10K = 0.05  # Blob Hot LRS list and create-container operations, per 10,000 (billed like writes)
+PRICE_READ_10K = 0.004  # Blob Hot LRS read and "all other" operations (GetBlob, GetBlobProperties), per 10,000
+PRICE_EVENTGRID_M = 0.60  # Event Grid basic, per million operations
+PRICE_FUNC_EXEC_M = 0.40  # Flex Consumption on-demand, per million executions
+PRICE_FUNC_GBS = 0.000026  # Flex Consumption on-demand, per GB-s of instance memory while executing
+PRICE_LOGS_GB = 2.30  # Log Analytics (Analytics logs) per GB ingested
+PRICE_D2S_V3_H = 0.096  # standard_d2s_v3 Linux, dedicated, per hour (Batch adds no charge)
+SPOT_SHARE_OF_PRICE = 0.20  # Spot: an assumption (~80% off; it varies by region and hour: check the Retail Prices API)
+
+# --- Per-task times on a node (seconds of slot time) -----------------------------------------------------------
+RUNNER_S = 0.055  # the node runner's start-up (CPU), README: cut from ~100 to ~55 ms
+FFMPEG_S = 0.027  # ffmpeg on a 2 s voice memo: 27.1 s for 1,000 files (bench/many_files.py)
+DOWNLOAD_S = 0.030  # Batch agent GETs a 62 kB resource file in-region (assumption: one round trip + transfer)
+UPLOAD_S = 0.050  # Batch agent PUTs a ~50 kB output file (assumption)
+BATCH_OVERHEAD_S = (0.5, 1.0, 2.0)  # Batch's own per-task gap (schedule, start, report); not published: a range
+FUNC_MEMORY_GB = 2.0  # infra/modules/functionapp.bicep instanceMemoryMB: 2048
+SUBMIT_S = 0.15  # one submit on Azure: GetBlobProperties + record GET + PUT + add_task (assumption)
+LOG_BYTES_PER_WRITE = 1300  # a StorageBlobLogs row (docs/deploy-azure.md: ~0.7 GB for ~540,000 writes)
+LOG_BYTES_PER_FILE_APP = 3000  # the submit's request row + its event trace + host traces (assumption)
+TEMP_DISK_GIB = 16  # standard_d2s_v3 temporary disk, where Batch keeps task folders (/mnt/batch/tasks)
+
+
+@dataclass(frozen=True)
+class Row:
+    step: str
+    request: str
+    kind: str  # "write" | "read" | "list"
+    per_file: float
+    who: str
+
+    @property
+    def usd_per_million(self) -> float:
+        price = {"write": PRICE_WRITE_10K, "read": PRICE_READ_10K, "list": PRICE_LIST_10K}[self.kind]
+        return self.per_file * 1_000_000 / 10_000 * price
+
+
+def storage_rows(files: float, out: Outcome, monitor_s: int, reconcile_s: int, horizon_s: int) -> list[Row]:
+    """Every storage request a file causes from drop to MP3, today, on the success path of a first drop."""
+    runs_m = horizon_s / monitor_s
+    runs_r = horizon_s / reconcile_s
+    checked = out.reconcile_checked / files
+    return [
+        Row("drop", "PutBlob input (62 kB, one request)", "write", 1, "the user"),
+        Row("submit", "GetBlobProperties input (ETag, Last-Modified)", "read", 1, "submit_blob"),
+        Row("submit", "GetBlob record (404 on a first drop)", "read", 1, "claim_newest -> Records.get"),
+        Row("submit", "PutBlob record, If-None-Match: *", "write", 1, "claim_newest -> Records.put_if"),
+        Row("node", "GetBlob input (resource file)", "read", 1, "Batch node agent"),
+        Row("node", "PutBlob output.mp3 (output file)", "write", 1, "Batch node agent"),
+        Row("monitor", "GetBlob + PutBlob monitor/state.json, per run", "read", runs_m / files, "monitor_tick"),
+        Row("monitor", "(the PutBlob of that pair)", "write", runs_m / files, "monitor_tick"),
+        Row("reconcile", "List Blobs input, one page per run", "list", runs_r / files, "reconcile"),
+        Row("reconcile", "GetBlob record, per blob looked at", "read", checked, "reconcile -> Records.get"),
+        Row("reconcile", "GetBlobProperties output, per blob looked at", "read", checked, "lost_task"),
+        Row("reconcile", "GetBlob + PutBlob reconcile/state.json, per run", "read", runs_r / files, "reconcile"),
+        Row("reconcile", "(the PutBlob of that pair)", "write", runs_r / files, "reconcile"),
+    ]
+
+
+def fixed_rows(files: float, out: Outcome, monitor_s: int, reconcile_s: int, horizon_s: int) -> list[Row]:
+    """The same file after the fixes: reconcile lists inputs and outputs side by side (5,000 a page) and GETs a
+    record only for an input with no MP3 yet; the user's, submit's and node's requests stay (they are the work)."""
+    runs_r = horizon_s / reconcile_s
+    pages = 2 * out.reconcile_checked / RECONCILE_PAGE
+    in_flight = 0.001  # share of looked-at inputs with no MP3 yet (seconds in flight / a pass): an upper bound
+    rows = [r for r in storage_rows(files, out, monitor_s, reconcile_s, horizon_s)[:8]]
+    return rows + [
+        Row("reconcile", "List Blobs input + output, 5,000 a page", "list", (pages + runs_r) / files, "reconcile"),
+        Row("reconcile", "GetBlob record, inputs with no MP3 only", "read", in_flight * out.reconcile_checked / files,
+            "reconcile"),
+        Row("reconcile", "GetBlob + PutBlob reconcile/state.json, per run", "read", runs_r / files, "reconcile"),
+        Row("reconcile", "(the PutBlob of that pair)", "write", runs_r / files, "reconcile"),
+    ]
+
+
+def totals(rows: list[Row]) -> tuple[float, float]:
+    return sum(r.per_file for r in rows), sum(r.usd_per_million for r in rows)
+
+
+def print_rows(title: str, rows: list[Row]) -> None:
+    print(title)
+    print(f"  {'step':<10} {'request':<52} {'kind':<6} {'per file':>9} {'$ / 1M files':>13}  by")
+    for r in rows:
+        print(f"  {r.step:<10} {r.request:<52} {r.kind:<6} {r.per_file:9.4f} {r.usd_per_million:13.3f}  {r.who}")
+    n, usd = totals(rows)
+    print(f"  {'total':<10} {'':<52} {'':<6} {n:9.4f} {usd:13.3f}")
+    print()
+
+
+def hours_for(horizon_s: int) -> tuple[float, ...]:
+    return tuple(h for h in (0.25, 0.5, 1, 6, 12, 24) if h * 3600 <= horizon_s)
+
+
+def fmt_wait(out: Outcome) -> str:
+    waits = sorted(out.probe_waits)
+    seen = [w for w in waits if math.isfinite(w)]
+    if not seen:
+        return "none looked at"
+    median = waits[len(waits) // 2]
+    med = f"{median / 60:.0f} min" if math.isfinite(median) else "never (within the run)"
+    return f"median wait {med}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="one simulated hour")
+    smoke = parser.parse_args(argv).smoke
+    load = Load(horizon_s=3600 if smoke else 86400)
+    probes = 200 if smoke else 2000
+    rate = load.files_per_day / 86400
+    files = rate * load.horizon_s
+    work_s = DOWNLOAD_S + RUNNER_S + FFMPEG_S + UPLOAD_S
+    slot_s = work_s + BATCH_OVERHEAD_S[1]
+
+    print(f"A day of small files on Azure ({'smoke: one simulated hour' if smoke else 'one simulated day'})")
+    print(f"  load {load.files_per_day:,.0f} files/day = {rate:.2f}/s = {rate * 60:.0f}/min; 2 s voice memos "
+          f"(62 kB MP4, ~{load.mp3_bytes // 1000} kB MP3)")
+    print(f"  the code: DELETE_BATCH={CODE.delete_batch} a run, monitor every {CODE.monitor_s} s, "
+          f"RECONCILE_BATCH={CODE.reconcile_budget} every {CODE.reconcile_s} s, RENEW_BATCH={CODE.renew_batch} "
+          f"every {CODE.renew_check_s} s, TASK_RETENTION_SECONDS {CODE.retention_local_s} (settings default) / "
+          f"{CODE.retention_azure_s} (infra), BATCH_MAX_NODES {CODE.max_nodes_azure} (infra), {CODE.vm_size} "
+          f"{CODE.slots_default} slots/node")
+    print()
+
+    # --- (b) node time per file and the pool --------------------------------------------------------------------
+    print("Node time per file (seconds a task holds its slot) and the pool that keeps up (80% busy):")
+    print(f"  download {DOWNLOAD_S} + runner {RUNNER_S} + ffmpeg {FFMPEG_S} + upload {UPLOAD_S} = {work_s:.3f} s "
+          f"of work, plus Batch's per-task overhead")
+    print(f"  {'overhead':>9} {'slot s':>7} {'slots':>6} {'nodes':>6} {'$/day dedicated':>16} {'$/day Spot':>11}"
+          f" {'CPU busy/node':>14}")
+    node_usd_day = 0.0
+    nodes_headline = 0
+    for overhead in BATCH_OVERHEAD_S:
+        for slots in (CODE.slots_default, 4 * CODE.slots_default):
+            s = work_s + overhead
+            n = nodes_for(load.files_per_day, slots, s)
+            usd = n * PRICE_D2S_V3_H * 24
+            cpu = rate * (RUNNER_S + FFMPEG_S) / n / CODE.slots_default
+            if overhead == BATCH_OVERHEAD_S[1] and slots == CODE.slots_default:
+                node_usd_day, nodes_headline = usd, n
+            print(f"  {overhead:9.1f} {s:7.3f} {slots:6d} {n:6d} {usd:16.2f} {usd * SPOT_SHARE_OF_PRICE:11.2f}"
+                  f" {cpu:13.0%}")
+    print()
+
+    pool = Pool(nodes_headline, CODE.slots_default, slot_s)
+    bound = paced_delete_bound(load.files_per_day, CODE.monitor_s)
+    policies = {
+        "today (retention 900 s)": Policy("today", CODE.retention_local_s, CODE.delete_batch, CODE.reconcile_budget),
+        "today, infra retention": Policy("azure", CODE.retention_azure_s, CODE.delete_batch, CODE.reconcile_budget),
+        f"fix: paced deletes ({bound}/run)": Policy("fix", CODE.retention_local_s, bound, listing_reconcile_budget(),
+                                                    RECONCILE_PASS_S),
+    }
+    outs = {name: simulate(load, pool, p, probes=probes) for name, p in policies.items()}
+    today, azure, fixed = outs.values()
+
+    # --- (d) job size over time ---------------------------------------------------------------------------------
+    print(f"Tasks in the Batch job over time ({pool.nodes} nodes x {pool.slots} slots, {slot_s:.2f} s a task):")
+    hours = hours_for(load.horizon_s)
+    print(f"  {'policy':<32}" + "".join(f"{f'{h:g} h':>11}" for h in hours) + f"{'deleted':>11}")
+    for name, out in outs.items():
+        print(f"  {name:<32}" + "".join(f"{out.at_hour(h):11,d}" for h in hours) + f"{out.deleted:11,d}")
+    print(f"  completions a monitor run: {rate * CODE.monitor_s:.0f}; deleted a run today: at most {CODE.delete_batch};"
+          f" job growth today {rate * CODE.monitor_s - CODE.delete_batch:.0f} tasks/min")
+    print()
+    print("Task folders left on each node (output.mp3 ~50 kB each) at the end of the run:")
+    for name, out in outs.items():
+        folders = out.series.folders_per_node[-1]
+        gib = folders * load.mp3_bytes / 2**30
+        print(f"  {name:<32} {folders:11,.0f} folders  {gib:6.2f} GiB of the {TEMP_DISK_GIB} GiB temp disk")
+    hours_to_fill = TEMP_DISK_GIB * 2**30 / (rate / pool.nodes * load.mp3_bytes) / 3600
+    print(f"  with the infra's 7-day retention a node's temp disk is full after ~{hours_to_fill:.0f} h "
+          f"(folders are removed only by a delete or the end of retention)")
+    print()
+
+    # --- reconcile ----------------------------------------------------------------------------------------------
+    print("Reconcile: how long a file waits before a pass looks at it (what a missed event waits to be converted):")
+    print(f"  {'policy':<32} {'looked at':>11} {'landed':>11} {'wraps':>6} {'seen in 1 h':>12} "
+          f"{'seen in run':>12}  wait")
+    fix_name = f"fix: listing, a pass every {RECONCILE_PASS_S / 3600:g} h"
+    fix_policy = policies[f"fix: paced deletes ({bound}/run)"]
+    kept = {
+        "today": today,
+        fix_name: fixed,
+        "today, 7 days of inputs kept": simulate(load, pool, policies["today (retention 900 s)"], probes=probes,
+                                                 initial_blobs=7_000_000),
+        "fix, 7 days of inputs kept": simulate(load, pool, fix_policy, probes=probes, initial_blobs=7_000_000),
+    }
+    for name, out in kept.items():
+        print(f"  {name:<32} {out.reconcile_checked:11,d} {out.arrived:11,d} {out.reconcile_wraps:6d} "
+              f"{out.probes_seen_within(3600):12.1%} {out.probes_seen_within(load.horizon_s):12.1%}  {fmt_wait(out)}")
+    print()
+
+    # --- renewal (SAS mode) with the deployment's pool bound ----------------------------------------------------
+    slow = Pool(CODE.max_nodes_azure, CODE.slots_default, work_s + BATCH_OVERHEAD_S[2])
+    days = 1 if smoke else 3
+    backlog = simulate(replace(load, horizon_s=days * load.horizon_s), slow, policies["today (retention 900 s)"],
+                       probes=10)
+    cap = slow.nodes * slow.slots / slow.slot_s
+    first_due_h = CODE.renew_after_s / 3600 / max(1 - cap / rate, 1e-9)
+    print(f"Pool at BATCH_MAX_NODES={slow.nodes} x {slow.slots} slots with a {BATCH_OVERHEAD_S[2]} s overhead: "
+          f"{cap:.2f} tasks/s against {rate:.2f}/s arriving (a backlog; renewal matters in SAS mode)")
+    print(f"  after {days * load.horizon_s / 3600:g} h: {backlog.queue_end:,.0f} queued, {backlog.renew_due:,d} "
+          f"of them queued longer than {CODE.renew_after_s / 3600:.0f} h (SAS URLs to renew); the first is due after "
+          f"{first_due_h:.0f} h, then every task does")
+    print(f"  renewal handles {CODE.renew_batch} per {CODE.renew_check_s} s = "
+          f"{CODE.renew_batch * 86400 // CODE.renew_check_s:,d}/day against {load.files_per_day:,.0f} falling due")
+    print()
+
+    # --- (a) storage requests per file --------------------------------------------------------------------------
+    rows = storage_rows(files, today, CODE.monitor_s, CODE.reconcile_s, load.horizon_s)
+    print_rows("Storage requests per file, today (success path of a first drop):", rows)
+    frows = fixed_rows(files, fixed, CODE.monitor_s, CODE.reconcile_s, load.horizon_s)
+    print_rows("Storage requests per file, after the fixes (reconcile covering the container every few passes):",
+               frows)
+    req_today, usd_storage = totals(rows)
+    req_fix, usd_storage_fix = totals(frows)
+
+    # --- Batch requests ---------------------------------------------------------------------------------------
+    monitor_reads = 3 + 1  # pool, node counts, task counts, completed-task listing (docs/azure-batch.md)
+    per_file_monitor = monitor_reads * (load.horizon_s / CODE.monitor_s) / files
+    batch_today = 1 + today.delete_requests / files + per_file_monitor
+    batch_fix = 1 + fixed.delete_requests / files + per_file_monitor
+    batch_collection = 1 / 100 + fixed.delete_requests / files + per_file_monitor
+    print("Batch requests (free, but rate-limited by ServerBusy, not by a published number):")
+    print(f"  per file today: add_task 1 + delete {today.delete_requests / files:.3f} + monitor {per_file_monitor:.4f}"
+          f" = {batch_today:.3f} (deletes fall behind: {files - today.deleted:,.0f} tasks never deleted)")
+    print(f"  per file with paced deletes: {batch_fix:.3f} ({rate * batch_fix:.1f} requests/s)")
+    print(f"  with add_task_collection of 100 and paced deletes: {batch_collection:.3f} "
+          f"({rate * batch_collection:.1f} requests/s)")
+    rotated = 1 + per_file_monitor + 1 / files  # one job a day, deleted whole once its tasks are all recorded
+    print(f"  one add_task per file, a job a day deleted whole (no task deletes): {rotated:.3f} "
+          f"({rate * rotated:.1f} requests/s)")
+    print()
+
+    # --- (c) Functions, Event Grid, logs --------------------------------------------------------------------------
+    execs = load.files_per_day + 86400 / CODE.monitor_s + 86400 / CODE.reconcile_s
+    busy = rate * SUBMIT_S
+    gbs_low = max(1.0, busy) * 86400 * FUNC_MEMORY_GB  # executions share instances (concurrency > 1)
+    gbs_high = load.files_per_day * 1.0 * FUNC_MEMORY_GB  # each execution alone, billed its 1,000 ms minimum
+    logs_gb = (3 * load.files_per_day * LOG_BYTES_PER_WRITE + load.files_per_day * LOG_BYTES_PER_FILE_APP) / 1e9
+    print("Functions (Flex Consumption, 2 GB instances), Event Grid and logs, per day:")
+    print(f"  executions {execs:,.0f} (one submit per event: maxEventsPerBatch 1) = "
+          f"${execs / 1e6 * PRICE_FUNC_EXEC_M:.2f}")
+    print(f"  submit busy {busy:.2f} executions at once on average; GB-s {gbs_low:,.0f} (instances shared) to "
+          f"{gbs_high:,.0f} (each alone, 1 s minimum) = ${gbs_low * PRICE_FUNC_GBS:.2f} to "
+          f"${gbs_high * PRICE_FUNC_GBS:.2f}")
+    print(f"  Event Grid: 1-2 operations per file = ${load.files_per_day / 1e6 * PRICE_EVENTGRID_M:.2f} to "
+          f"${2 * load.files_per_day / 1e6 * PRICE_EVENTGRID_M:.2f} (double with the .mp3 notifications)")
+    print(f"  Log Analytics: ~{logs_gb:.1f} GB (StorageWrite rows + the submit's traces) = "
+          f"${logs_gb * PRICE_LOGS_GB:.2f}")
+    print()
+
+    usd_day = (usd_storage + node_usd_day + execs / 1e6 * PRICE_FUNC_EXEC_M + gbs_low * PRICE_FUNC_GBS
+               + load.files_per_day / 1e6 * PRICE_EVENTGRID_M + logs_gb * PRICE_LOGS_GB)
+    print(f"A day at {load.files_per_day:,.0f} files, today's design: storage ${usd_storage:.2f} + nodes "
+          f"${node_usd_day:.2f} + Functions ${execs / 1e6 * PRICE_FUNC_EXEC_M + gbs_low * PRICE_FUNC_GBS:.2f} (low) "
+          f"+ Event Grid ${load.files_per_day / 1e6 * PRICE_EVENTGRID_M:.2f} + logs ${logs_gb * PRICE_LOGS_GB:.2f} "
+          f"= ${usd_day:.2f} (${usd_day * 30:,.0f} a month)")
+    print()
+
+    h, end = load.horizon_s / 3600, load.horizon_s
+    print(f"files_per_s={rate:.2f} job_tasks_today={today.at_hour(h)} job_tasks_fix={fixed.at_hour(h)} "
+          f"job_tasks_infra_retention={azure.at_hour(h)} reconcile_seen_today={today.probes_seen_within(end):.3f} "
+          f"reconcile_seen_fix={fixed.probes_seen_within(end):.3f} storage_requests_per_file={req_today:.3f} "
+          f"storage_requests_per_file_fix={req_fix:.3f} batch_requests_per_file={batch_today:.3f} "
+          f"batch_requests_per_file_collection={batch_collection:.3f} nodes_d2s_v3={nodes_headline} "
+          f"node_usd_day={node_usd_day:.2f} usd_per_day={usd_day:.2f}")
+
+
+if __name__ == "__main__":
+    main()

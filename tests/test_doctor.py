@@ -1,0 +1,372 @@
+"""`mp3pipe --azure doctor` through the real azure-mgmt SDKs against the loopback ARM stand-in: a deployment as the
+template and the hooks make it passes every check; each way a first deployment breaks is reported with its fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.hooks import postdeploy, postprovision
+from mp3pipe import doctor
+from mp3pipe.doctor import OK, PROBLEM, UNREAD, Finding
+from tests.support.batch_standin import FAKE_TOKEN, FakeCredential
+from tests.support.bicep_reader import INFRA, REPO, parse
+from tests.support.mgmt_standin import MgmtStandin
+from tests.test_infra_hooks import ENV as HOOK_ENV
+from tests.test_infra_hooks import POOL_IDENTITY, SUB
+
+RG = f"/subscriptions/{SUB}/resourceGroups/rg-t"
+STORAGE = f"{RG}/providers/Microsoft.Storage/storageAccounts/stt"
+BATCH = f"{RG}/providers/Microsoft.Batch/batchAccounts/bat"
+APP_IDENTITY = f"{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-app-t"
+HOST = "func-t" + MgmtStandin.host_suffix  # Azure's unique default host name; the postdeploy hook reads it
+PLAIN_HOST = "func-t.azurewebsites.net"  # what a URL built from the app's name says
+PRINCIPALS = {"appPrincipalId": "app-principal", "poolPrincipalId": "pool-principal",
+              "topicPrincipalId": "topic-principal", "userPrincipalId": "user-principal"}
+ENV = {**HOOK_ENV, "AZURE_PRINCIPAL_ID": "user-principal", "MP3PIPE_NOTIFY_QUEUE": "mp3pipe-done"}
+# roles.bicep's scope symbols -> the resources they name in this deployment
+SCOPES = {"account": STORAGE, "batchAccount": BATCH,
+          "appInsights": f"{RG}/providers/Microsoft.Insights/components/appi-t",
+          "inputContainer": f"{STORAGE}/blobServices/default/containers/mp4-in",
+          "outputContainer": f"{STORAGE}/blobServices/default/containers/mp3-out",
+          "deadLetterContainer": f"{STORAGE}/blobServices/default/containers/eventgrid-deadletter",
+          "notifyQueue": f"{STORAGE}/queueServices/default/queues/mp3pipe-done"}
+ROLE_VAR = re.compile(r"^var (\w+) = '([0-9a-f-]{36})' // (.+)$", re.M)
+
+
+def template_grants() -> list[tuple[str, str, str]]:
+    """(principal parameter, role GUID, scope symbol) of every role assignment infra/modules/roles.bicep makes."""
+    path = INFRA / "modules" / "roles.bicep"
+    guids = {var: guid for var, guid, _ in ROLE_VAR.findall(path.read_text())}
+    out = []
+    for res in parse(path)["resources"].values():
+        if res["type"] != "Microsoft.Authorization/roleAssignments":
+            continue
+        body = res["config"].get("config", res["config"])  # inside `if (...)`
+        props = body["properties"]
+        role = props["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+        out.append((props["principalId"], guids[role], body["scope"]))
+    return out
+
+
+def healthy(arm: MgmtStandin) -> None:
+    """What `azd up` leaves: the hooks' pool and subscription, the template's site identity, topic and roles."""
+    arm.site_identity = {"type": "UserAssigned", "userAssignedIdentities": {
+        APP_IDENTITY: {"principalId": PRINCIPALS["appPrincipalId"], "clientId": "c"}}}
+    arm.batch_quotas.update(dedicatedCoreQuota=20, lowPriorityCoreQuota=20, poolQuota=20,
+                            dedicatedCoreQuotaPerVMFamily=[{"name": "standardDSv3Family", "coreQuota": 20},
+                                                           {"name": "standardFSv2Family", "coreQuota": 0}])
+    arm.system_topic = {
+        "id": f"{RG}/providers/Microsoft.EventGrid/systemTopics/evgt-t", "name": "evgt-t",
+        "type": "Microsoft.EventGrid/systemTopics", "location": "westeurope",
+        "identity": {"type": "SystemAssigned", "principalId": PRINCIPALS["topicPrincipalId"], "tenantId": "t"},
+        "properties": {"source": STORAGE, "topicType": "Microsoft.Storage.StorageAccounts",
+                       "provisioningState": "Succeeded"}}
+    arm.identities["id-pool-t"] = {
+        "id": POOL_IDENTITY, "name": "id-pool-t", "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+        "location": "westeurope", "properties": {"principalId": PRINCIPALS["poolPrincipalId"], "clientId": "c",
+                                                 "tenantId": "t"}}
+    arm.role_assignments = [
+        {"principalId": PRINCIPALS[who], "scope": SCOPES[scope],
+         "roleDefinitionId": f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{guid}"}
+        for who, guid, scope in template_grants()]
+    postprovision.ensure_pool(ENV, FakeCredential(), **arm.transport())
+    postdeploy.ensure_subscription(ENV, FakeCredential(), **arm.transport())
+
+
+@pytest.fixture
+def arm() -> Iterator[MgmtStandin]:
+    with MgmtStandin() as standin:
+        healthy(standin)
+        yield standin
+    assert standin.validation_errors == [], "ARM stand-in saw requests or answers outside the REST models"
+
+
+def check(arm: MgmtStandin, env: dict[str, str] = ENV) -> list[Finding]:
+    return doctor.run(env, FakeCredential(), **arm.transport())
+
+
+def problems(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.status != OK]
+
+
+def only_problem(findings: list[Finding], check_name: str) -> Finding:
+    (found,) = problems(findings)
+    assert (found.check, found.status) == (check_name, PROBLEM), found
+    return found
+
+
+def test_a_healthy_deployment_passes_every_check(arm):
+    findings = check(arm)
+    assert problems(findings) == []
+    assert [f.check for f in findings] == ["Function App", "functions indexed", "Event Grid subscription",
+                                           "webhook host", "webhook function", "webhook key", "Batch pool",
+                                           "Batch quotas", "roles"]
+    assert doctor.exit_code(findings) == 0
+    assert "10 role assignment(s) in place" in findings[-1].detail
+    assert arm.sent("PUT") == [arm.sent("PUT", "/pools/")[0], arm.sent("PUT", "/eventSubscriptions/")[0]]  # hooks'
+
+
+def test_a_function_that_is_not_indexed_is_reported(arm):
+    arm.functions = ["monitor", "submit"]
+    found = only_problem(check(arm), "functions indexed")
+    assert "func-t has not indexed reconcile (indexed: monitor, submit)" in found.detail
+    assert "`azd deploy`" in found.fix and "Log stream" in found.fix
+
+
+def test_a_host_that_does_not_answer_is_reported_not_a_traceback(arm):
+    arm.refused["/functions"] = (400, "BadRequest", "Encountered an error (ServiceUnavailable) from host runtime.")
+    found = only_problem(check(arm), "functions indexed")
+    assert ("did not answer (400 BadRequest: Encountered an error (ServiceUnavailable) from host runtime.)"
+            in found.detail)
+    assert "wait a minute" in found.fix
+
+
+def test_a_wrong_function_name_in_the_subscription_is_reported(arm):
+    arm.full_urls["mp3pipe-submit"] = arm.full_urls["mp3pipe-submit"].replace("Host.Functions.submit",
+                                                                              "Host.Functions.process_blob")
+    found = only_problem(check(arm), "webhook function")
+    assert "functionName=Host.Functions.process_blob, not Host.Functions.submit" in found.detail
+    assert "answers 202" in found.detail and found.fix.startswith("`azd hooks run postdeploy`")
+
+
+def plain_host_webhook(arm: MgmtStandin) -> None:
+    """The subscription as a hook that built the URL from the app's name left it."""
+    arm.full_urls["mp3pipe-submit"] = arm.full_urls["mp3pipe-submit"].replace(HOST, PLAIN_HOST)
+    dest = arm.subscriptions["mp3pipe-submit"]["properties"]["destination"]["properties"]
+    dest["endpointBaseUrl"] = dest["endpointBaseUrl"].replace(HOST, PLAIN_HOST)
+
+
+def test_a_webhook_on_the_app_name_while_azure_gave_a_hashed_host_is_reported(arm):
+    plain_host_webhook(arm)
+    found = only_problem(check(arm), "webhook host")
+    assert (f"events go to https://{PLAIN_HOST}/runtime/webhooks/blobs, but the app answers at "
+            f"https://{HOST}/runtime/webhooks/blobs") in found.detail
+    assert found.fix.startswith("`azd hooks run postdeploy`")
+
+
+def test_a_rotated_key_and_a_missing_subscription_are_reported(arm):
+    arm.system_keys["blobs_extension"] = "rotated"
+    found = only_problem(check(arm), "webhook key")
+    assert "not the app's blobs_extension key" in found.detail
+    del arm.subscriptions["mp3pipe-submit"]
+    found = only_problem(check(arm), "Event Grid subscription")
+    assert "no subscription mp3pipe-submit on topic evgt-t" in found.detail
+
+
+def test_a_pool_without_its_identity_is_reported(arm):
+    del arm.pools["mp3pipe-pool"]["identity"]
+    findings = check(arm)
+    found = only_problem(findings, "Batch pool")
+    assert "exists without the identity id-pool-t" in found.detail
+    assert found.fix.startswith(f"`az resource delete --ids {BATCH}/pools/mp3pipe-pool`")
+    assert "`azd hooks run postprovision`" in found.fix
+
+
+def test_a_pool_of_another_size_and_its_resize_errors_are_reported(arm):
+    props = arm.pools["mp3pipe-pool"]["properties"]
+    props.update(vmSize="standard_f2s_v2", resizeOperationStatus={"errors": [
+        {"code": "AccountVMSeriesCoreQuotaReached", "message": "The specified account has reached VM series core "
+                                                               "quota for standardFSv2Family"}]})
+    findings = problems(check(arm))
+    assert [(f.check, f.detail) for f in findings] == [
+        ("Batch pool", "pool mp3pipe-pool is standard_f2s_v2 but BATCH_VM_SIZE is standard_d2s_v3: the app plans "
+                       "slots for the wrong size"),
+        ("pool resize", "the last resize failed: AccountVMSeriesCoreQuotaReached: The specified account has reached "
+                        "VM series core quota for standardFSv2Family")]
+    assert "`azd env set BATCH_VM_SIZE standard_f2s_v2`" in findings[0].fix
+
+
+def test_a_missing_pool_is_reported_with_the_hook_that_makes_it(arm):
+    arm.pools.clear()
+    found = next(f for f in check(arm) if f.check == "Batch pool")
+    assert found.status == PROBLEM and "pool mp3pipe-pool does not exist" in found.detail
+    assert found.fix.startswith("`azd hooks run postprovision`")
+
+
+def test_zero_cores_for_the_vm_family_is_reported_with_the_portal_path(arm):
+    arm.batch_quotas["dedicatedCoreQuotaPerVMFamily"][0]["coreQuota"] = 0
+    found = only_problem(check(arm), "Batch quotas")
+    assert found.detail.startswith("0 dedicated core(s) for standardDSv3Family (20 in the account): a "
+                                   "standard_d2s_v3 node needs 2")
+    assert ("the portal: Batch accounts > bat > Quotas > Request quota increase (Dedicated vCPUs, "
+            "standardDSv3Family, at least 2)") in found.fix
+    assert "azd env set BATCH_VM_SIZE" in found.fix
+
+
+def test_a_vm_family_the_account_does_not_list_is_reported(arm):
+    found = [f for f in check(arm, {**ENV, "BATCH_VM_SIZE": "standard_nc6s_v3"}) if f.check == "Batch quotas"]
+    assert [(f.status, f.detail) for f in found] == [
+        (PROBLEM, "the account lists no dedicated quota for standardNCSv3Family (the family of standard_nc6s_v3); "
+                  "families with cores: standardDSv3Family=20")]
+
+
+def test_zero_spot_cores_matter_only_when_spot_is_allowed(arm):
+    arm.batch_quotas["lowPriorityCoreQuota"] = 0
+    assert problems(check(arm)) == []  # BATCH_SPOT_SHARE=0: no Spot node is ever asked for
+    found = only_problem(check(arm, {**ENV, "BATCH_SPOT_SHARE": "0.5"}), "Batch quotas")
+    assert found.detail == "Spot: 0 core(s) (BATCH_SPOT_SHARE=0.5); a standard_d2s_v3 node needs 2"
+
+
+def test_a_full_pool_quota_is_reported_when_the_pool_is_missing(arm):
+    arm.pools = {"other": {**arm.pools.pop("mp3pipe-pool"), "name": "other"}}
+    arm.batch_quotas["poolQuota"] = 1
+    found = [f for f in check(arm) if f.check == "Batch quotas" and f.status == PROBLEM]
+    assert [f.detail for f in found] == ["pool quota 1, 1 pool(s) in use: the pool cannot be created"]
+
+
+@pytest.mark.parametrize("missing", range(len(template_grants())))
+def test_each_missing_role_assignment_is_reported_with_the_command_that_makes_it(arm, missing):
+    who, guid, scope = template_grants()[missing]
+    del arm.role_assignments[missing]
+    found = only_problem(check(arm), "roles")
+    role = next(name for name, g in doctor.ROLES.items() if g == guid)
+    assert f"lacks {role} on " in found.detail
+    assert found.fix.startswith("`azd provision`")
+    assert f"--assignee-object-id {PRINCIPALS[who]} " in found.fix and f'--role "{role}"' in found.fix
+    if scope != "appInsights":
+        assert found.detail.endswith(SCOPES[scope]) and f"--scope {SCOPES[scope]}`" in found.fix
+
+
+def test_a_role_held_above_the_scope_or_a_stronger_role_counts(arm):
+    user = [a for a in arm.role_assignments if a["principalId"] == "user-principal"]
+    for a in user:
+        arm.role_assignments.remove(a)
+    owner = doctor.ROLES["Storage Blob Data Owner"]
+    arm.role_assignments += [
+        {"principalId": "user-principal", "scope": RG, "roleDefinitionId": f"/x/roleDefinitions/{owner}"},
+        {**next(a for a in user if a["scope"] == BATCH), "scope": f"/subscriptions/{SUB}"}]
+    assert problems(check(arm)) == []
+
+
+def test_a_role_on_another_container_does_not_count(arm):
+    reader = next(a for a in arm.role_assignments if a["scope"] == SCOPES["inputContainer"])
+    reader["scope"] = SCOPES["deadLetterContainer"]  # right role, right identity, wrong container
+    found = only_problem(check(arm), "roles")
+    assert found.detail == f"the pool's identity lacks Storage Blob Data Reader on {SCOPES['inputContainer']}"
+
+
+def test_without_azure_principal_id_your_own_roles_are_said_to_be_unchecked(arm):
+    findings = check(arm, {k: v for k, v in ENV.items() if k != "AZURE_PRINCIPAL_ID"})
+    assert problems(findings) == []
+    assert findings[-1].detail == ("8 role assignment(s) in place (yours not checked: no AZURE_PRINCIPAL_ID in the "
+                                   "azd environment)")
+
+
+def test_without_reader_the_checks_say_so_and_nothing_crashes(arm):
+    arm.refused["/providers/Microsoft.Authorization/"] = (
+        403, "AuthorizationFailed", "The client does not have authorization to perform action "
+        "'Microsoft.Authorization/roleAssignments/read' over scope '{path}'")
+    findings = check(arm)
+    (roles,) = problems(findings)
+    assert (roles.check, roles.status) == ("roles", UNREAD)
+    assert "cannot read role assignments: your sign-in may not read it (403 AuthorizationFailed" in roles.detail
+    assert f"--role Reader --scope {RG}" in roles.fix
+    assert doctor.exit_code(findings) == 2
+
+    arm.refused = {"/subscriptions/": (403, "AuthorizationFailed", "no access to '{path}'")}
+    findings = check(arm)
+    assert {f.status for f in findings} == {UNREAD} and doctor.exit_code(findings) == 2
+
+
+def test_without_getfullurl_the_host_is_still_checked(arm):
+    arm.refused["/getFullUrl"] = (403, "AuthorizationFailed", "no getFullUrl/action on '{path}'")
+    plain_host_webhook(arm)
+    findings = check(arm)
+    assert {(f.check, f.status) for f in problems(findings)} == {("webhook host", PROBLEM),
+                                                                 ("webhook function", UNREAD)}
+
+
+def test_an_unreachable_resource_manager_is_one_clear_error(arm):
+    options = {**arm.transport(), "base_url": "https://127.0.0.1:9", "retry_total": 0}
+    with pytest.raises(doctor.DoctorError, match=r"^cannot reach Azure Resource Manager \("):
+        doctor.run(ENV, FakeCredential(), **options)
+
+
+def test_the_doctors_expectations_are_the_template_and_the_app():
+    # every assignment the template makes, and nothing else, is one the doctor checks
+    params = {"appPrincipalId": "app", "poolPrincipalId": "pool", "topicPrincipalId": "topic",
+              "userPrincipalId": "user"}
+    scopes = {"account": "storage", "batchAccount": "batch", "appInsights": "insights", "inputContainer": "input",
+              "outputContainer": "output", "deadLetterContainer": "deadLetter", "notifyQueue": "notifyQueue"}
+    template = sorted((params[p], guid, scopes[s]) for p, guid, s in template_grants())
+    assert sorted((g.who, doctor.ROLES[g.role], g.scope) for g in doctor.GRANTS) == template
+    builtin = json.loads((Path(__file__).parent / "data" / "builtin_roles.json").read_text())["roles"]
+    assert {name: builtin[name] for name in doctor.ROLES} == doctor.ROLES
+    # the functions function_app.py registers (a fresh interpreter: indexing is once per process)
+    code = "import function_app; print(sorted(f.get_function_name() for f in function_app.app.get_functions()))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(sorted(doctor.FUNCTIONS))
+    assert doctor.SUBMIT_FUNCTION == postdeploy.SUBMIT_FUNCTION
+    assert doctor.SUBSCRIPTION_NAME == postdeploy.SUBSCRIPTION_NAME
+
+
+@pytest.mark.parametrize(("size", "family"), [
+    ("standard_d2s_v3", "standardDSv3Family"), ("Standard_D4ads_v5", "standardDADSv5Family"),
+    ("standard_f2s_v2", "standardFSv2Family"), ("standard_ds2_v2", "standardDSv2Family"),
+    ("standard_e8-4s_v5", "standardESv5Family"), ("standard_b2s", "standardBSFamily"),
+    ("standard_d2_v3", "standardDv3Family"), ("standard_a2m_v2", "standardAv2Family"), ("basic_a1", None)])
+def test_vm_family_of_a_size(size, family):
+    assert doctor.vm_family(size) == family
+
+
+# -- the command itself --------------------------------------------------------------------------------------------
+def _project(tmp_path: Path, arm: MgmtStandin, env: dict[str, str]) -> tuple[Path, dict[str, str]]:
+    """A checkout after `azd up` and an `az` that hands out the stand-in's token (AzureCliCredential)."""
+    root = tmp_path / "checkout"
+    (root / ".azure" / "dev").mkdir(parents=True)
+    (root / "azure.yaml").write_text("name: mp3pipe\n")
+    (root / ".azure" / "config.json").write_text(json.dumps({"version": 1, "defaultEnvironment": "dev"}))
+    (root / ".azure" / "dev" / ".env").write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in env.items()))
+    az = tmp_path / "bin" / "az"
+    az.parent.mkdir()
+    az.write_text(f"#!{sys.executable}\nimport json, time\n"
+                  f"print(json.dumps({{'accessToken': {FAKE_TOKEN!r}, 'tokenType': 'Bearer', "
+                  "'expires_on': int(time.time()) + 3600, 'expiresOn': '2099-01-01 00:00:00.000000', "
+                  "'subscription': 's', 'tenant': 't'}))\n")
+    az.chmod(az.stat().st_mode | stat.S_IEXEC)
+    shell = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "BATCH_", "AzureWebJobs"))}
+    shell.update(PATH=f"{az.parent}{os.pathsep}{shell['PATH']}", AZURE_TOKEN_CREDENTIALS="AzureCliCredential",
+                 REQUESTS_CA_BUNDLE=arm.ca_path, MP3PIPE_ARM_ENDPOINT=arm.url, PYTHONPATH=str(REPO), COLUMNS="200")
+    return root, shell
+
+
+def test_mp3pipe_azure_doctor_prints_each_check_and_exits_1_on_a_problem(arm, tmp_path):
+    root, shell = _project(tmp_path, arm, ENV)
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mp3pipe", "--azure", "doctor"], cwd=root, env=shell,
+                              capture_output=True, text=True, timeout=120)
+
+    ok = run()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    lines = ok.stdout.splitlines()
+    assert lines[0] == f"ok            Function App: func-t is running at {HOST}"
+    assert lines[-1] == "9 ok, 0 problem(s), 0 not checked"
+
+    plain_host_webhook(arm)
+    broken = run()
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert (f"PROBLEM       webhook host: events go to https://{PLAIN_HOST}/runtime/webhooks/blobs, but the app "
+            f"answers at https://{HOST}/runtime/webhooks/blobs") in broken.stdout
+    assert "              fix: `azd hooks run postdeploy`" in broken.stdout
+
+
+def test_mp3pipe_azure_doctor_without_a_sign_in_says_how_to_sign_in(arm, tmp_path):
+    root, shell = _project(tmp_path, arm, ENV)
+    (tmp_path / "bin" / "az").write_text(f"#!{sys.executable}\nimport sys\n"
+                                         "print(\"ERROR: Please run 'az login' to setup account.\", file=sys.stderr)\n"
+                                         "sys.exit(1)\n")
+    result = subprocess.run([sys.executable, "-m", "mp3pipe", "--azure", "doctor"], cwd=root, env=shell,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "no Azure sign-in" in result.stderr and "run `az login` or `azd auth login`" in result.stderr
+    assert "Traceback" not in result.stderr
