@@ -40,12 +40,12 @@ test: setup
 	$(PY) -m pytest -q
 
 bench: setup
-	$(PY) bench/scaling.py
-	$(PY) bench/faults.py
-	$(PY) bench/pipeline.py
-	$(PY) bench/media.py
-	$(PY) bench/many_files.py
-	$(PY) bench/scale_day.py
+	$(PY) -m bench.scaling
+	$(PY) -m bench.faults
+	$(PY) -m bench.pipeline
+	$(PY) -m bench.media
+	$(PY) -m bench.many_files
+	$(PY) -m bench.scale_day
 
 clean:
 	rm -rf .state out

@@ -7,26 +7,23 @@ MP3 and a failure report, or whose task ran, launched ffmpeg or uploaded its MP3
 requeues explain (from the local gateway's task history); `unexpected` counts outcomes other than expected (a
 good file failed, a bad one converted). All three must be 0, else the exit status is 1. A wait that passes its
 deadline raises (the figures would describe an unfinished run).
-Run: `.venv/bin/python bench/faults.py` (`--smoke`: a few files of each kind, for the test suite).
+Run: `.venv/bin/python -m bench.faults` (`--smoke`: a few files of each kind, for the test suite).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from devhost.hostile import HOSTILE_NAMES, UNMAPPABLE_NAMES, bad_contents, odd_but_valid  # noqa: E402
-from devhost.local_pipeline import LocalPipeline  # noqa: E402
-from devhost.media import make_mp4  # noqa: E402
-from devhost.task_audit import TaskAudit  # noqa: E402
-from shared.domain import naming  # noqa: E402
+from devhost.local_pipeline import LocalPipeline
+from devhost.media import make_mp4
+from devhost.task_audit import TaskAudit
+from shared.domain import naming
+from tests.support.hostile import HOSTILE_NAMES, UNMAPPABLE_NAMES, bad_contents, odd_but_valid
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,12 +14,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from devhost.media import ffmpeg_exe, make_mp4  # noqa: E402
-from shared.domain import ffmpeg  # noqa: E402
+from devhost.azurite import REPO
+from devhost.media import make_mp4
+from shared.adapters.batch.local_process import find_ffmpeg
+from shared.domain import ffmpeg
 
 
 def say(text: str = "") -> None:
@@ -28,7 +26,7 @@ def say(text: str = "") -> None:
 
 def raw_run(files: list[Path], work: Path, parallel: int) -> float:
     """ffmpeg with the task's argv on the local files, `parallel` at a time; wall seconds."""
-    argv = ffmpeg.argv(program=ffmpeg_exe())
+    argv = ffmpeg.argv(program=find_ffmpeg())
     dirs = []
     for i, f in enumerate(files):
         d = work / f"{i:05d}"

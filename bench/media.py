@@ -18,13 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from devhost import media_matrix as mm  # noqa: E402
-from devhost.media import ffmpeg_exe, held_seconds  # noqa: E402
-from shared.domain import ffmpeg  # noqa: E402
-from shared.node import convert, mp4  # noqa: E402
-from shared.node.presets import PRESETS, Preset  # noqa: E402
+from shared.adapters.batch.local_process import find_ffmpeg
+from shared.domain import ffmpeg
+from shared.node import convert, mp4
+from shared.node.presets import PRESETS, Preset
+from tests.support import media_matrix as mm
+from tests.support.media import held_seconds
 
 SECONDS = 300.0  # each class at five minutes; the lecture keeps its two hours
 REPEATS = 3
@@ -54,7 +53,7 @@ def run_task(source: Path, work: Path, seconds: float, repeats: int = REPEATS, p
         shutil.copyfile(source, work / "input.mp4")
         start = time.perf_counter()
         done = subprocess.run([sys.executable, "-I", *argv[1:]], cwd=work, capture_output=True, text=True,
-                              env={"MP3PIPE_FFMPEG": ffmpeg_exe(), "PATH": "/usr/bin:/bin"})
+                              env={"MP3PIPE_FFMPEG": find_ffmpeg(), "PATH": "/usr/bin:/bin"})
         elapsed = time.perf_counter() - start
         if done.returncode != 0:
             raise SystemExit(f"{source.name}: {done.stderr.strip().splitlines()[-1]}")
@@ -75,7 +74,7 @@ def run_ffmpeg(source: Path, work: Path, copy: bool, repeats: int = REPEATS) -> 
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        subprocess.run(convert.ffmpeg_args(ffmpeg_exe(), preset, track), cwd=work, check=True, capture_output=True)
+        subprocess.run(convert.ffmpeg_args(find_ffmpeg(), preset, track), cwd=work, check=True, capture_output=True)
         best = min(best, time.perf_counter() - start)
     return best
 

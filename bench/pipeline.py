@@ -21,18 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
 
-from azure.core.exceptions import ResourceNotFoundError  # noqa: E402
-from azure.storage.blob import BlobServiceClient  # noqa: E402
-
-from devhost.local_pipeline import LocalPipeline  # noqa: E402
-from devhost.media import ffmpeg_exe, make_mp4  # noqa: E402
-from shared.adapters.batch.local_store import read_tasks  # noqa: E402
-from shared.adapters.storage import BlobStorage  # noqa: E402
-from shared.domain import ffmpeg, naming  # noqa: E402
+from devhost.azurite import REPO
+from devhost.local_pipeline import LocalPipeline
+from devhost.media import make_mp4
+from shared.adapters.batch.local_process import find_ffmpeg
+from shared.adapters.batch.local_store import read_tasks
+from shared.adapters.storage import BlobStorage
+from shared.domain import ffmpeg, naming
 
 SAMPLE = REPO.parent / "shared" / "media" / "LowPriVMs-4.mp4"
 MEDIA_VERSION = "v1"
@@ -50,7 +48,7 @@ def say(text: str = "") -> None:
 
 # -- media --------------------------------------------------------------------------------------------------------
 def _ff(*args: str) -> None:
-    subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+    subprocess.run([find_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
 
 
 def make_clips(folder: Path, count: int, seconds: float) -> list[Path]:
@@ -174,14 +172,14 @@ class CpuMeter:
 def runner_argv() -> tuple[list[str], dict[str, str]]:
     """The task's own command line (the node runner: track choice, ffmpeg, completeness check), run here."""
     argv = shlex.split(ffmpeg.command_line())
-    return [sys.executable, *argv[1:]], {**os.environ, "MP3PIPE_FFMPEG": ffmpeg_exe()}
+    return [sys.executable, *argv[1:]], {**os.environ, "MP3PIPE_FFMPEG": find_ffmpeg()}
 
 
 def raw_run(files: list[Path], workdir: Path, parallel: int, argv: list[str] | None = None,
             env: dict[str, str] | None = None) -> float:
     """The physical limit: ffmpeg with the task's argv on local files, `parallel` at a time; wall seconds.
     With `argv`: that command instead (the runner), on the same files."""
-    argv = argv or ffmpeg.argv(program=ffmpeg_exe())
+    argv = argv or ffmpeg.argv(program=find_ffmpeg())
     dirs = []
     for i, f in enumerate(files):
         d = workdir / f"{i:03d}"
@@ -534,7 +532,7 @@ def requests_per_tick(connection: str, state_dir: Path) -> tuple[int, int, str]:
     from shared.settings import Settings
     from shared.usecases.monitor.cleanup import DELETE_BATCH
     from shared.usecases.monitor.tick import monitor_tick
-    from tests.batch_standin import BatchStandin
+    from tests.support.batch_standin import BatchStandin
 
     standin = BatchStandin().start()
     quiet = logging.getLogger("mp3pipe")
@@ -632,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     skip = set(filter(None, args.skip.split(",")))
     cores = os.cpu_count() or 1
     t_start = time.perf_counter()
-    say(f"mp3pipe pipeline benchmark: {cores} cores, load average {os.getloadavg()[0]:.2f}, ffmpeg {ffmpeg_exe()}")
+    say(f"mp3pipe pipeline benchmark: {cores} cores, load average {os.getloadavg()[0]:.2f}, ffmpeg {find_ffmpeg()}")
 
     media = args.media_dir
     t = time.perf_counter()

@@ -2,11 +2,11 @@
 part stops keeping up (job size, reconcile coverage, node disks), today's constants against the fixes proposed in
 docs/many-files-on-azure.md.
 
-Run: .venv/bin/python bench/scale_day.py   (deterministic; a few seconds; prints figures, asserts nothing)
+Run: .venv/bin/python -m bench.scale_day   (deterministic; a few seconds; prints figures, asserts nothing)
      `--smoke`: one simulated hour, fewer probes (for the test suite; its figures differ from the day's)
 
-The model is bench/sim/throughput.py; the code's constants (DELETE_BATCH, RECONCILE_BATCH, the schedules, the task
-retention the deployment sets, ...) are imported there, in one place. Prices and per-task times are assumptions
+The model is tests/support/sim/throughput.py; the code's constants (DELETE_BATCH, RECONCILE_BATCH, the schedules,
+the task retention the deployment sets, ...) are imported there, in one place. Prices and per-task times are assumptions
 stated below and in the doc, with their sources; nothing here talks to Azure.
 """
 
@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from dataclasses import dataclass, replace
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from sim.throughput import (  # noqa: E402
+from tests.support.sim.throughput import (
     BEFORE_DELETE_BOUND,
     BEFORE_RETENTION_AZURE_S,
     CODE,

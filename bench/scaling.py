@@ -1,9 +1,9 @@
 """Scaling benchmark: our policy vs a static pool and Batch's autoscale formula on simulated traces.
 
-Run: .venv/bin/python bench/scaling.py   (deterministic; about a second; prints figures, asserts nothing)
+Run: .venv/bin/python -m bench.scaling   (deterministic; about a second; prints figures, asserts nothing)
      `--smoke`: seed 1 only (for the test suite; the figures differ from the five-seed ones)
 
-The pool model and its modelling notes are in bench/sim/pool.py, the traces in bench/sim/traces.py.
+The pool model and its modelling notes are in tests/support/sim/pool.py, the traces in tests/support/sim/traces.py.
 Every policy gets the same traces, the same task durations (lognormal, median 30 s, sigma 0.6, one
 draw per file and seed), the same node start-up (240 s allocation + 90 s start task), 2 slots per node
 (BATCH_SLOTS_PER_NODE's default on standard_d2s_v3; the formula, verbatim from the docs, runs on the same 2-slot pool)
@@ -28,18 +28,12 @@ is in a table of its own, with and without the policy's hold of a lone file.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sim.pool import AutoscaleFormula, Controller, OurPolicy, Sim, SimParams, StaticPool  # noqa: E402
-from sim.traces import Trace, burst, office_day, poisson, trickle  # noqa: E402
-
-from shared.domain.scaling import ScalingSettings  # noqa: E402
+from shared.domain.scaling import ScalingSettings
+from tests.support.sim.pool import AutoscaleFormula, Controller, OurPolicy, Sim, SimParams, StaticPool
+from tests.support.sim.traces import Trace, burst, office_day, poisson, trickle
 
 SEEDS = (1, 2, 3, 4, 5)
 

@@ -1,4 +1,4 @@
-"""Test media and probing: generate MP4s with ffmpeg's lavfi sources; what a file declares, and what it holds."""
+"""Sample media for `make run`: MP4s generated from ffmpeg's lavfi sources, and the duration a file declares."""
 
 from __future__ import annotations
 
@@ -8,28 +8,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
-
-def ffmpeg_exe() -> str:
-    import os
-
-    if os.environ.get("FFMPEG_PATH"):
-        return os.environ["FFMPEG_PATH"]
-    try:
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception:  # noqa: BLE001
-        found = shutil.which("ffmpeg")
-        if not found:
-            raise RuntimeError("no ffmpeg found: pip install imageio-ffmpeg or set FFMPEG_PATH") from None
-        return found
+from shared.adapters.batch.local_process import find_ffmpeg
 
 
 def make_mp4(path: Path, seconds: float = 5.0, *, audio: bool = True, video: bool = True, size: str = "320x240",
              frequency: int = 440, audio_streams: int = 1, rate: int = 25) -> Path:
     """An H.264 + AAC MP4 from lavfi test sources (a test pattern and sine tones)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    args = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    args = [find_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
     maps: list[str] = []
     n = 0
     if video:
@@ -51,18 +37,11 @@ def make_mp4(path: Path, seconds: float = 5.0, *, audio: bool = True, video: boo
     return path
 
 
-def truncated_copy(src: Path, dest: Path, fraction: float = 0.6) -> Path:
-    """The first part of an MP4, as an interrupted upload would leave it."""
-    data = src.read_bytes()
-    dest.write_bytes(data[: int(len(data) * fraction)])
-    return dest
-
-
 def duration(path: Path) -> float | None:
     """The audio duration a file's headers declare (ffprobe when present, else `ffmpeg -i`).
 
     For an MP3 this comes from its LAME/Xing header: an MP3 cut to a third still declares its full length. To see
-    what a file really holds, use held_seconds().
+    what a file really holds, decode it (tests/support/media.py, held_seconds).
     """
     probe = shutil.which("ffprobe")
     if probe:
@@ -77,26 +56,9 @@ def duration(path: Path) -> float | None:
             if item.get("duration") not in (None, "N/A"):
                 return float(item["duration"])
         return None
-    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
+    out = subprocess.run([find_ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
     m = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", out.stderr)
     if not m or "Audio:" not in out.stderr:
         return None
     h, mnt, s = m.groups()
     return int(h) * 3600 + int(mnt) * 60 + float(s)
-
-
-def held_seconds(path: Path) -> float | None:
-    """Seconds of audio a file really holds: its first audio stream decoded to the end, the samples counted.
-
-    Independent of any header (an MP3's LAME/Xing frame count, an MP4's declared duration) and of the runner's own
-    MP3 frame walk: ffmpeg's decoder says how many samples each frame gave. None when nothing could be decoded.
-    """
-    out = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-v", "error", "-i", str(path), "-map", "0:a:0",
-                          "-f", "framecrc", "-"], capture_output=True, text=True)
-    rate = samples = 0
-    for line in out.stdout.splitlines():
-        if line.startswith("#tb 0:"):  # "#tb 0: 1/44100": durations below count samples
-            rate = int(line.split("/")[1])
-        elif line and not line.startswith("#"):
-            samples += int(line.split(",")[3])
-    return samples / rate if rate and samples else None

@@ -107,7 +107,7 @@ def _when(value: dt.datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
-def _render(report, limit: int) -> Group:  # noqa: ANN001 - shared.usecases.status.StatusReport
+def render(report, limit: int) -> Group:  # noqa: ANN001 - shared.usecases.status.StatusReport
     from rich.markup import escape
 
     from shared.usecases.status import STATES
@@ -162,15 +162,15 @@ def status(
         typer.echo(to_json(report))
         return
     if not watch:
-        console.print(_render(report, limit))
+        console.print(render(report, limit))
         raise typer.Exit(1 if report.counts["failed"] else 0)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"))
     bar = progress.add_task("finished", total=len(report.files))
-    with Live(Group(progress, _render(report, limit)), console=console, refresh_per_second=4) as live:
+    with Live(Group(progress, render(report, limit)), console=console, refresh_per_second=4) as live:
         while True:
             finished = report.counts["done"] + report.counts["failed"]
             progress.update(bar, total=len(report.files), completed=finished)
-            live.update(Group(progress, _render(report, limit)))
+            live.update(Group(progress, render(report, limit)))
             if not report.busy:
                 break
             time.sleep(interval)

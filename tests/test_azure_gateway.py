@@ -27,9 +27,9 @@ from shared.ports.batch import (
     TaskSpec,
 )
 from shared.settings import Settings
-from tests.batch_standin import FAKE_TOKEN, SPEC_FILE, BatchStandin, FakeCredential, SpecValidator, parse_filter
+from tests.support.batch_standin import FAKE_TOKEN, SPEC_FILE, BatchStandin, FakeCredential, SpecValidator, parse_filter
 
-pytest_plugins = ["tests.conftest_batch"]
+pytest_plugins = ["tests.support.batch_fixtures"]
 
 POOL = "mp3pipe-pool"
 JOB = "mp3pipe-job"

@@ -11,9 +11,10 @@ import time
 
 from devhost.azurite import SAVE_SECONDS, Azurite
 from devhost.local_pipeline import LocalPipeline
-from devhost.media import held_seconds, make_mp4
+from devhost.media import make_mp4
 from devhost.serve import Supervisor
 from tests.conftest import assert_once_each, settled, storage_commits, wait_until
+from tests.support.media import held_seconds
 
 MARGIN_SECONDS = 3.0  # Azurite's 5 s save timer can run late on a busy machine
 

@@ -26,10 +26,10 @@ from shared.usecases.monitor import cleanup
 from shared.usecases.reconcile import reconcile
 from shared.usecases.records import Records
 from shared.usecases.submit import submit_blob
-from tests.batch_standin import BatchStandin, iso
+from tests.support.batch_standin import BatchStandin, iso
 from tests.test_monitor_requests import START, World, fail, make_world, submit
 
-pytest_plugins = ["tests.conftest_batch"]
+pytest_plugins = ["tests.support.batch_fixtures"]
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ from azure.storage.blob import BlobServiceClient
 
 from devhost.azurite import DEV_ACCOUNT, DEV_KEY, REPO, azurite_binary, free_port
 from devhost.media import make_mp4
-from tests.batch_standin import BatchStandin
+from tests.support.batch_standin import BatchStandin
 
-pytest_plugins = ["tests.conftest_batch"]
+pytest_plugins = ["tests.support.batch_fixtures"]
 
 
 def _b64(data: dict) -> str:

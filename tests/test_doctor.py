@@ -17,9 +17,9 @@ import pytest
 from infra.hooks import postdeploy, postprovision
 from mp3pipe import doctor
 from mp3pipe.doctor import OK, PROBLEM, UNREAD, Finding
-from tests.batch_standin import FAKE_TOKEN, FakeCredential
-from tests.bicep_reader import INFRA, REPO, parse
-from tests.mgmt_standin import MgmtStandin
+from tests.support.batch_standin import FAKE_TOKEN, FakeCredential
+from tests.support.bicep_reader import INFRA, REPO, parse
+from tests.support.mgmt_standin import MgmtStandin
 from tests.test_infra_hooks import ENV as HOOK_ENV
 from tests.test_infra_hooks import POOL_IDENTITY, SUB
 

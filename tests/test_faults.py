@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 
 from devhost.host import blob_client_arg
-from devhost.hostile import HOSTILE_NAMES, SHELL_MARKERS, UNMAPPABLE_NAMES, bad_contents, odd_but_valid
 from devhost.local_pipeline import LocalPipeline
-from devhost.media import held_seconds, make_mp4
+from devhost.media import make_mp4
 from shared.domain import naming
 from shared.usecases.records import Records
 from shared.usecases.submit import submit_blob
 from tests.conftest import assert_once_each, ffmpeg_pids, isolated, settled, wait_until
+from tests.support.hostile import HOSTILE_NAMES, SHELL_MARKERS, UNMAPPABLE_NAMES, bad_contents, odd_but_valid
+from tests.support.media import held_seconds
 
 
 def _tag() -> str:

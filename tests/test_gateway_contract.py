@@ -12,9 +12,9 @@ import pytest
 from shared.adapters.batch.local import LocalBatchGateway
 from shared.domain import ffmpeg, planning
 from shared.ports.batch import BatchGateway, JobNotFound, PoolSpec, TaskSpec
-from tests.batch_standin import BatchStandin
+from tests.support.batch_standin import BatchStandin
 
-pytest_plugins = ["tests.conftest_batch"]
+pytest_plugins = ["tests.support.batch_fixtures"]
 
 POOL = "contract-pool"
 JOB = "contract-job"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bicep_reader import INFRA, REPO, files, parse
+from tests.support.bicep_reader import INFRA, REPO, files, parse
 
 CHECKOV = REPO / ".tools" / "checkov" / "bin" / "checkov"
 SKIP = re.compile(r"//\s*checkov:skip=([A-Z0-9_]+)(?::\s*(.*))?")

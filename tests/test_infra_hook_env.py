@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from packaging.requirements import Requirement
 
-from tests.bicep_reader import REPO
+from tests.support.bicep_reader import REPO
 
 HOOKS = REPO / "infra" / "hooks"
 DEPLOY = HOOKS / "requirements.txt"

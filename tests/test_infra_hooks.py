@@ -15,9 +15,9 @@ from infra.hooks.common import HookError
 from infra.hooks.pool import app_pool, arm_pool
 from shared.adapters.batch.azure import IMAGE, NODE_AGENT_SKU, START_TASK_COMMAND
 from shared.settings import Settings
-from tests.batch_standin import FakeCredential
-from tests.bicep_reader import INFRA, REPO, parse
-from tests.mgmt_standin import MgmtStandin
+from tests.support.batch_standin import FakeCredential
+from tests.support.bicep_reader import INFRA, REPO, parse
+from tests.support.mgmt_standin import MgmtStandin
 
 SUB = "00000000-0000-0000-0000-00000000c0de"
 POOL_IDENTITY = (f"/subscriptions/{SUB}/resourceGroups/rg-t/providers/Microsoft.ManagedIdentity/"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests import kql_reader
+from tests.support import kql_reader
 from tests.test_infra_portal_view import ALERT, queries
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.domain import naming
-from tests.bicep_reader import INFRA, all_resources, parse
+from tests.support.bicep_reader import INFRA, all_resources, parse
 
 
 def main_params() -> dict:

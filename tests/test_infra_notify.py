@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from tests import arm_schema
-from tests.bicep_reader import INFRA, REPO, all_resources, parse
+from tests.support import arm_schema
+from tests.support.bicep_reader import INFRA, REPO, all_resources, parse
 
 EVENTS = parse(INFRA / "modules" / "events.bicep")
 
@@ -35,7 +35,7 @@ def test_both_destinations_share_one_filter_and_one_dead_letter_and_each_has_its
     # The shared parts against the REST model too (the schema test sees only their names in the resources).
     cls, _ = arm_schema.model_for("Microsoft.EventGrid/systemTopics/eventSubscriptions", "2025-02-15")
     props = arm_schema.model_tree(cls).fields["properties"][0]
-    props = arm_schema._resolve(props)
+    props = arm_schema.resolve(props)
     for key, var in (("filter", "notifyFilter"), ("deadLetterWithResourceIdentity", "notifyDeadLetter")):
         report = arm_schema.validate(variables[var]["value"], props.fields[key][0], key)
         assert report.errors == [] and report.checked >= 5, report.errors

@@ -6,8 +6,8 @@ import ast
 import json
 import re
 
-from tests import kql_reader
-from tests.bicep_reader import INFRA, REPO, all_resources
+from tests.support import kql_reader
+from tests.support.bicep_reader import INFRA, REPO, all_resources
 
 WORKBOOK = json.loads((INFRA / "workbook.json").read_text())
 ALERT = (INFRA / "alert-query.kql").read_text()

@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from tests.bicep_reader import INFRA, REPO, all_resources, parse
+from tests.support.bicep_reader import INFRA, REPO, all_resources, parse
 
 FLEX = json.loads((Path(__file__).parent / "data" / "flex_consumption.json").read_text())
 

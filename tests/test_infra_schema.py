@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests import arm_schema
-from tests.bicep_reader import Resource, all_resources, parse, resources
+from tests.support import arm_schema
+from tests.support.bicep_reader import Resource, all_resources, parse, resources
 
 
 def check(resource: Resource) -> arm_schema.Report:
@@ -126,7 +126,7 @@ resource sub 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = 
 
 
 def test_module_calls_pass_the_parameters_their_modules_declare():
-    from tests.bicep_reader import files
+    from tests.support.bicep_reader import files
 
     errors = []
     for path in files():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from shared.settings import DEFAULTS, check
 from shared.settings_spec import BY_NAME
-from tests.bicep_reader import INFRA, REPO, all_resources, files, literal
+from tests.support.bicep_reader import INFRA, REPO, all_resources, files, literal
 
 ROLES = json.loads((Path(__file__).parent / "data" / "builtin_roles.json").read_text())["roles"]
 
@@ -74,7 +74,7 @@ def test_every_setting_the_code_reads_is_declared():
 
 
 def test_every_literal_value_the_template_sets_is_valid_for_its_declaration():
-    from tests.bicep_reader import parse
+    from tests.support.bicep_reader import parse
 
     params = set(parse(INFRA / "modules" / "functionapp.bicep")["parameters"])
     literals = {name: value for name, value in app_settings().items()
@@ -157,7 +157,7 @@ def _substitute(value: object, params: dict[str, object]) -> object:
 
 
 def test_outputs_the_hooks_and_cli_read_equal_the_apps_settings():
-    from tests.bicep_reader import parse
+    from tests.support.bicep_reader import parse
 
     main = parse(INFRA / "main.bicep")
     app_params = main["modules"]["app"]["config"]["params"]

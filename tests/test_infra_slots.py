@@ -9,7 +9,7 @@ import pytest
 
 from infra.hooks.pool import app_pool
 from shared.settings import DEFAULTS, Settings, vcpus_of
-from tests.bicep_reader import INFRA, parse
+from tests.support.bicep_reader import INFRA, parse
 from tests.test_infra_settings import app_settings
 
 MAIN = parse(INFRA / "main.bicep")

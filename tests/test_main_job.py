@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 from devhost.azurite import REPO
-from devhost.media import held_seconds, make_mp4
+from devhost.media import make_mp4
+from tests.support.media import held_seconds
 
 
 def run_job(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

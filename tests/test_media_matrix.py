@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from devhost import media_matrix as mm
 from devhost.local_pipeline import LocalPipeline, Outcome
-from devhost.media import ffmpeg_exe, held_seconds
 from shared.adapters.batch.local import LocalBatchGateway
+from shared.adapters.batch.local_process import find_ffmpeg
 from shared.domain import ffmpeg, naming
 from shared.ports.batch import PoolSpec, ResourceFile, TaskSpec
 from tests.conftest import isolated, settled, task_pids, wait_until
+from tests.support import media_matrix as mm
+from tests.support.media import held_seconds
 
 FFPROBE = shutil.which("ffprobe")
 ON_CI = os.environ.get("CI", "").lower() == "true"
@@ -46,7 +47,7 @@ def probe(path: Path) -> dict:
 
 def audio_md5(path: Path) -> str:
     """A digest of the audio packets as they are stored (no decoding): equal digests mean a lossless copy."""
-    out = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-c", "copy",
+    out = subprocess.run([find_ffmpeg(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-c", "copy",
                           "-f", "md5", "-"], capture_output=True, text=True, check=True)
     return out.stdout.strip()
 
@@ -160,7 +161,7 @@ def test_podcast_preset_meets_its_loudness_targets(azurite, tmp_path):
         mp3 = pipe.download(pipe.output_container, outcome.output, tmp_path / "talk.mp3")
     (stream,) = probe(mp3)["streams"]
     assert stream["channels"] == 1 and int(stream["sample_rate"]) == 44100 and int(stream["bit_rate"]) <= 96000
-    measured = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(mp3), "-af", "ebur128=peak=true",
+    measured = subprocess.run([find_ffmpeg(), "-nostdin", "-hide_banner", "-i", str(mp3), "-af", "ebur128=peak=true",
                                "-f", "null", "-"], capture_output=True, text=True).stderr
     summary = measured[measured.rindex("Summary:"):]
     integrated = float(summary.split("I:")[1].split("LUFS")[0])

@@ -10,10 +10,10 @@ import pytest
 from devhost.azurite import Azurite
 from shared.domain.monitor_state import MONITOR_STATE_BLOB, MonitorState
 from shared.usecases.monitor import cleanup
-from tests.batch_standin import BatchStandin
+from tests.support.batch_standin import BatchStandin
 from tests.test_monitor_requests import START, World, make_world
 
-pytest_plugins = ["tests.conftest_batch"]
+pytest_plugins = ["tests.support.batch_fixtures"]
 
 LONG_AGO = START - dt.timedelta(hours=1)  # older than the task retention (900 s)
 

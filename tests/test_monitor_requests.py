@@ -21,9 +21,9 @@ from shared.usecases.monitor import cleanup
 from shared.usecases.monitor.tick import TickResult, monitor_tick
 from shared.usecases.records import Records
 from shared.usecases.submit import submit_blob
-from tests.batch_standin import BatchStandin
+from tests.support.batch_standin import BatchStandin
 
-pytest_plugins = ["tests.conftest_batch"]
+pytest_plugins = ["tests.support.batch_fixtures"]
 
 # Batch requests per monitor tick, filled in by test_a_tick_costs_the_same_with_10_5000_and_50000_finished_tasks.
 REQUEST_COUNTS: dict[int, dict[str, int]] = {}

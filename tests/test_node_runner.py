@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from devhost import media_matrix as mm
-from devhost.media import ffmpeg_exe, held_seconds
+from shared.adapters.batch.local_process import find_ffmpeg
 from shared.domain import ffmpeg
 from shared.node import mp3, mp4
+from tests.support import media_matrix as mm
+from tests.support.media import held_seconds
 
 
 def _make(path: Path, *args: str) -> Path:
-    subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", *args, str(path)], check=True)
+    subprocess.run([find_ffmpeg(), "-nostdin", "-v", "error", "-y", *args, str(path)], check=True)
     return path
 
 
@@ -27,7 +28,7 @@ def _run_task(folder: Path, source: Path, preset: str = "standard") -> tuple[int
     shutil.copyfile(source, folder / "input.mp4")
     argv = shlex.split(ffmpeg.command_line(preset))
     done = subprocess.run([sys.executable, "-I", *argv[1:]], cwd=folder, capture_output=True, text=True,
-                          env={"MP3PIPE_FFMPEG": ffmpeg_exe(), "PATH": "/usr/bin:/bin"}, timeout=300)
+                          env={"MP3PIPE_FFMPEG": find_ffmpeg(), "PATH": "/usr/bin:/bin"}, timeout=300)
     return done.returncode, done.stderr.strip().splitlines()[-1]
 
 

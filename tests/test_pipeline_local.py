@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from devhost.local_pipeline import LocalPipeline
-from devhost.media import duration, held_seconds
+from devhost.media import duration
 from tests.conftest import isolated
+from tests.support.media import held_seconds
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from shared.ports.batch import PoolSpec
-from tests.batch_standin import BatchStandin
+from tests.support.batch_standin import BatchStandin
 
-pytest_plugins = ["tests.conftest_batch"]
+pytest_plugins = ["tests.support.batch_fixtures"]
 
 IDENTITY = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-pool"
 

@@ -1,17 +1,11 @@
-"""The many-files model (bench/sim/throughput.py) against arithmetic a reader can redo: the job grows by what a
+"""The many-files model (tests/support/sim/throughput.py) against arithmetic a reader can redo: the job grows by what a
 monitor run cannot delete, a paced delete holds it at the retention window, and reconcile never wraps a container
 that grows faster than it looks."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
-from sim.throughput import BEFORE_DELETE_BOUND, CODE, Load, Policy, Pool, simulate  # noqa: E402
-
-from shared.usecases.monitor.cleanup import delete_bound  # noqa: E402
+from shared.usecases.monitor.cleanup import delete_bound
+from tests.support.sim.throughput import BEFORE_DELETE_BOUND, CODE, Load, Policy, Pool, simulate
 
 LOAD = Load(horizon_s=2 * 3600)
 RATE = LOAD.files_per_day / 86400

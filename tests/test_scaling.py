@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
@@ -13,6 +11,8 @@ from hypothesis import strategies as st
 
 from shared.domain.scaling import Decision, Demand, ScalingSettings, decide, split
 from shared.ports.batch import PoolState
+from tests.support.sim.pool import OurPolicy, Sim, SimParams
+from tests.support.sim.traces import burst, office_day, trickle
 
 NOW = 100_000.0
 
@@ -222,10 +222,7 @@ def test_monitor_call_shape_still_works() -> None:
 
 @pytest.mark.parametrize("trace_name", ["burst", "office day"])
 def test_benchmark_simulation_keeps_batch_constraints(trace_name: str) -> None:
-    """bench/sim: our timer resizes only a steady pool; no node works before allocation + start task."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    from sim.pool import OurPolicy, Sim, SimParams
-    from sim.traces import burst, office_day
+    """The pool simulator: our timer resizes only a steady pool; no node works before allocation + start task."""
 
     class RecordingSim(Sim):
         states: list[str] = []
@@ -373,10 +370,7 @@ def test_an_idle_node_stays_when_the_next_file_is_due_within_a_node_start_of_the
 
 @pytest.mark.parametrize("minutes", [10, 15])
 def test_on_regular_sparse_traffic_files_share_node_starts_and_none_waits_past_two(minutes: int) -> None:
-    """bench/sim, one file every 10 or 15 minutes for 8 hours: about one node start per two files, a short wait."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    from sim.pool import OurPolicy, Sim, SimParams
-    from sim.traces import trickle
+    """Simulated, one file every 10 or 15 minutes for 8 hours: about one node start per two files, a short wait."""
 
     params = SimParams()
     trace = trickle(every_s=60.0 * minutes, hours=8.0)

@@ -27,7 +27,7 @@ def test_a_large_container_shows_its_first_page_and_a_summary(deps):
     assert counter.seen[("list", state)] == 0  # no listing of every record
     assert counter.seen[("GET", state)] <= 100 + 2  # the page's records, the monitor's and reconcile's state
     shown = Console(record=True, width=240)
-    shown.print(cli._render(report, 50))
+    shown.print(cli.render(report, 50))
     text = shown.export_text()
     assert "first 100 files (narrow with --prefix)" in text and "... and 50 more" in text
     assert "153 inputs, 150 converted, 0 failed, 3 not converted yet; Batch: 3 queued" in text

@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from azure.core.credentials import AccessToken
 
 from shared.adapters.batch.azure import AzureBatchGateway
-from tests.standin_nodes import NodeFilterError, PoolNodes, parse_node_filter
-from tests.standin_spec import (  # noqa: F401 - re-exported for the tests
+from tests.support.standin_nodes import NodeFilterError, PoolNodes, parse_node_filter
+from tests.support.standin_spec import (  # noqa: F401 - re-exported for the tests
     API_VERSION,
     SPEC_DIR,
     SPEC_FILE,
@@ -29,7 +29,7 @@ from tests.standin_spec import (  # noqa: F401 - re-exported for the tests
     parse_filter,
     parse_time,
 )
-from tests.tls_standin import TlsStandin
+from tests.support.tls_standin import TlsStandin
 
 FAKE_TOKEN = "fake-batch-token"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pycep import BicepParser
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 
 

@@ -1,4 +1,4 @@
-"""Pytest fixtures for the Batch REST stand-in (use them with `pytest_plugins = ["tests.conftest_batch"]`)."""
+"""Pytest fixtures for the Batch REST stand-in (use them with `pytest_plugins = ["tests.support.batch_fixtures"]`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.batch_standin import BatchStandin, FakeCredential
+from tests.support.batch_standin import BatchStandin, FakeCredential
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devhost.media import make_mp4, truncated_copy
+from devhost.media import make_mp4
+from tests.support.media import truncated_copy
 
 # Names storage accepts and the pipeline must mirror exactly, without any of it reaching a shell.
 HOSTILE_NAMES = [

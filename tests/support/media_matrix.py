@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from devhost.media import ffmpeg_exe
+from shared.adapters.batch.local_process import find_ffmpeg
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ BROKEN: tuple[Case, ...] = (
 
 def generator() -> str:
     """Debian's ffmpeg when installed (another build than the converter's, like users' tools), else the wheel's."""
-    return shutil.which("ffmpeg") or ffmpeg_exe()
+    return shutil.which("ffmpeg") or find_ffmpeg()
 
 
 def _run(args: list[str]) -> None:

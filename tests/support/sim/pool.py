@@ -29,15 +29,11 @@ from __future__ import annotations
 import heapq
 import math
 import random
-import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from shared.domain.scaling import (  # noqa: E402
+from shared.domain.scaling import (
     ScalingSettings,
     decide,
     learn_arrivals,
@@ -45,7 +41,7 @@ from shared.domain.scaling import (  # noqa: E402
     typical_gap,
     work_seen,
 )
-from shared.ports.batch import PoolState  # noqa: E402
+from shared.ports.batch import PoolState
 
 # Event priorities at the same instant: tasks finish, nodes become ready, files land, controllers act.
 _DONE, _READY, _ARRIVAL, _CONTROL = 0, 1, 2, 3

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import jsonschema
 
 API_VERSION = "2025-06-01"
-SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "specs"
+SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "specs"
 SPEC_FILE = SPEC_DIR / f"batch-{API_VERSION}.json"
 
 # Properties Batch accepts in a List Tasks $filter (learn.microsoft.com/rest/api/batchservice/odata-filters-in-batch).

@@ -15,7 +15,7 @@ from typing import Any
 
 from pycep.transformer import BicepElement
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 MODELS_TABLE = DATA / "arm_models.json"
 
 # Keys Bicep adds to a resource body that are not part of the REST body.
@@ -58,7 +58,8 @@ def _enum_prim(args: list[Any]) -> Prim | None:
     return None
 
 
-def _resolve(node: Any) -> Any:
+def resolve(node: Any) -> Any:
+    """A node of the tree, its thunk called if it is one (models refer to each other lazily)."""
     return node() if callable(node) and not isinstance(node, (Obj, ListOf, MapOf, Prim)) else node
 
 
@@ -321,7 +322,7 @@ def validate(body: Any, node: Any, path: str = "", report: Report | None = None,
     and enum values. A Bicep body (not `json_types`) may hold references and expressions: a reference is not
     checked, a conditional's branches and union()'s arguments are; a `response` may carry read-only properties."""
     report = report if report is not None else Report()
-    node = _resolve(node)
+    node = resolve(node)
     if body is None:
         return report  # null: the property is left out
     if not json_types:
@@ -342,7 +343,7 @@ def validate(body: Any, node: Any, path: str = "", report: Report | None = None,
         if node.discriminator and node.variants:
             value = body.get(node.discriminator)
             if isinstance(value, str) and value in node.variants:
-                variant = _resolve(node.variants[value]())
+                variant = resolve(node.variants[value]())
         for raw, value in body.items():
             key = _key(raw)
             if not path and key in skip:

@@ -1,5 +1,5 @@
 """ARM stand-in for the azd hooks: the management endpoints they call, over HTTPS on 127.0.0.1 (trustme CA), with
-each request body validated against the azure-mgmt REST model of the API version it names (tests/arm_schema.py)."""
+each request body validated against the azure-mgmt REST model of the API version it names (arm_schema.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests import arm_schema
-from tests.batch_standin import FAKE_TOKEN
-from tests.tls_standin import TlsStandin
+from tests.support import arm_schema
+from tests.support.batch_standin import FAKE_TOKEN
+from tests.support.tls_standin import TlsStandin
 
 _SKUS = re.compile(r"^/subscriptions/[^/]+/providers/Microsoft\.Batch/locations/[^/]+/virtualMachineSkus$", re.I)
 _PATH = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/(?P<rest>.+)$", re.I)

@@ -27,25 +27,22 @@ from __future__ import annotations
 import math
 import random
 import re
-import sys
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-
 # --- The code's own constants: the ONE place this benchmark imports them (fix these paths when modules move). ------
-from shared.adapters.batch.azure_tasks import LIST_PAGE_SIZE  # noqa: E402
-from shared.settings import DEFAULTS, URL_GRACE_SECONDS, vcpus_of  # noqa: E402
-from shared.usecases.monitor.cleanup import DELETE_BATCH, MAX_DELETES_PER_RUN, delete_bound  # noqa: E402
-from shared.usecases.monitor.renewal import CHECK_EVERY_SECONDS as RENEW_CHECK_EVERY_SECONDS  # noqa: E402
-from shared.usecases.monitor.renewal import RENEW_BATCH, RENEW_MARGIN_SECONDS  # noqa: E402
-from shared.usecases.reconcile import PAGE_SIZE as RECONCILE_PAGE  # noqa: E402
-from shared.usecases.reconcile import PASS_SECONDS as RECONCILE_PASS_S  # noqa: E402
-from shared.usecases.reconcile import RUN_SECONDS as RECONCILE_RUN_S  # noqa: E402
-from shared.usecases.reconcile import run_size  # noqa: E402
+from shared.adapters.batch.azure_tasks import LIST_PAGE_SIZE
+from shared.settings import DEFAULTS, URL_GRACE_SECONDS, vcpus_of
+from shared.usecases.monitor.cleanup import DELETE_BATCH, MAX_DELETES_PER_RUN, delete_bound
+from shared.usecases.monitor.renewal import CHECK_EVERY_SECONDS as RENEW_CHECK_EVERY_SECONDS
+from shared.usecases.monitor.renewal import RENEW_BATCH, RENEW_MARGIN_SECONDS
+from shared.usecases.reconcile import PAGE_SIZE as RECONCILE_PAGE
+from shared.usecases.reconcile import PASS_SECONDS as RECONCILE_PASS_S
+from shared.usecases.reconcile import RUN_SECONDS as RECONCILE_RUN_S
+from shared.usecases.reconcile import run_size
 
+REPO = Path(__file__).resolve().parents[3]
 FUNCTIONAPP_BICEP = REPO / "infra" / "modules" / "functionapp.bicep"
 MAIN_BICEP = REPO / "infra" / "main.bicep"
 

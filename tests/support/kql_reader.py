@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TABLES_FILE = Path(__file__).resolve().parent / "data" / "log_tables.json"
+TABLES_FILE = Path(__file__).resolve().parents[1] / "data" / "log_tables.json"
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+|//[^\n]*)

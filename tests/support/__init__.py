@@ -1,0 +1,1 @@
+"""What tests and benchmarks share: stand-ins for Azure, test media, the pool simulator, readers of infra/."""

@@ -1,0 +1,32 @@
+"""What a media file really holds, and broken copies of one: measured and made for tests and benchmarks."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from shared.adapters.batch.local_process import find_ffmpeg
+
+
+def truncated_copy(src: Path, dest: Path, fraction: float = 0.6) -> Path:
+    """The first part of an MP4, as an interrupted upload would leave it."""
+    data = src.read_bytes()
+    dest.write_bytes(data[: int(len(data) * fraction)])
+    return dest
+
+
+def held_seconds(path: Path) -> float | None:
+    """Seconds of audio a file really holds: its first audio stream decoded to the end, the samples counted.
+
+    Independent of any header (an MP3's LAME/Xing frame count, an MP4's declared duration) and of the runner's own
+    MP3 frame walk: ffmpeg's decoder says how many samples each frame gave. None when nothing could be decoded.
+    """
+    out = subprocess.run([find_ffmpeg(), "-nostdin", "-hide_banner", "-v", "error", "-i", str(path), "-map", "0:a:0",
+                          "-f", "framecrc", "-"], capture_output=True, text=True)
+    rate = samples = 0
+    for line in out.stdout.splitlines():
+        if line.startswith("#tb 0:"):  # "#tb 0: 1/44100": durations below count samples
+            rate = int(line.split("/")[1])
+        elif line and not line.startswith("#"):
+            samples += int(line.split(",")[3])
+    return samples / rate if rate and samples else None
