@@ -54,20 +54,20 @@ def _bounds(s: Setting, value: float) -> list[str]:
     return [f"{s.name}={value} must be {bound}"]
 
 
-def _whole(s: Setting, text: str) -> Parsed:
+def _numeric(s: Setting, text: str, cast: type[int] | type[float], what: str) -> Parsed:
     try:
-        value = int(text)
+        value = cast(text)
     except ValueError:
-        return int(s.low or 0), [f"{s.name}={text!r} is not a whole number"]
+        return cast(s.low or 0), [f"{s.name}={text!r} is not {what}"]
     return value, _bounds(s, value)
+
+
+def _whole(s: Setting, text: str) -> Parsed:
+    return _numeric(s, text, int, "a whole number")
 
 
 def _number(s: Setting, text: str) -> Parsed:
-    try:
-        value = float(text)
-    except ValueError:
-        return float(s.low or 0), [f"{s.name}={text!r} is not a number"]
-    return value, _bounds(s, value)
+    return _numeric(s, text, float, "a number")
 
 
 def _pattern(regex: re.Pattern[str], rule: str) -> Callable[[Setting, str], Parsed]:
