@@ -89,10 +89,10 @@ def cpu_seconds(pid: int) -> tuple[float, float] | None:
     return (utime + stime) / CLK_TCK, (cutime + cstime) / CLK_TCK
 
 
-def request_kinds(log: Path) -> Counter[str]:
+def request_kinds(log: Path, roles: dict[str, str] | None = None) -> Counter[str]:
     """Azurite's access log -> requests by kind: method, container's role, what part of it (and the query)."""
-    roles = {DEFAULTS["INPUT_CONTAINER"]: "input", DEFAULTS["OUTPUT_CONTAINER"]: "output",
-             DEFAULTS["STATE_CONTAINER"]: "state", "azure-webjobs-hosts": "host receipts"}
+    roles = roles or {DEFAULTS["INPUT_CONTAINER"]: "input", DEFAULTS["OUTPUT_CONTAINER"]: "output",
+                      DEFAULTS["STATE_CONTAINER"]: "state", "azure-webjobs-hosts": "host receipts"}
     kinds: Counter[str] = Counter()
     try:
         text = log.read_text(errors="replace")
@@ -219,6 +219,68 @@ def report(r: Pipeline, files: int, raw: float, raw_cpu: float) -> None:
         say(f"    {kind:<60} {n / files:7.3f}")
 
 
+def azure_requests(files: int, tmp: Path) -> tuple[Counter[str], Counter[str]]:
+    """Requests per file with the Azure Batch adapter, drop to clean-up: each file uploaded and submitted through the
+    real submit use-case against Azurite and the Batch REST stand-in, its task completed as a success (Batch
+    uploads the MP3), then monitor runs until the job is empty again. (storage kinds, Batch kinds), totals."""
+    import datetime as dt
+    import logging
+
+    from azure.storage.blob import BlobServiceClient
+
+    from devhost.azurite import Azurite
+    from shared.adapters.storage import BlobStorage
+    from shared.ports.deps import Deps
+    from shared.settings import Settings
+    from shared.usecases.monitor.tick import monitor_tick
+    from shared.usecases.submit import submit_blob
+    from tests.batch_standin import BatchStandin
+
+    quiet = logging.getLogger("mp3pipe")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    log = tmp / "azurite.log"
+    with Azurite(tmp / "azurite", log_file=log, access_log=True) as azurite:
+        standin = BatchStandin().start()
+        try:
+            settings = Settings.from_env({
+                "AzureWebJobsStorage": azurite.connection_string, "BATCH_GATEWAY": "azure",
+                "BATCH_ACCOUNT_URL": standin.url, "LOCAL_STATE_DIR": str(tmp / "state"), "BATCH_MAX_NODES": "10"})
+            storage = BlobStorage(BlobServiceClient.from_connection_string(azurite.connection_string))
+            storage.ensure_containers(settings.input_container, settings.output_container, settings.state_container)
+            gateway = standin.gateway(pool_id=settings.pool_id, job_id=settings.job_id, vm_size=settings.vm_size,
+                                      slots_per_node=settings.slots_per_node)
+            deps = Deps(settings=settings, storage=storage, gateway=gateway)
+            monitor_tick(deps)  # the pool and the job, once per account: not a file's cost
+            standin.clear_requests()
+            offset = log.stat().st_size
+            long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+            for i in range(files):
+                name = f"f{i // 100:03d}/clip-{i:05d}.mp4"
+                storage.upload_bytes(settings.input_container, name, b"an mp4")
+                result = submit_blob(storage.blob(settings.input_container, name), deps)
+                assert result.status == "submitted" and result.task_id, result
+                storage.service.get_blob_client(settings.input_container, name).download_blob().readall()  # the node
+                storage.upload_bytes(settings.output_container, name[:-1] + "3", b"an mp3")  # Batch's upload
+                standin.set_task(settings.job_id, result.task_id, result="success", exit_code=0, at=long_ago)
+            for _ in range(files // 100 + 3):
+                monitor_tick(deps)
+                if not standin.tasks[settings.job_id]:
+                    break
+            gateway.close()
+            batch = Counter(f"{r.method} {re.sub(r'/tasks/[^/?]+', '/tasks/<id>', r.path.split('?')[0])} -> "
+                            f"{r.status}" for r in standin.requests)
+            with open(log, "rb") as fh:
+                fh.seek(offset)
+                tail = tmp / "azurite.files.log"
+                tail.write_bytes(fh.read())
+        finally:
+            quiet.setLevel(level)
+            standin.stop()
+    return request_kinds(tail, {settings.input_container: "input", settings.output_container: "output",
+                                settings.state_container: "state"}), batch
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--files", type=int, default=1000)
@@ -251,6 +313,12 @@ def main(argv: list[str] | None = None) -> int:
             report(before, args.files, raw, raw_cpu)
         now = run_pipeline("this checkout", REPO, inputs, tmp / "run")
         report(now, args.files, raw, raw_cpu)
+        azure_files = 5 if args.smoke else 200
+        storage_kinds, batch_kinds = azure_requests(azure_files, tmp / "azure")
+        say(f"Azure Batch adapter (REST stand-in), {azure_files} files, drop to clean-up, requests per file:")
+        for label, kinds in (("storage", storage_kinds), ("Batch", batch_kinds)):
+            for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]):
+                say(f"    {label:<8} {kind:<60} {n / azure_files:7.3f}")
         first = now.samples[len(now.samples) // 4][1] if now.samples else float("nan")
         last = now.samples[-1][1] if now.samples else float("nan")
         per_file = sum(now.requests.values()) / args.files
@@ -258,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"baseline_requests_per_file={sum(before.requests.values()) / args.files:.2f}") if before else ""
         say(f"many_files={args.files} wall_s={now.wall:.1f} raw_s={raw:.1f} ratio={now.wall / raw:.2f} "
             f"outcomes={now.converted + now.failed} host_rss_quarter_mib={first:.0f} host_rss_end_mib={last:.0f} "
-            f"requests_per_file={per_file:.2f}{base}")
+            f"requests_per_file={per_file:.2f} "
+            f"azure_storage_requests_per_file={sum(storage_kinds.values()) / azure_files:.2f} "
+            f"batch_requests_per_file={sum(batch_kinds.values()) / azure_files:.2f}{base}")
         return 0 if now.code == 0 and (before is None or before.code == 0) else 1
     finally:
         if args.keep:

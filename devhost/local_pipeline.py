@@ -104,7 +104,19 @@ class LocalPipeline:
             except Exception:  # noqa: BLE001 - exists already
                 pass
         self.start_host()
+        self.wait_host_ready()
         return self
+
+    def wait_host_ready(self, timeout: float = 60.0) -> bool:
+        """Wait until the host listens for events (its discovery file names its pid), or has exited: a file dropped
+        earlier has no one to take its event and waits for the host's background listing."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.host is not None and self.host.poll() is None:
+            info = self.notifier.host_info()
+            if info and info.get("pid") == self.host.pid:
+                return True
+            time.sleep(0.05)
+        return False
 
     def start_host(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
@@ -141,6 +153,24 @@ class LocalPipeline:
         self.stop()
 
     # -- using it ------------------------------------------------------------------------------------------------
+    def clear_outcomes(self, names: list[str]) -> int:
+        """clear_outcome for many names: one listing of the output container, a DELETE only for what is there."""
+        wanted = set()
+        for name in names:
+            wanted.add(naming.report_name(name))
+            try:
+                wanted.add(naming.output_name(name))
+            except naming.UnmappableName:
+                pass
+        out = self.service.get_container_client(self.output_container)
+        present = [b for b in out.list_blob_names() if b in wanted]
+        for path in present:
+            try:
+                out.delete_blob(path)
+            except ResourceNotFoundError:
+                pass
+        return len(present)
+
     def clear_outcome(self, name: str) -> None:
         out = self.service.get_container_client(self.output_container)
         for path in (naming.output_name(name), naming.report_name(name)):

@@ -77,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with pipe:
             console.print(f"Azurite on 127.0.0.1:{pipe.azurite.port}; local host log: {pipe.log_path}")
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                list(pool.map(pipe.clear_outcome, files))
+            pipe.clear_outcomes(list(files))
             outcomes = drop_and_wait(console, pipe, files, args.timeout)
             rows = fetch(pipe, outcomes, args.output, shown=TABLE_ROWS)
     except Exception as exc:  # noqa: BLE001 - the pipeline itself broke: say so, exit 2
