@@ -22,7 +22,8 @@ FIGURES = {
     "media.py": (*(f"speed_{c.name.replace('-', '_').replace('.', '_')}" for c in mm.GOOD),
                  "copy_speed_x", "reencode_speed_x", "copy_vs_reencode"),
     "many_files.py": ("many_files", "wall_s", "raw_s", "ratio", "outcomes", "host_rss_quarter_mib",
-                      "host_rss_end_mib"),
+                      "host_rss_end_mib", "requests_per_file", "azure_storage_requests_per_file",
+                      "batch_requests_per_file"),
 }
 
 
