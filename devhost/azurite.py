@@ -12,6 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # Azurite's published development account: the only key allowed in this repo.
 DEV_ACCOUNT = "devstoreaccount1"
+ACCESS_LOG_SETTING = "MP3PIPE_AZURITE_ACCESS_LOG"  # "1": Azurite logs each request (method, path, status)
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 # Azurite saves its metadata (LokiJS autosaveInterval) every 5 s: a kill -9 can forget what it acknowledged since.
 SAVE_SECONDS = 5.0
@@ -72,8 +73,10 @@ class Azurite:
     """One Azurite blob service; `with Azurite(folder) as az: az.connection_string`."""
 
     def __init__(self, location: Path, port: int | None = None, log_file: Path | None = None,
-                 debug_log: Path | None = None) -> None:
+                 debug_log: Path | None = None, access_log: bool | None = None) -> None:
         self.location = Path(location)
+        # One line per request in the log file (bench/many_files.py counts them); off unless asked for.
+        self.access_log = os.environ.get(ACCESS_LOG_SETTING) == "1" if access_log is None else access_log
         self.port = port or free_port()
         self._may_move = port is None  # a probed port may be taken before Azurite binds it: then try another
         self.log_file = log_file
@@ -105,7 +108,8 @@ class Azurite:
         self.proc = subprocess.Popen(
             [
                 azurite_binary(), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
-                "--location", str(self.location), "--disableTelemetry", "--skipApiVersionCheck", "--silent",
+                "--location", str(self.location), "--disableTelemetry", "--skipApiVersionCheck",
+                *(() if self.access_log and self.log_file else ("--silent",)),
                 *(["--debug", str(self.debug_log)] if self.debug_log else []),
             ],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,

@@ -18,7 +18,7 @@ NO_LISTING = ("--poll-interval", "600", "--max-poll-interval", "600")  # one lis
 def pipe(azurite, tmp_path_factory):
     with LocalPipeline(tmp_path_factory.mktemp("state"), settings=isolated(), azurite=azurite,
                        host_args=NO_LISTING) as p:
-        assert wait_until(lambda: p.notifier._host() is not None, 60), "the host wrote no host.json"
+        assert wait_until(lambda: p.notifier.host_info() is not None, 60), "the host wrote no host.json"
         assert wait_until(lambda: "watching container" in p.log_path.read_text(), 60)
         yield p
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,3 +120,51 @@ def test_the_runner_allows_half_a_second_short_and_no_more(tmp_path, missing, co
         assert code == 3 and not (tmp_path / "wd" / "output.mp3").exists()
         assert verdict.startswith("mp3pipe: the input is cut short: its audio track declares 8.0 s but only 7.0 s"), \
             verdict
+
+
+def _state(pid: int) -> str | None:
+    """A process's state letter (R, S, T, Z...), or None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux's")
+def test_ffmpeg_dies_with_the_runner(tmp_path):
+    """When Batch kills a task's runner (terminate, wall-clock expiry), its ffmpeg goes too instead of converting on.
+
+    ffmpeg is caught (and stopped, so it cannot finish on its own) once it runs; then only the runner gets kill -9.
+    """
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    _make(wd / "input.mp4", "-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", "600", "-c:a", "aac", "-b:a", "16k")
+    argv = shlex.split(ffmpeg.command_line())
+    runner = subprocess.Popen([sys.executable, "-I", *argv[1:]], cwd=wd, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env={"MP3PIPE_FFMPEG": find_ffmpeg(), "PATH": "/usr/bin:/bin"})
+    child = None
+    try:
+        deadline = time.monotonic() + 60
+        while child is None and time.monotonic() < deadline and runner.poll() is None:
+            kids = Path(f"/proc/{runner.pid}/task/{runner.pid}/children").read_text().split()
+            for kid in kids:
+                try:
+                    if "ffmpeg" in os.readlink(f"/proc/{kid}/exe"):
+                        child = int(kid)
+                except OSError:
+                    pass
+            time.sleep(0.002)
+        assert child is not None, "the runner never started ffmpeg"
+        os.kill(child, signal.SIGSTOP)
+        assert _state(child) in ("T", "t", "R", "S", "D")
+        runner.kill()
+        runner.wait()
+        deadline = time.monotonic() + 10
+        while _state(child) not in (None, "Z") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _state(child) in (None, "Z"), f"ffmpeg {child} outlived its runner (state {_state(child)})"
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        if child is not None and _state(child) not in (None, "Z"):
+            os.kill(child, signal.SIGKILL)

@@ -328,3 +328,36 @@ def test_a_task_running_in_a_live_host_is_not_taken_over_by_a_second_process(tmp
             assert probe.task_state("slow")[0] == "running"
         finally:
             probe.close()
+
+
+def test_a_first_drop_costs_two_storage_requests_and_a_second_version_reads_its_record(deps, media):
+    """What a file costs in storage requests (billed per request in Azure): a name never seen is its properties
+    and one create of its record (If-None-Match: *), no read of a record that is not there; an overwrite, whose
+    record exists, reads it and replaces it conditionally (and clears the older version's report)."""
+    from azure.storage.blob import BlobServiceClient
+
+    sent: list[tuple[str, str, str]] = []
+
+    def count(request) -> None:
+        url = urlsplit(request.http_request.url)
+        container = url.path.split("/")[2]
+        conditions = "if-none-match" if request.http_request.headers.get("If-None-Match") == "*" else ""
+        sent.append((request.http_request.method, container, conditions))
+
+    service = deps.storage.service
+    deps.storage.service = BlobServiceClient(service.url, credential=service.credential, raw_request_hook=count)
+    s = deps.settings
+    _upload(deps, "first.mp4", media["tone"].read_bytes())
+    client = deps.storage.blob(s.input_container, "first.mp4")
+    sent.clear()
+    assert submit_blob(client, deps).status == "submitted"
+    assert sent == [("HEAD", s.input_container, ""), ("PUT", s.state_container, "if-none-match")]
+    sent.clear()
+    _upload(deps, "first.mp4", media["tone_long"].read_bytes())
+    sent.clear()
+    assert submit_blob(client, deps).status == "submitted"
+    assert sent[:3] == [("HEAD", s.input_container, ""), ("PUT", s.state_container, "if-none-match"),
+                        ("GET", s.state_container, "")]  # the create fails: a record exists, read it
+    assert [(m, c) for m, c, _ in sent[-2:]] == [("PUT", s.state_container), ("DELETE", s.output_container)]
+    # Between them at most the blob's properties again: two versions within one second are told apart by ETag.
+    assert set(sent[3:-2]) <= {("HEAD", s.input_container, "")}

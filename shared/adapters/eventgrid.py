@@ -95,7 +95,7 @@ class Notifier:
     def __init__(self, state_dir: Path | str) -> None:
         self.path = Path(state_dir) / DISCOVERY_FILE
 
-    def _host(self) -> dict[str, Any] | None:
+    def host_info(self) -> dict[str, Any] | None:
         try:
             return json.loads(self.path.read_text())
         except (OSError, ValueError):
@@ -104,7 +104,7 @@ class Notifier:
     def blob_created(self, blob_url: str, etag: str, size: int, *, api: str = "PutBlockList") -> bool:
         """Tell the local host about one new blob version; False when no local host takes it (nothing lost:
         its background listing will find the blob)."""
-        host = self._host()
+        host = self.host_info()
         if not host:
             return False
         plain = blob_url.split("?", 1)[0]

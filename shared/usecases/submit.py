@@ -106,8 +106,12 @@ def claim_newest(
     """
     records = Records(deps.storage, deps.settings.state_container, deps.clock)
     mine = FileRecord(name, etag, last_modified.isoformat(), task_id, state, "", reason, report)
-    for _ in range(MAX_RACE_RETRIES):
-        record, record_etag = records.get(name)
+    # Most names have no record yet: the first try is a create (If-None-Match: *), with no read before it; a
+    # record that exists makes it fail, and the read and the comparison follow.
+    record, record_etag = None, None
+    for attempt in range(MAX_RACE_RETRIES):
+        if attempt:
+            record, record_etag = records.get(name)
         if record is not None and record.etag == etag:
             if record.state == RecordState.UNSUBMITTED and state == RecordState.SUBMITTED:
                 # Its earlier submit failed: this one is trying again.
