@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import time
@@ -28,6 +29,11 @@ class Commit:
     etag: str
     at: str
 
+    @property
+    def epoch(self) -> float:
+        """When Azurite answered it, in seconds since the epoch (the clock the gateway's history uses)."""
+        return dt.datetime.fromisoformat(self.at).timestamp()
+
 
 class CommitLog:
     """Reads an Azurite `--debug` log as it grows (each call reads only what was appended since the last)."""
@@ -37,6 +43,7 @@ class CommitLog:
         self._offset = 0
         self._open: dict[str, dict[str, str]] = {}  # request id -> what its log lines said so far
         self._commits: list[Commit] = []
+        self.starts: list[float] = []  # when an Azurite process started writing this log (epoch seconds)
 
     def _read(self) -> None:
         try:
@@ -53,6 +60,7 @@ class CommitLog:
                 continue  # a blob name with a line break continues the previous line: not a name we count
             at, request, message = match.groups()
             if message.startswith(STARTED):
+                self.starts.append(dt.datetime.fromisoformat(at).timestamp())
                 self._open.clear()  # a new process: requests the last one never answered never will be
                 continue
             if not request:

@@ -4,6 +4,7 @@ that squares with the commits storage itself saw."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,19 @@ class TaskAudit:
                 out.append("completed with success but its last run uploaded no MP3")
         return out
 
+    def upload_spans(self) -> list[tuple[float, float]]:
+        """(begun, recorded) times of each MP3 upload that finished."""
+        spans, begun = [], None
+        for e in self.history:
+            if e.get("path") != self.output:
+                continue
+            if e["event"] == "uploading":
+                begun = e["at"]
+            elif e["event"] == "upload" and begun is not None:
+                spans.append((begun, e["at"]))
+                begun = None
+        return spans
+
     def open_uploads(self) -> int:
         """MP3 uploads begun but never seen to finish (the run died or the upload raised): each may have committed."""
         count = 0
@@ -85,10 +99,13 @@ class TaskAudit:
         return count
 
 
-def storage_problems(tasks: list[TaskAudit], commits: list[Commit]) -> dict[str, list[str]]:
+def storage_problems(tasks: list[TaskAudit], commits: list[Commit],
+                     starts: Sequence[float] = ()) -> dict[str, list[str]]:
     """Per MP3 path, where storage's own commits (from Azurite's log, one container) and the gateway's history
     disagree: an upload the history claims storage never committed, or a commit the history does not account for
-    (only an upload begun and never seen to finish may have committed unrecorded, once)."""
+    (only an upload begun and never seen to finish may have committed unrecorded, once; and a recorded upload
+    during which storage restarted (`starts`) may have committed more than once: the SDK sent it again when the
+    stopping storage's answer was lost)."""
     by_path: dict[str, list[TaskAudit]] = defaultdict(list)
     for t in tasks:
         if t.output:
@@ -102,7 +119,9 @@ def storage_problems(tasks: list[TaskAudit], commits: list[Commit]) -> dict[str,
         recorded = [e["etag"] for t in owners for e in t.mp3_uploads()]
         problems = [f"the gateway recorded an upload (ETag {e}) that storage never committed"
                     for e in recorded if e not in etags]
-        unrecorded = [c for c in stored[path] if c.etag not in recorded]
+        spans = [(b, d) for t in owners for b, d in t.upload_spans() if any(b <= s <= d for s in starts)]
+        unrecorded = [c for c in stored[path] if c.etag not in recorded
+                      and not any(begun <= c.epoch <= done + 0.001 for begun, done in spans)]
         allowed = sum(t.open_uploads() for t in owners)
         if len(unrecorded) > allowed:
             problems.append(f"storage committed it {len(stored[path])} time(s), {len(unrecorded)} not in the "

@@ -86,19 +86,16 @@ def storage_commits(azurite: Azurite) -> CommitLog:
     return _COMMIT_LOGS.setdefault(azurite.debug_log, CommitLog(azurite.debug_log))
 
 
-def assert_once_each(tasks: list[TaskAudit], azurite: Azurite | None, forgotten: frozenset[str] = frozenset()) -> None:
+def assert_once_each(tasks: list[TaskAudit], azurite: Azurite, forgotten: frozenset[str] = frozenset()) -> None:
     """No task ran, launched its command or uploaded its MP3 more often than retries and requeues explain (or
     storage forgetting an MP3: `forgotten` ETags), and storage itself committed each MP3 once per successful run:
     no write the gateway's history leaves out."""
     problems = {f"{t.name} ({t.id})": t.problems(forgotten) for t in tasks if t.problems(forgotten)}
-    if azurite is None:  # the gateway's history only (the Azurite restart test, test_crashes.py)
-        assert not problems, problems
-        return
     log = storage_commits(azurite)
     for container in sorted({t.output_container for t in tasks if t.output_container}):
         mine = [t for t in tasks if t.output_container == container]
         problems |= {f"{container}/{path} (storage side)": p
-                     for path, p in storage_problems(mine, log.commits(container)).items()}
+                     for path, p in storage_problems(mine, log.commits(container), log.starts).items()}
     assert not problems, problems
 
 
