@@ -136,6 +136,8 @@ def _rules(v: dict[str, Any], raw: dict[str, str], env: Mapping[str, str]) -> li
     if v["min_nodes"] is None:
         # Idle local slots cost nothing, so locally the floor is the machine's cores.
         v["min_nodes"] = min(os.cpu_count() or 1, v["max_nodes"]) if v["batch_gateway"] == "local" else 0
+    if v["local_task_slots"] is None:
+        v["local_task_slots"] = os.cpu_count() or 1
     if v["min_nodes"] > v["max_nodes"]:
         errors.append(f"BATCH_MIN_NODES={v['min_nodes']} is above BATCH_MAX_NODES={v['max_nodes']}")
 
@@ -188,6 +190,7 @@ class Settings:
     task_retention_seconds: int
     local_state_dir: Path
     ffmpeg_path: str
+    local_task_slots: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -115,6 +115,9 @@ SETTINGS: tuple[Setting, ...] = (
             low=60),
     Setting("LOCAL_STATE_DIR", "local_state_dir", "path", ".state", "local gateway state (SQLite, task folders)"),
     Setting("FFMPEG_PATH", "ffmpeg_path", "text", "", "local gateway: an ffmpeg other than the imageio-ffmpeg wheel's"),
+    Setting("LOCAL_TASK_SLOTS", "local_task_slots", "whole", "",
+            "local gateway: conversions at once on this machine, whatever the pool's size", low=1, high=MAX_SLOTS,
+            computed="the core count"),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

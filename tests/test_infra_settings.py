@@ -20,6 +20,7 @@ OPTIONAL = {
     "BATCH_FFMPEG_PACKAGE": "fast node start needs an application package uploaded first (docs/azure-batch.md)",
     "LOCAL_STATE_DIR": "local gateway only",
     "FFMPEG_PATH": "local gateway only",
+    "LOCAL_TASK_SLOTS": "local gateway only",
 }
 # Settings the template sets for the platform rather than for our code.
 PLATFORM = {

@@ -126,6 +126,27 @@ def test_pool_size_gates_the_local_slots(tmp_path):
         gw.close()
 
 
+def test_local_task_slots_caps_conversions_at_once_whatever_the_pool(tmp_path):
+    from shared.settings import Settings
+
+    settings = Settings.from_env({"LOCAL_STATE_DIR": str(tmp_path), "LOCAL_TASK_SLOTS": "3"})
+    gw = LocalBatchGateway.from_settings(settings)
+    try:
+        gw.ensure_pool(PoolSpec(id=settings.pool_id, slots_per_node=2, initial_dedicated_nodes=5))  # 10 slots
+        gw.ensure_job(settings.pool_id)
+        for i in range(6):
+            gw.add_task(_spec(f"t{i}", "ffmpeg -nostdin -hide_banner -re -f lavfi -i sine=duration=1.5 -f null -"))
+        most = 0
+        deadline = time.monotonic() + 60
+        while gw.task_counts().succeeded < 6 and time.monotonic() < deadline:
+            most = max(most, gw.task_counts().running)
+            time.sleep(0.05)
+        assert gw.task_counts().succeeded == 6
+        assert most == 3
+    finally:
+        gw.close()
+
+
 def test_a_failing_task_is_retried_then_reported_once(tmp_path):
     gw = LocalBatchGateway(tmp_path, max_slots=2)
     try:

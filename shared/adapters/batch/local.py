@@ -81,6 +81,7 @@ class LocalBatchGateway:
             job_id=settings.job_id,
             pool_id=settings.pool_id,
             ffmpeg_path=settings.ffmpeg_path or None,
+            max_slots=settings.local_task_slots,
             run_tasks=run_tasks,
         )
 
