@@ -146,8 +146,9 @@ def baseline_tree(ref: str, dest: Path) -> Path:
     return dest
 
 
-def run_pipeline(label: str, repo: Path, inputs: Path, tmp: Path) -> Pipeline:
-    """`python -m devhost.run` of `repo` over the inputs, sampled every 0.5 s (memory, CPU of each process)."""
+def run_pipeline(label: str, repo: Path, inputs: Path, tmp: Path, env: dict[str, str] | None = None) -> Pipeline:
+    """`python -m devhost.run` of `repo` over the inputs, sampled every 0.5 s (memory, CPU of each process);
+    `env`: settings for that run (e.g. LOCAL_TASK_SLOTS)."""
     result = Pipeline(label)
     state = tmp / "state"
     done = threading.Event()
@@ -176,7 +177,7 @@ def run_pipeline(label: str, repo: Path, inputs: Path, tmp: Path) -> Pipeline:
     run = subprocess.Popen([sys.executable, "-m", "devhost.run", "--input", str(inputs), "--output",
                             str(tmp / "out"), "--state", str(state), "--timeout", "3600"], cwd=repo,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           env={**os.environ, "COLUMNS": "160", ACCESS_LOG_SETTING: "1"})
+                           env={**os.environ, "COLUMNS": "160", ACCESS_LOG_SETTING: "1", **(env or {})})
     out, _ = run.communicate()
     result.wall = time.monotonic() - t0
     result.code = run.returncode
@@ -283,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--files", type=int, default=1000)
     p.add_argument("--seconds", type=float, default=2.0, help="length of each small MP4")
     p.add_argument("--baseline", metavar="REF", help="also run this commit's make run first (e.g. main)")
+    p.add_argument("--slots", type=int, action="append", default=[], metavar="N",
+                   help="also run this checkout with LOCAL_TASK_SLOTS=N (repeatable), after the default run")
     p.add_argument("--keep", action="store_true")
     p.add_argument("--smoke", action="store_true", help="5 files of 1 s (for the test suite)")
     args = p.parse_args(argv)
@@ -310,6 +313,12 @@ def main(argv: list[str] | None = None) -> int:
             report(before, args.files, raw, raw_cpu)
         now = run_pipeline("this checkout", REPO, inputs, tmp / "run")
         report(now, args.files, raw, raw_cpu)
+        others = []
+        for n in args.slots:
+            other = run_pipeline(f"this checkout, LOCAL_TASK_SLOTS={n}", REPO, inputs, tmp / f"run-slots-{n}",
+                                 {"LOCAL_TASK_SLOTS": str(n)})
+            report(other, args.files, raw, raw_cpu)
+            others.append((n, other))
         azure_files = 5 if args.smoke else 200
         storage_kinds, batch_kinds = azure_requests(azure_files, tmp / "azure")
         say(f"Azure Batch adapter (REST stand-in), {azure_files} files, drop to clean-up, requests per file:")
@@ -325,8 +334,10 @@ def main(argv: list[str] | None = None) -> int:
             f"outcomes={now.converted + now.failed} host_rss_quarter_mib={first:.0f} host_rss_end_mib={last:.0f} "
             f"requests_per_file={per_file:.2f} "
             f"azure_storage_requests_per_file={sum(storage_kinds.values()) / azure_files:.2f} "
-            f"batch_requests_per_file={sum(batch_kinds.values()) / azure_files:.2f}{base}")
-        return 0 if now.code == 0 and (before is None or before.code == 0) else 1
+            f"batch_requests_per_file={sum(batch_kinds.values()) / azure_files:.2f}{base}"
+            + "".join(f" slots_{n}_wall_s={o.wall:.1f} slots_{n}_ratio={o.wall / raw:.2f}" for n, o in others))
+        runs = [now, *(o for _, o in others), *([before] if before else [])]
+        return 0 if all(r.code == 0 for r in runs) else 1
     finally:
         if args.keep:
             say(f"kept {tmp}")

@@ -4,7 +4,7 @@ import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob
 
 from shared import bootstrap
-from shared.usecases.submit import submit_blob
+from shared.usecases.submit import submit_triggered
 
 bp = func.Blueprint()
 
@@ -17,4 +17,4 @@ bp = func.Blueprint()
 )
 def submit(client: blob.BlobClient) -> None:
     """Receives a BlobClient (never the bytes) and hands it to the pipeline."""
-    submit_blob(client, bootstrap.deps())
+    submit_triggered(client, bootstrap.deps())

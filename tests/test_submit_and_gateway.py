@@ -16,12 +16,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from azure.storage.blob import BlobClient
 
 from devhost.host import blob_client_arg
 from shared.adapters.batch.local import LocalBatchGateway
 from shared.adapters.batch.local_store import spec_from_json
 from shared.ports.batch import JobNotFound, PoolSpec, ResourceFile, TaskSpec
-from shared.usecases.submit import submit_blob
+from shared.usecases.submit import submit_blob, submit_triggered
 from tests.conftest import wait_until
 
 
@@ -38,6 +39,17 @@ def test_the_same_blob_version_triggered_twice_makes_one_task(deps, media):
     assert first.task_id == second.task_id
     assert deps.gateway.task_ids() == [first.task_id]
     assert deps.gateway.task_counts().active == 1
+
+
+def test_a_trigger_is_submitted_through_the_apps_pooled_client_not_the_triggers(deps, media):
+    _upload(deps, "pooled.mp4", media["tone"].read_bytes())
+    # The trigger's own client points at a port nobody listens on: any request through it would fail.
+    dead = deps.storage.service.url.replace(f":{urlsplit(deps.storage.service.url).port}", ":9")
+    client = BlobClient(dead, deps.settings.input_container, "pooled.mp4",
+                        credential=deps.storage.service.credential, retry_total=0)
+    result = submit_triggered(client, deps)
+    assert result.status == "submitted"
+    assert deps.gateway.task_ids() == [result.task_id]
 
 
 def test_a_new_version_is_a_new_task(deps, media):
