@@ -28,6 +28,7 @@ from urllib.parse import quote
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobServiceClient
 
+from shared.adapters.storage import connection_client
 from shared.settings_file import load_local_settings
 
 log = logging.getLogger("mp3pipe.devhost")
@@ -118,7 +119,7 @@ def _service(connection: str) -> BlobServiceClient:
     value = os.environ.get(connection)
     if not value:
         raise KeyError(f"connection setting {connection} is not set")
-    return BlobServiceClient.from_connection_string(value)
+    return connection_client(value)
 
 
 class _Trigger:

@@ -21,7 +21,7 @@ from devhost.task_audit import TaskAudit, audit
 from shared.adapters.batch.local_history import read_history
 from shared.adapters.drop import Dropper
 from shared.adapters.eventgrid import Notifier
-from shared.adapters.storage import BlobStorage
+from shared.adapters.storage import BlobStorage, connection_client
 from shared.domain import naming
 from shared.settings import DEFAULTS, Settings
 
@@ -89,7 +89,7 @@ class LocalPipeline:
         """One client (one connection pool) per storage endpoint, not a new one per call."""
         conn = self.azurite.connection_string
         if self._service is None or self._service[0] != conn:
-            self._service = (conn, BlobServiceClient.from_connection_string(conn))
+            self._service = (conn, connection_client(conn))
         return self._service[1]
 
     def check_settings(self) -> None:

@@ -54,18 +54,21 @@ def download(url: str, dest: Path) -> None:
 
 
 @functools.cache
-def upload_transport() -> Any:
+def upload_transport(loopback: bool) -> Any:
     """One HTTP transport (one connection pool) for every output upload, not a new one per file."""
     from azure.core.pipeline.transport import RequestsTransport
 
-    return RequestsTransport()
+    return RequestsTransport(use_env_settings=not loopback)
 
 
 def upload(container_url: str, name: str, path: Path) -> str:
     """Upload one output file; returns the committed blob's ETag."""
     from azure.storage.blob import ContainerClient
 
-    blob = ContainerClient.from_container_url(container_url, transport=upload_transport()).get_blob_client(name)
+    from shared.adapters.storage import is_loopback
+
+    transport = upload_transport(is_loopback(container_url))
+    blob = ContainerClient.from_container_url(container_url, transport=transport).get_blob_client(name)
     with open(path, "rb") as fh:
         # A block blob appears only when its block list commits: readers never see half an MP3.
         return str(blob.upload_blob(fh, overwrite=True, max_concurrency=4)["etag"]).strip('"')
