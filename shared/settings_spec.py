@@ -116,8 +116,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOCAL_STATE_DIR", "local_state_dir", "path", ".state", "local gateway state (SQLite, task folders)"),
     Setting("FFMPEG_PATH", "ffmpeg_path", "text", "", "local gateway: an ffmpeg other than the imageio-ffmpeg wheel's"),
     Setting("LOCAL_TASK_SLOTS", "local_task_slots", "whole", "",
-            "local gateway: conversions at once on this machine, whatever the pool's size", low=1, high=MAX_SLOTS,
-            computed="the core count"),
+            "local gateway: conversions at once on this machine, whatever the pool's size (two per core: a slot "
+            "waiting on storage or the host leaves its core to another's ffmpeg)", low=1, high=MAX_SLOTS,
+            computed="twice the core count"),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -31,7 +31,7 @@ def test_kill_9_of_azurite_mid_batch_loses_nothing_acknowledged_before_its_save_
     said: list[str] = []
     stop = threading.Event()
     try:
-        settings = {"MONITOR_SCHEDULE": "*/1 * * * * *", "TASK_RETENTION_SECONDS": "60"}
+        settings = {"MONITOR_SCHEDULE": "*/1 * * * * *", "TASK_RETENTION_SECONDS": "60", "LOCAL_TASK_SLOTS": "2"}
         with LocalPipeline(tmp_path / "state", settings=settings, azurite=azurite) as pipe:
             supervisor = Supervisor(pipe, azurite, say=said.append)
             watcher = threading.Thread(target=supervisor.run, args=(stop,), daemon=True)

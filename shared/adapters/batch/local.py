@@ -3,10 +3,10 @@
 State lives in SQLite under the state folder, so queued and running tasks survive a crash: a task whose
 owning process died runs again after restart (each running process holds an flock on `owners/<pid>.lock`,
 which the kernel releases when the process dies, whatever later becomes of the pid). Concurrency follows the
-pool size the timer sets, capped at the machine's cores. Resource files are downloaded from their URLs and
-output files uploaded to their container URLs on the stated upload condition, exactly as Batch does. Each task
-keeps an append-only history (`history/<job>/<task>.jsonl`: its runs, command launches and uploads), so a task
-run or uploaded twice can be seen.
+pool size the timer sets, capped at LOCAL_TASK_SLOTS (twice the machine's cores). Resource files are downloaded
+from their URLs and output files uploaded to their container URLs on the stated upload condition, exactly as
+Batch does. Each task keeps an append-only history (`history/<job>/<task>.jsonl`: its runs, command launches
+and uploads), so a task run or uploaded twice can be seen.
 
 This module is the port; beside it: local_store (SQLite), local_dispatch (running tasks), local_process (locks,
 process groups), local_transfers (downloads, uploads), local_history (the journal).
@@ -65,7 +65,7 @@ class LocalBatchGateway:
         self.job_id = job_id
         self.pool_id = pool_id
         self.ffmpeg_path = ffmpeg_path or find_ffmpeg()
-        self.max_slots = max_slots or os.cpu_count() or 1
+        self.max_slots = max_slots or 2 * (os.cpu_count() or 1)
         self.table = TaskTable(database_path(state_dir))
         self._dispatcher = Dispatcher(self.table, self.root, job_id, self.ffmpeg_path, self._owner_lock(os.getpid()),
                                       slots=self._slots, sweep=self.sweep_retention)
