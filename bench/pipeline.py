@@ -530,7 +530,7 @@ def requests_per_tick(connection: str, state_dir: Path) -> tuple[int, int, str]:
 
     from shared.ports.deps import Deps
     from shared.settings import Settings
-    from shared.usecases.monitor.cleanup import DELETE_BATCH
+    from shared.usecases.monitor.cleanup import MAX_DELETES_PER_RUN
     from shared.usecases.monitor.tick import monitor_tick
     from tests.support.batch_standin import BatchStandin
 
@@ -558,8 +558,8 @@ def requests_per_tick(connection: str, state_dir: Path) -> tuple[int, int, str]:
         def tick() -> tuple[int, Counter[str]]:
             standin.clear_requests()
             monitor_tick(deps)
-            # Task deletes (cleanup of recorded outcomes) are bounded per run (cleanup.DELETE_BATCH) and counted
-            # apart: the figure is what a run costs to watch the job, whatever its size.
+            # Task deletes (cleanup of recorded outcomes) are bounded per run (cleanup.MAX_DELETES_PER_RUN) and
+            # counted apart; the completed-task listing they need is one page per 1,000 tasks deleted.
             reqs = [r for r in standin.requests if not (r.method == "DELETE" and "/tasks/" in r.path)]
             deletes[0] = len(standin.requests) - len(reqs)
             return len(reqs), Counter(f"{r.method} {r.path.split('?')[0]}" for r in reqs)
@@ -590,7 +590,7 @@ def requests_per_tick(connection: str, state_dir: Path) -> tuple[int, int, str]:
         steady5000, _ = tick()
         gw.close()
         detail = (f"    10 tasks: {dict(kinds10)} (+{deletes10} task deletes)\n    5,000 tasks: {dict(kinds5000)} "
-                  f"(+{deletes5000} task deletes; at most {DELETE_BATCH} a run)\n"
+                  f"(+{deletes5000} task deletes; at most {MAX_DELETES_PER_RUN} a run)\n"
                   f"    the next (steady) run: {steady10} with 10 tasks, {steady5000} with 5,000; stand-in spec "
                   f"violations: {len(standin.validation_errors)}")
         return n10, n5000, detail
