@@ -12,6 +12,7 @@ import os
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -286,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline", metavar="REF", help="also run this commit's make run first (e.g. main)")
     p.add_argument("--slots", type=int, action="append", default=[], metavar="N",
                    help="also run this checkout with LOCAL_TASK_SLOTS=N (repeatable), after the default run")
+    p.add_argument("--repeat", type=int, default=1, help="rounds (raw, then each run); medians reported")
     p.add_argument("--keep", action="store_true")
     p.add_argument("--smoke", action="store_true", help="5 files of 1 s (for the test suite)")
     args = p.parse_args(argv)
@@ -304,21 +306,41 @@ def main(argv: list[str] | None = None) -> int:
             files.append(dest)
         say(f"{args.files} x {args.seconds:g} s MP4s ({src.stat().st_size / 1e3:.0f} kB each); {cores} cores, load "
             f"average {os.getloadavg()[0]:.2f}")
-        raw, raw_cpu = raw_run(files, tmp / "raw", cores)
-        say(f"raw ffmpeg, {cores} at a time: {raw:.1f} s ({raw_cpu / args.files * 1000:.1f} ms CPU per file)")
-        before = None
+        configs: list[tuple[str, str, Path, dict[str, str]]] = []  # (key, label, repository, settings)
         if args.baseline:
-            before = run_pipeline(f"baseline {args.baseline}", baseline_tree(args.baseline, tmp / "baseline"),
-                                  inputs, tmp / "run-baseline")
-            report(before, args.files, raw, raw_cpu)
-        now = run_pipeline("this checkout", REPO, inputs, tmp / "run")
-        report(now, args.files, raw, raw_cpu)
-        others = []
-        for n in args.slots:
-            other = run_pipeline(f"this checkout, LOCAL_TASK_SLOTS={n}", REPO, inputs, tmp / f"run-slots-{n}",
-                                 {"LOCAL_TASK_SLOTS": str(n)})
-            report(other, args.files, raw, raw_cpu)
-            others.append((n, other))
+            configs.append(("baseline", f"baseline {args.baseline}",
+                            baseline_tree(args.baseline, tmp / "baseline"), {}))
+        configs.append(("now", "this checkout", REPO, {}))
+        configs += [(f"slots_{n}", f"this checkout, LOCAL_TASK_SLOTS={n}", REPO, {"LOCAL_TASK_SLOTS": str(n)})
+                    for n in args.slots]
+        # Rounds: a raw run, then each configuration; each ratio against its round's raw run (this machine's speed
+        # drifts by 20% between minutes), the median round of each configuration reported.
+        raws: list[tuple[float, float]] = []
+        runs: dict[str, list[Pipeline]] = {key: [] for key, *_ in configs}
+        for r in range(args.repeat):
+            raws.append(raw_run(files, tmp / f"raw-{r}", cores))
+            say(f"round {r + 1}: raw ffmpeg, {cores} at a time: {raws[-1][0]:.1f} s "
+                f"({raws[-1][1] / args.files * 1000:.1f} ms CPU per file)")
+            for key, label, repo, env in configs:
+                run = run_pipeline(label, repo, inputs, tmp / f"run-{key}-{r}", env)
+                runs[key].append(run)
+                say(f"  {label}: {run.wall:.1f} s, ratio {run.wall / raws[-1][0]:.2f}, exit {run.code}")
+
+        def median_run(key: str) -> tuple[Pipeline, float, float]:
+            """(the median round's run, its raw wall, the median ratio)"""
+            ratios = [run.wall / raw for run, (raw, _) in zip(runs[key], raws, strict=True)]
+            i = sorted(range(len(ratios)), key=lambda k: ratios[k])[len(ratios) // 2]
+            return runs[key][i], raws[i][0], statistics.median(ratios)
+
+        chosen = {key: median_run(key) for key, *_ in configs}
+        raw_cpu = statistics.median(c for _, c in raws)
+        for key, label, *_ in configs:
+            run, raw, _ = chosen[key]
+            say(f"{label}, median of {args.repeat} round(s): ratios "
+                + ", ".join(f"{x.wall / rw:.2f}" for x, (rw, _) in zip(runs[key], raws, strict=True)))
+            report(run, args.files, raw, raw_cpu)
+        now, raw, ratio = chosen["now"]
+        before = chosen["baseline"][0] if args.baseline else None
         azure_files = 5 if args.smoke else 200
         storage_kinds, batch_kinds = azure_requests(azure_files, tmp / "azure")
         say(f"Azure Batch adapter (REST stand-in), {azure_files} files, drop to clean-up, requests per file:")
@@ -328,16 +350,16 @@ def main(argv: list[str] | None = None) -> int:
         first = now.samples[len(now.samples) // 4][1] if now.samples else float("nan")
         last = now.samples[-1][1] if now.samples else float("nan")
         per_file = sum(now.requests.values()) / args.files
-        base = (f" baseline_wall_s={before.wall:.1f} baseline_ratio={before.wall / raw:.2f} "
+        base = (f" baseline_wall_s={before.wall:.1f} baseline_ratio={chosen['baseline'][2]:.2f} "
                 f"baseline_requests_per_file={sum(before.requests.values()) / args.files:.2f}") if before else ""
-        say(f"many_files={args.files} wall_s={now.wall:.1f} raw_s={raw:.1f} ratio={now.wall / raw:.2f} "
+        say(f"many_files={args.files} wall_s={now.wall:.1f} raw_s={raw:.1f} ratio={ratio:.2f} "
             f"outcomes={now.converted + now.failed} host_rss_quarter_mib={first:.0f} host_rss_end_mib={last:.0f} "
             f"requests_per_file={per_file:.2f} "
             f"azure_storage_requests_per_file={sum(storage_kinds.values()) / azure_files:.2f} "
             f"batch_requests_per_file={sum(batch_kinds.values()) / azure_files:.2f}{base}"
-            + "".join(f" slots_{n}_wall_s={o.wall:.1f} slots_{n}_ratio={o.wall / raw:.2f}" for n, o in others))
-        runs = [now, *(o for _, o in others), *([before] if before else [])]
-        return 0 if all(r.code == 0 for r in runs) else 1
+            + "".join(f" slots_{n}_wall_s={chosen[f'slots_{n}'][0].wall:.1f} "
+                      f"slots_{n}_ratio={chosen[f'slots_{n}'][2]:.2f}" for n in args.slots))
+        return 0 if all(run.code == 0 for done in runs.values() for run in done) else 1
     finally:
         if args.keep:
             say(f"kept {tmp}")
