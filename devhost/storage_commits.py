@@ -19,6 +19,11 @@ _END = re.compile(r"^EndMiddleware: End response\. TotalTimeInMS=\S* StatusCode=
 STARTED = "Azurite Blob service is starting"
 
 
+def _epoch(iso: str) -> float:
+    """An Azurite log time (ISO 8601, UTC) in seconds since the epoch."""
+    return dt.datetime.fromisoformat(iso).timestamp()
+
+
 @dataclass(frozen=True)
 class Commit:
     """One write Azurite answered 2xx: which blob, how, when (Azurite's clock) and the ETag it gave."""
@@ -32,7 +37,7 @@ class Commit:
     @property
     def epoch(self) -> float:
         """When Azurite answered it, in seconds since the epoch (the clock the gateway's history uses)."""
-        return dt.datetime.fromisoformat(self.at).timestamp()
+        return _epoch(self.at)
 
 
 class CommitLog:
@@ -60,7 +65,7 @@ class CommitLog:
                 continue  # a blob name with a line break continues the previous line: not a name we count
             at, request, message = match.groups()
             if message.startswith(STARTED):
-                self.starts.append(dt.datetime.fromisoformat(at).timestamp())
+                self.starts.append(_epoch(at))
                 self._open.clear()  # a new process: requests the last one never answered never will be
                 continue
             if not request:

@@ -21,7 +21,8 @@ from shared.settings_spec import (
     Setting,
 )
 
-__all__ = ["DEFAULTS", "MAX_SLOTS", "URL_GRACE_SECONDS", "Settings", "SettingsError", "check", "vcpus_of"]
+__all__ = ["DEFAULTS", "MAX_SLOTS", "URL_GRACE_SECONDS", "Settings", "SettingsError", "check",
+           "default_local_task_slots", "vcpus_of"]
 
 # Every app setting the code reads, with its local default (shared/settings_spec.py declares them).
 DEFAULTS: dict[str, str] = {s.name: s.default for s in SETTINGS}
@@ -42,6 +43,13 @@ class SettingsError(ValueError):
 
 
 Parsed = tuple[Any, list[str]]  # the value (a stand-in when malformed) and what is wrong with it
+
+
+def default_local_task_slots() -> int:
+    """LOCAL_TASK_SLOTS when unset: two per core. Short files spend much of a slot's time on storage and the host,
+    not ffmpeg: with one slot per core the cores sat idle 44% of a 1,000-file run; two per core cut its wall time
+    20% (bench/many_files.py --slots)."""
+    return min(2 * (os.cpu_count() or 1), MAX_SLOTS)
 
 
 def _bounds(s: Setting, value: float) -> list[str]:
@@ -137,9 +145,7 @@ def _rules(v: dict[str, Any], raw: dict[str, str], env: Mapping[str, str]) -> li
         # Idle local slots cost nothing, so locally the floor is the machine's cores.
         v["min_nodes"] = min(os.cpu_count() or 1, v["max_nodes"]) if v["batch_gateway"] == "local" else 0
     if v["local_task_slots"] is None:
-        # Short files spend much of a slot's time on storage and the host, not ffmpeg: with one slot per core the
-        # cores sat idle 44% of a 1,000-file run; two per core cut its wall time 20% (bench/many_files.py --slots).
-        v["local_task_slots"] = min(2 * (os.cpu_count() or 1), MAX_SLOTS)
+        v["local_task_slots"] = default_local_task_slots()
     if v["min_nodes"] > v["max_nodes"]:
         errors.append(f"BATCH_MIN_NODES={v['min_nodes']} is above BATCH_MAX_NODES={v['max_nodes']}")
 

@@ -37,6 +37,7 @@ from shared.ports.batch import (
     TaskCounts,
     TaskSpec,
 )
+from shared.settings import default_local_task_slots
 
 log = logging.getLogger("mp3pipe.local_batch")
 
@@ -65,7 +66,7 @@ class LocalBatchGateway:
         self.job_id = job_id
         self.pool_id = pool_id
         self.ffmpeg_path = ffmpeg_path or find_ffmpeg()
-        self.max_slots = max_slots or 2 * (os.cpu_count() or 1)
+        self.max_slots = max_slots or default_local_task_slots()
         self.table = TaskTable(database_path(state_dir))
         self._dispatcher = Dispatcher(self.table, self.root, job_id, self.ffmpeg_path, self._owner_lock(os.getpid()),
                                       slots=self._slots, sweep=self.sweep_retention)
