@@ -1,8 +1,9 @@
 """A local stand-in for the Azure Functions host: drives the app's own registered functions.
 
 It imports `function_app.app`, reads each function's trigger from the app's binding metadata, watches the
-blob trigger's container (receipts keyed by name+ETag in `azure-webjobs-hosts`, like the real host, so a
-restart does not re-trigger; after 5 failed invocations the blob is recorded as poison) and calls the timer
+blob trigger's container (receipts keyed by name+ETag in `azure-webjobs-hosts`, named as the real host's scan
+source names them, so the listing does not re-trigger after a restart; the real host's Event Grid source keeps
+none; after 5 failed invocations the blob is recorded as poison) and calls the timer
 function on its NCRONTAB schedule. Run it with `python -m devhost.host`.
 """
 
