@@ -326,18 +326,19 @@ def main(argv: list[str] | None = None) -> int:
                 runs[key].append(run)
                 say(f"  {label}: {run.wall:.1f} s, ratio {run.wall / raws[-1][0]:.2f}, exit {run.code}")
 
+        ratios = {key: [run.wall / raw for run, (raw, _) in zip(done, raws, strict=True)]
+                  for key, done in runs.items()}
+
         def median_run(key: str) -> tuple[Pipeline, float, float]:
-            """(the median round's run, its raw wall, the median ratio)"""
-            ratios = [run.wall / raw for run, (raw, _) in zip(runs[key], raws, strict=True)]
-            i = sorted(range(len(ratios)), key=lambda k: ratios[k])[len(ratios) // 2]
-            return runs[key][i], raws[i][0], statistics.median(ratios)
+            """(the median round's run, its raw wall, its ratio): one round, so the line's figures agree."""
+            i = sorted(range(args.repeat), key=lambda k: ratios[key][k])[args.repeat // 2]
+            return runs[key][i], raws[i][0], ratios[key][i]
 
         chosen = {key: median_run(key) for key, *_ in configs}
         raw_cpu = statistics.median(c for _, c in raws)
         for key, label, *_ in configs:
             run, raw, _ = chosen[key]
-            say(f"{label}, median of {args.repeat} round(s): ratios "
-                + ", ".join(f"{x.wall / rw:.2f}" for x, (rw, _) in zip(runs[key], raws, strict=True)))
+            say(f"{label}, median of {args.repeat} round(s): ratios " + ", ".join(f"{x:.2f}" for x in ratios[key]))
             report(run, args.files, raw, raw_cpu)
         now, raw, ratio = chosen["now"]
         before = chosen["baseline"][0] if args.baseline else None
