@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from infra.hooks import postdeploy, postprovision
+from infra.hooks.common import HookError
 from mp3pipe import doctor
 from mp3pipe.doctor import OK, PROBLEM, UNREAD, Finding
 from tests.support.batch_standin import FAKE_TOKEN, FakeCredential
@@ -209,11 +210,76 @@ def test_a_vm_family_the_account_does_not_list_is_reported(arm):
                   "families with cores: standardDSv3Family=20")]
 
 
+def test_the_hook_and_the_doctor_both_hold_the_family_to_the_accounts_total(arm, capsys):
+    # Per-family quotas enforced, 20 cores for the family but fewer in the account: Batch applies both limits.
+    arm.batch_quotas["dedicatedCoreQuota"] = 1
+    found = only_problem(check(arm), "Batch quotas")
+    assert found.detail.startswith("20 dedicated core(s) for standardDSv3Family (1 in the account): a "
+                                   "standard_d2s_v3 node needs 2, so the pool can never start a node")
+    with pytest.raises(HookError, match=r"^Batch account bat has 1 dedicated cores for standardDSv3Family \(the "
+                                        r"account's total, below the family's own 20\) .*: no node can start"):
+        postprovision.ensure_pool(ENV, FakeCredential(), **arm.transport())
+
+    arm.batch_quotas["dedicatedCoreQuota"] = 4  # room for 2 of BATCH_MAX_NODES=10 nodes, for both
+    assert problems(check(arm)) == []
+    quota = next(f for f in check(arm) if f.check == "Batch quotas")
+    assert quota.detail.endswith("room for 2 standard_d2s_v3 node(s); the pool can grow to 2 of BATCH_MAX_NODES=10")
+    postprovision.ensure_pool(ENV, FakeCredential(), **arm.transport())
+    assert "warning: Batch account bat has 4 dedicated cores for standardDSv3Family (the account's total, below the " \
+           "family's own 20) and Spot is off (BATCH_SPOT_SHARE=0): at most 2 of BATCH_MAX_NODES=10 nodes" in (
+               capsys.readouterr().out)
+
+
+def test_a_vm_size_batch_does_not_offer_is_reported_as_the_hook_reports_it(arm):
+    env = {**ENV, "BATCH_VM_SIZE": "standard_d2s_v9"}
+    (found,) = [f for f in check(arm, env) if f.check == "Batch quotas"]  # (and the pool is another size)
+    assert found.status == PROBLEM
+    assert found.detail == ("BATCH_VM_SIZE standard_d2s_v9 is not a VM size Azure Batch offers in westeurope: the "
+                            "pool cannot be made")
+    assert found.fix.startswith("choose one from `az batch location list-skus --location westeurope`")
+    with pytest.raises(HookError, match="BATCH_VM_SIZE standard_d2s_v9 is not a VM size Azure Batch offers in "
+                                        "westeurope"):
+        postprovision.ensure_pool(env, FakeCredential(), **arm.transport())
+
+
+def test_an_unreadable_vm_size_listing_is_not_checked_and_says_which_role_reads_it(arm):
+    arm.refused["/virtualMachineSkus"] = (403, "AuthorizationFailed", "no read on '{path}'")
+    findings = check(arm)
+    (found,) = problems(findings)
+    assert (found.check, found.status) == ("Batch quotas", UNREAD)
+    assert found.detail.startswith("cannot read the VM sizes Azure Batch offers in westeurope: your sign-in may "
+                                   "not read it (403 AuthorizationFailed")
+    assert f"--role Reader --scope /subscriptions/{SUB}`" in found.fix
+    assert doctor.exit_code(findings) == 2
+
+
+def test_an_account_in_user_subscription_mode_stops_neither_the_hook_nor_the_doctor(arm, capsys):
+    # Such an account reports no core or pool quotas (the subscription's apply): nothing to hold the pool to.
+    arm.batch_quotas = {"poolAllocationMode": "UserSubscription", "activeJobAndJobScheduleQuota": 100}
+    arm.pools.clear()
+    assert "created Batch pool" in postprovision.ensure_pool(ENV, FakeCredential(), **arm.transport())
+    assert "warning" not in capsys.readouterr().out
+    (found,) = problems(check(arm))
+    assert (found.check, found.status) == ("Batch quotas", UNREAD)
+    assert found.detail == ("Batch account bat reports no dedicated core quota (user subscription mode: the "
+                            "subscription's quotas apply)")
+
+
 def test_zero_spot_cores_matter_only_when_spot_is_allowed(arm):
     arm.batch_quotas["lowPriorityCoreQuota"] = 0
     assert problems(check(arm)) == []  # BATCH_SPOT_SHARE=0: no Spot node is ever asked for
     found = only_problem(check(arm, {**ENV, "BATCH_SPOT_SHARE": "0.5"}), "Batch quotas")
     assert found.detail == "Spot: 0 core(s) (BATCH_SPOT_SHARE=0.5); a standard_d2s_v3 node needs 2"
+
+
+def test_the_hook_warns_of_the_spot_nodes_the_doctor_finds_no_cores_for(arm, capsys):
+    arm.batch_quotas["lowPriorityCoreQuota"] = 0
+    env = {**ENV, "BATCH_SPOT_SHARE": "0.5"}
+    assert only_problem(check(arm, env), "Batch quotas").detail.startswith("Spot: 0 core(s)")
+    postprovision.ensure_pool(env, FakeCredential(), **arm.transport())  # the first node is dedicated: it goes on
+    # half of every pool is Spot (the scaling policy's split): with no Spot cores it stays at its one dedicated node
+    assert ("warning: Batch account bat has 20 dedicated cores for standardDSv3Family and 0 Spot (low-priority) "
+            "cores: at most 1 of BATCH_MAX_NODES=10 nodes") in capsys.readouterr().out
 
 
 def test_a_full_pool_quota_is_reported_when_the_pool_is_missing(arm):
@@ -307,15 +373,6 @@ def test_the_doctors_expectations_are_the_template_and_the_app():
     assert out.strip() == str(sorted(doctor.FUNCTIONS))
     assert doctor.SUBMIT_FUNCTION == postdeploy.SUBMIT_FUNCTION
     assert doctor.SUBSCRIPTION_NAME == postdeploy.SUBSCRIPTION_NAME
-
-
-@pytest.mark.parametrize(("size", "family"), [
-    ("standard_d2s_v3", "standardDSv3Family"), ("Standard_D4ads_v5", "standardDADSv5Family"),
-    ("standard_f2s_v2", "standardFSv2Family"), ("standard_ds2_v2", "standardDSv2Family"),
-    ("standard_e8-4s_v5", "standardESv5Family"), ("standard_b2s", "standardBSFamily"),
-    ("standard_d2_v3", "standardDv3Family"), ("standard_a2m_v2", "standardAv2Family"), ("basic_a1", None)])
-def test_vm_family_of_a_size(size, family):
-    assert doctor.vm_family(size) == family
 
 
 # -- the command itself --------------------------------------------------------------------------------------------

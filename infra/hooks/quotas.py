@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra.hooks.common import HookError
-from shared.domain.scaling import split
+from shared.domain.batch_quotas import cores_of, family_quota, first_node_on_spot, nodes_that_fit, offered_size
 from shared.settings import Settings
 from shared.usecases.monitor.tick import scaling_settings
 
@@ -14,46 +14,48 @@ RAISE = ("Raise it in the Azure portal: Batch account {account} > Quotas > Reque
          "`azd provision` again.")
 
 
-def vm_family(client: Any, location: str, vm_size: str) -> tuple[str, int]:
-    """(quota family, vCPUs) of a VM size, as Batch lists it for the region (Standard_D2s_v3 -> standardDSv3Family)."""
-    for sku in client.location.list_supported_virtual_machine_skus(location):
-        if (sku.name or "").lower() == vm_size.lower():
-            caps = {c.name: c.value for c in sku.capabilities or []}
-            return sku.family_name or "", int(caps.get("vCPUs") or 0)
-    raise HookError(f"BATCH_VM_SIZE {vm_size} is not a VM size Azure Batch offers in {location}: choose one from "
-                    f"`az batch location list-skus --location {location}`")
-
-
 def check(client: Any, group: str, account: str, settings: Settings, *, pool_exists: bool) -> list[str]:
     """Warnings about quotas that limit the pool; a HookError when they let no node start (or no pool exist)."""
     acct = client.batch_account.get(group, account)
-    family, vcpus = vm_family(client, acct.location, settings.vm_size)
-    if acct.dedicated_core_quota_per_vm_family_enforced:
-        dedicated = next((q.core_quota or 0 for q in acct.dedicated_core_quota_per_vm_family or []
-                          if (q.name or "").lower() == family.lower()), 0)
-        where = f"dedicated cores for {family}"
-    else:
-        dedicated, where = acct.dedicated_core_quota or 0, "dedicated cores"
-    spot = settings.spot_share > 0
-    low = (acct.low_priority_core_quota or 0) if spot else 0
+    size = offered_size(client.location.list_supported_virtual_machine_skus(acct.location), settings.vm_size)
+    if size is None:
+        raise HookError(f"BATCH_VM_SIZE {settings.vm_size} is not a VM size Azure Batch offers in {acct.location}: "
+                        f"choose one from `az batch location list-skus --location {acct.location}`")
+    vcpus, spot = size.vcpus, settings.spot_share > 0
+    cores = cores_of(acct, size.family)  # Spot cores count only if the share lets a node be Spot (split)
     need = (f"the family of BATCH_VM_SIZE {settings.vm_size}: {vcpus} vCPUs per node; BATCH_MAX_NODES="
             f"{settings.max_nodes} needs {vcpus * settings.max_nodes}")
-    spot_text = (f"{low} Spot (low-priority) cores" if spot
+    spot_text = (f"{_count(cores.spot)} Spot (low-priority) cores" if spot
                  else f"Spot is off (BATCH_SPOT_SHARE={settings.spot_share:g})")
+    dedicated = _dedicated_text(acct, size.family, cores.dedicated)
     raise_it = RAISE.format(account=account)
-    if not pool_exists and (acct.pool_quota or 0) < 1:
-        raise HookError(f"Batch account {account} has a pool quota of {acct.pool_quota or 0}: the pool cannot be "
+    if not pool_exists and acct.pool_quota is not None and acct.pool_quota < 1:
+        raise HookError(f"Batch account {account} has a pool quota of {acct.pool_quota}: the pool cannot be "
                         f"created. {raise_it}")
-    # The first node is the one that matters: the scaling policy's own split says whether it is dedicated or Spot.
-    first_dedicated, first_spot = split(1, scaling_settings(settings))
-    if (first_dedicated and dedicated < vcpus) or (first_spot and low < vcpus):
-        first = ("" if not spot or first_spot else
+    scaling = scaling_settings(settings)
+    nodes = nodes_that_fit(cores, vcpus, scaling)
+    if nodes == 0:
+        first = ("" if not spot or first_node_on_spot(scaling) else
                  f" (with BATCH_SPOT_SHARE={settings.spot_share:g} the first node is dedicated; only a share of 1 "
                  f"starts on Spot alone)")
-        raise HookError(f"Batch account {account} has {dedicated} {where} ({need}) and {spot_text}: no node can "
-                        f"start{first} and every file would wait in the queue. {raise_it}")
-    nodes = dedicated // vcpus + low // vcpus
+        raise HookError(f"Batch account {account} has {dedicated} ({need}) and {spot_text}: no node can start"
+                        f"{first} and every file would wait in the queue. {raise_it}")
     if nodes < settings.max_nodes:
-        return [f"Batch account {account} has {dedicated} {where} and {spot_text}: at most {nodes} of "
+        return [f"Batch account {account} has {dedicated} and {spot_text}: at most {nodes} of "
                 f"BATCH_MAX_NODES={settings.max_nodes} nodes ({need}). {raise_it}"]
     return []
+
+
+def _count(cores: int | None) -> str:
+    return "an unreported number of" if cores is None else str(cores)
+
+
+def _dedicated_text(acct: Any, family: str, dedicated: int | None) -> str:
+    """The dedicated cores the family may use, and which limit sets them."""
+    if dedicated is None:
+        return "no dedicated core quota of its own (user subscription mode: the subscription's quotas apply)"
+    if not acct.dedicated_core_quota_per_vm_family_enforced:
+        return f"{dedicated} dedicated cores"
+    own = family_quota(acct, family) or 0
+    limit = "" if own <= dedicated else f" (the account's total, below the family's own {own})"
+    return f"{dedicated} dedicated cores for {family}{limit}"

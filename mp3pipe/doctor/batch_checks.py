@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from mp3pipe.doctor.model import NOT_READ, OK, PROBLEM, UNREAD, Deployment, read, status_of
-from shared.settings import vcpus_of
-
-# VM size -> the family its dedicated cores are counted in (Batch account > Quotas). Most names follow one rule
-# (standard_d2s_v3 -> standardDSv3Family); the exceptions Microsoft names otherwise are listed. If the account does
-# not list the family, the check says so and shows what it does list.
-_VM_NAME = re.compile(r"^standard_(?P<series>[a-z]+?)\d+(?:-\d+)?(?P<features>[a-z]*)(?:_(?P<version>v\d+))?$", re.I)
-_FAMILY_EXCEPTIONS = {"standard_a1_v2": "standardAv2Family", "standard_a2_v2": "standardAv2Family",
-                      "standard_a2m_v2": "standardAv2Family", "standard_a4m_v2": "standardAv2Family",
-                      "standard_a8m_v2": "standardAv2Family"}
-
-
-def vm_family(vm_size: str) -> str | None:
-    """The quota family of a VM size (standard_d2s_v3 -> standardDSv3Family, standard_f4s_v2 -> standardFSv2Family)."""
-    size = vm_size.strip().lower()
-    if size in _FAMILY_EXCEPTIONS:
-        return _FAMILY_EXCEPTIONS[size]
-    m = _VM_NAME.match(size)
-    if m is None:
-        return None
-    return f"standard{(m['series'] + m['features']).upper()}{m['version'] or ''}Family"
-
+from mp3pipe.doctor.model import NOT_READ, OK, PROBLEM, UNREAD, Deployment, read, reason, status_of
+from shared.domain.batch_quotas import (
+    VmSize,
+    cores_of,
+    dedicated_cores,
+    family_quota,
+    first_node_on_spot,
+    nodes_that_fit,
+    offered_size,
+)
+from shared.usecases.monitor.tick import scaling_settings
 
 
 def check_pool(d: Deployment, batch: Any) -> None:
@@ -73,14 +61,13 @@ def check_quota(d: Deployment, batch: Any) -> None:
     account = read(d, "Batch quotas", f"Batch account {d.batch}", lambda: batch.batch_account.get(d.group, d.batch))
     if account is NOT_READ:
         return
+    size = _offered_size(d, batch, account.location)
+    if size is None:
+        return
     p = account.properties
     where = f"the portal: Batch accounts > {d.batch} > Quotas > Request quota increase"
     other_size = (f"or use a VM size that has quota: `azd env set BATCH_VM_SIZE <size>`, `az resource delete --ids "
                   f"{d.resource_id('pool')}`, `azd provision`")
-    cores = vcpus_of(s.vm_size)
-    if cores is None:
-        d.add("Batch quotas", UNREAD, f"the vCPUs of BATCH_VM_SIZE={s.vm_size} are not known from its name")
-        return
     if d.pool_missing:
         pools = read(d, "Batch quotas", f"the pools of {d.batch}",
                      lambda: list(batch.pool.list_by_batch_account(d.group, d.batch)))
@@ -88,12 +75,13 @@ def check_quota(d: Deployment, batch: Any) -> None:
         if p.pool_quota is not None and used >= p.pool_quota:
             d.add("Batch quotas", PROBLEM, f"pool quota {p.pool_quota}, {used} pool(s) in use: the pool cannot be "
                   "created", f"delete an unused pool, or {where} (Pools)")
-    spot = min(max(s.spot_share, 0.0), 1.0)
-    if spot < 1.0:  # the first node is dedicated unless every node may be Spot (shared/scaling.py split)
-        family = vm_family(s.vm_size) or f"the family of {s.vm_size}"
-        _dedicated(d, p, s.vm_size, cores, f"{where} (Dedicated vCPUs, {family}, at least {cores}); {other_size}")
-    if spot > 0.0:
-        low = p.low_priority_core_quota
+    scaling = scaling_settings(s)
+    nodes = nodes_that_fit(cores_of(p, size.family), size.vcpus, scaling)
+    if not first_node_on_spot(scaling):
+        _dedicated(d, p, size, nodes, f"{where} (Dedicated vCPUs, {size.family}, at least {size.vcpus}); "
+                   f"{other_size}")
+    if s.spot_share > 0:
+        low, cores = p.low_priority_core_quota, size.vcpus
         if low is not None and low < cores:
             d.add("Batch quotas", PROBLEM,
                   f"Spot: {low} core(s) (BATCH_SPOT_SHARE={s.spot_share}); a {s.vm_size} node needs {cores}",
@@ -102,30 +90,51 @@ def check_quota(d: Deployment, batch: Any) -> None:
             d.add("Batch quotas", OK, f"Spot: {low} core(s), room for {low // cores} {s.vm_size} node(s)")
 
 
-def _dedicated(d: Deployment, p: Any, vm_size: str, cores: int, fix: str) -> None:
-    total = p.dedicated_core_quota
-    if total is None:
+def _offered_size(d: Deployment, batch: Any, location: str) -> VmSize | None:
+    """BATCH_VM_SIZE's family and vCPUs as Batch offers it in the account's region; None after saying why not."""
+    s, what = d.settings, f"the VM sizes Azure Batch offers in {location}"
+
+    def refused(exc: Any) -> bool:  # the listing is per subscription: a resource group's Reader may not read it
+        if status_of(exc) != 403:
+            return False
+        d.add("Batch quotas", UNREAD, f"cannot read {what}: your sign-in may not read it ({reason(exc)})",
+              "ask an Owner for Reader on the subscription: `az role assignment create --assignee <your sign-in> "
+              f"--role Reader --scope /subscriptions/{d.subscription}`")
+        return True
+
+    skus = read(d, "Batch quotas", what,
+                lambda: list(batch.location.list_supported_virtual_machine_skus(location)), refused)
+    if skus is NOT_READ:
+        return None
+    size = offered_size(skus, s.vm_size)
+    if size is None:
+        d.add("Batch quotas", PROBLEM, f"BATCH_VM_SIZE {s.vm_size} is not a VM size Azure Batch offers in "
+              f"{location}: the pool cannot be made", f"choose one from `az batch location list-skus --location "
+              f"{location}`, then `azd env set BATCH_VM_SIZE <size>` and `azd provision`")
+    return size
+
+
+def _dedicated(d: Deployment, p: Any, size: VmSize, nodes: int, fix: str) -> None:
+    vm_size, cores, family = d.settings.vm_size, size.vcpus, size.family
+    room = dedicated_cores(p, family)
+    if room is None:
         d.add("Batch quotas", UNREAD, f"Batch account {d.batch} reports no dedicated core quota (user subscription "
               "mode: the subscription's quotas apply)")
         return
-    room, what = total, f"{total} dedicated core(s) in the account"
+    what = f"{room} dedicated core(s) in the account"
     if p.dedicated_core_quota_per_vm_family_enforced:
-        family = vm_family(vm_size)
-        listed = {q.name or "": q.core_quota or 0 for q in p.dedicated_core_quota_per_vm_family or []}
-        quotas = {n.lower(): c for n, c in listed.items()}  # Azure's case differs at times: standardHBrsv3Family
-        if family is None or family.lower() not in quotas:
-            have = ", ".join(f"{n}={c}" for n, c in sorted(listed.items()) if c) or "none"
-            what = f"{family} (the family of {vm_size})" if family else f"the family of {vm_size} (not known)"
-            d.add("Batch quotas", PROBLEM, f"the account lists no dedicated quota for {what}; families with cores: "
-                  f"{have}", fix)
+        own = family_quota(p, family)
+        if own is None:
+            have = ", ".join(f"{q.name}={q.core_quota}" for q in sorted(
+                p.dedicated_core_quota_per_vm_family or [], key=lambda q: q.name or "") if q.core_quota) or "none"
+            d.add("Batch quotas", PROBLEM, f"the account lists no dedicated quota for {family} (the family of "
+                  f"{vm_size}); families with cores: {have}", fix)
             return
-        room = min(total, quotas[family.lower()])
-        what = f"{quotas[family.lower()]} dedicated core(s) for {family} ({total} in the account)"
-    if room < cores:
+        what = f"{own} dedicated core(s) for {family} ({p.dedicated_core_quota} in the account)"
+    if nodes == 0:  # the first node is dedicated (see check_quota), and it does not fit
         d.add("Batch quotas", PROBLEM, f"{what}: a {vm_size} node needs {cores}, so the pool can never start a "
               "node (the monitor's resize fails with a quota error)", fix)
         return
-    nodes = room // cores
     note = (f"; the pool can grow to {nodes} of BATCH_MAX_NODES={d.settings.max_nodes}"
             if nodes < d.settings.max_nodes else "")
-    d.add("Batch quotas", OK, f"{what}: room for {nodes} {vm_size} node(s){note}")
+    d.add("Batch quotas", OK, f"{what}: room for {room // cores} {vm_size} node(s){note}")

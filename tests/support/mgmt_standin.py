@@ -55,7 +55,12 @@ class MgmtStandin(TlsStandin):
         {"name": "Standard_D4s_v3", "familyName": "standardDSv3Family",
          "capabilities": [{"name": "vCPUs", "value": "4"}, {"name": "MemoryGB", "value": "16"}]},
         {"name": "Standard_D2_v3", "familyName": "standardDv3Family",
-         "capabilities": [{"name": "vCPUs", "value": "2"}, {"name": "MemoryGB", "value": "8"}]}])
+         "capabilities": [{"name": "vCPUs", "value": "2"}, {"name": "MemoryGB", "value": "8"}]},
+        {"name": "Standard_F2s_v2", "familyName": "standardFSv2Family",
+         "capabilities": [{"name": "vCPUs", "value": "2"}, {"name": "MemoryGB", "value": "4"}]},
+        {"name": "Standard_NC6s_v3", "familyName": "standardNCSv3Family",
+         "capabilities": [{"name": "vCPUs", "value": "6"}, {"name": "MemoryGB", "value": "112"},
+                          {"name": "GPUs", "value": "1"}]}])
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     full_urls: dict[str, str] = field(default_factory=dict)
@@ -155,6 +160,9 @@ class MgmtStandin(TlsStandin):
             self.validation_errors += [f"response to {call.method} {call.path}: {e}" for e in report.errors]
 
     def _route(self, call: Call, headers: Any) -> tuple[int, Any]:
+        for fragment, (status, code, message) in self.refused.items():
+            if fragment in call.path:
+                return status, _error(code, message.format(path=call.path))
         skus = _SKUS.match(call.path)
         if skus and call.method == "GET":
             bad = self._check(call, "Microsoft.Batch/locations/virtualMachineSkus", body=False)
@@ -258,9 +266,6 @@ class MgmtStandin(TlsStandin):
     # -- doctor: the site, the Batch account, the system topic, role assignments, refusals ------------------------
     def _doctor_route(self, call: Call, rest: list[str]) -> tuple[int, Any] | None:
         """GETs only the doctor makes; None: not one of them (the routes above answer)."""
-        for fragment, (status, code, message) in self.refused.items():
-            if fragment in call.path:
-                return status, _error(code, message.format(path=call.path))
         if call.method != "GET":
             return None
         kind = "/".join([rest[0], *rest[1::2]]).lower()  # provider/type/child type
