@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 
 from devhost.azurite import Azurite
-from tests.conftest import isolated
+from devhost.media import make_mp4
+from devhost.task_audit import TaskAudit, audit
+from shared.adapters.storage import connection_client
+from shared.domain import naming
+from shared.settings import DEFAULTS
+from tests.conftest import isolated, wait_until
+from tests.support.media import held_seconds
 from tests.support.realworker import RealWorker, require_real_worker
+
+FILES = 30
 
 
 @pytest.fixture
@@ -28,7 +36,57 @@ def real_worker(azurite: Azurite, tmp_path: Path) -> Iterator[Callable[..., Real
         worker.stop()
 
 
+def peak_running(tasks: list[TaskAudit]) -> int:
+    """The most task runs in progress at one moment, from each run's first to last recorded event."""
+    edges = sorted((at, step) for t in tasks for run in t.runs()
+                   for at, step in ((run[0]["at"], 1), (run[-1]["at"], -1)))
+    peak = running = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
 def test_the_worker_indexes_and_loads_the_three_functions(real_worker: Callable[..., RealWorker]) -> None:
     worker = real_worker()
     assert worker.load() == ["monitor", "reconcile", "submit"]
     assert [r["status"] for r in worker.invoke({"fn": "monitor"})] == ["Success"]
+
+
+def test_a_burst_of_first_invocations_builds_the_app_once_and_converts_every_file(
+        real_worker: Callable[..., RealWorker], azurite: Azurite, tmp_path: Path) -> None:
+    """60 first invocations in flight at once (30 MP4s, each trigger delivered twice), on the worker's thread pool:
+    every one succeeds, every file gets one task and one whole MP3, and no more tasks run at once than the one slot
+    LOCAL_TASK_SLOTS gives (each dependency build used to start a dispatcher of its own, with slots of its own)."""
+    worker = real_worker(LOCAL_TASK_SLOTS="1")
+    settings = worker.settings
+    service = connection_client(azurite.connection_string)
+    inputs = service.get_container_client(settings["INPUT_CONTAINER"])
+    inputs.create_container()
+    mp4 = make_mp4(tmp_path / "one.mp4", 1.0, size="160x120").read_bytes()
+    names = [f"burst/{i:02d}.mp4" for i in range(FILES)]
+    for name in names:
+        inputs.upload_blob(name, mp4)
+    worker.load()
+
+    results = worker.invoke(*[{"fn": "submit", "blob": name} for name in names for _ in range(2)])
+
+    failures = [r["exception"] for r in results if r["status"] != "Success"]
+    assert not failures and len(results) == 2 * FILES, failures
+    outputs = service.get_container_client(settings["OUTPUT_CONTAINER"])
+
+    def all_mp3s() -> bool:  # the monitor timer, as the host fires it, while the tasks run in the worker
+        assert [r["status"] for r in worker.invoke({"fn": "monitor"})] == ["Success"]
+        return len([b for b in outputs.list_blob_names() if b.endswith(".mp3")]) >= FILES
+
+    wait_until(all_mp3s, 180, interval=1.0, what=f"{FILES} MP3s")
+    tasks = audit(worker.state_dir, DEFAULTS["BATCH_JOB_ID"])
+    assert sorted(t.name for t in tasks) == names
+    assert all(len(t.runs()) == 1 for t in tasks), [t.history for t in tasks if len(t.runs()) > 1]
+    assert peak_running(tasks) == 1
+    assert sorted(outputs.list_blob_names()) == sorted(naming.output_name(n) for n in names)
+    for name in names:
+        mp3 = tmp_path / naming.output_name(name)
+        mp3.parent.mkdir(parents=True, exist_ok=True)
+        mp3.write_bytes(outputs.download_blob(naming.output_name(name)).readall())
+        assert abs((held_seconds(mp3) or 0.0) - 1.0) < 0.1, name

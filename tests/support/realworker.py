@@ -41,7 +41,7 @@ class RealWorker:
     """One real worker process hosting function_app.py (through the realhost harness in a Python 3.12 driver)."""
 
     def __init__(self, azurite: Azurite, state_dir: Path, settings: dict[str, str]) -> None:
-        self.settings = settings
+        self.settings, self.state_dir = settings, state_dir
         self.env = {
             **os.environ,
             "PYTHONPATH": str(WORKER_SOURCE),
