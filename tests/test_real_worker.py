@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tests.support.media import held_seconds
 from tests.support.realworker import RealWorker, require_real_worker
 
 FILES = 30
+LOGGED_FILES = 5
 
 
 @pytest.fixture
@@ -90,3 +92,40 @@ def test_a_burst_of_first_invocations_builds_the_app_once_and_converts_every_fil
         mp3.parent.mkdir(parents=True, exist_ok=True)
         mp3.write_bytes(outputs.download_blob(naming.output_name(name)).readall())
         assert abs((held_seconds(mp3) or 0.0) - 1.0) < 0.1, name
+
+
+def test_application_insights_gets_the_apps_events_and_the_sdks_warnings_not_every_request(
+        real_worker: Callable[..., RealWorker], azurite: Azurite, tmp_path: Path) -> None:
+    """The worker sets the root logger to INFO and forwards every record: azure-core's per-request INFO lines must
+    not reach the host, the app's own events must. Prints the bytes forwarded per file (docs/deploy-azure.md)."""
+    worker = real_worker()
+    service = connection_client(azurite.connection_string)
+    inputs = service.get_container_client(worker.settings["INPUT_CONTAINER"])
+    inputs.create_container()
+    mp4 = make_mp4(tmp_path / "one.mp4", 1.0, size="160x120").read_bytes()
+    names = [f"logged/{i}.mp4" for i in range(LOGGED_FILES)]
+    for name in names:
+        inputs.upload_blob(name, mp4)
+    worker.load()
+    loaded = len(worker.logs())
+
+    assert {r["status"] for r in worker.invoke(*[{"fn": "submit", "blob": name} for name in names])} == {"Success"}
+    outputs = service.get_container_client(worker.settings["OUTPUT_CONTAINER"])
+
+    def all_mp3s() -> bool:
+        assert [r["status"] for r in worker.invoke({"fn": "monitor"})] == ["Success"]
+        return len([b for b in outputs.list_blob_names() if b.endswith(".mp3")]) >= LOGGED_FILES
+
+    wait_until(all_mp3s, 120, interval=1.0, what=f"{LOGGED_FILES} MP3s")
+    assert [r["status"] for r in worker.invoke({"fn": "reconcile"})] == ["Success"]
+
+    forwarded = worker.logs()[loaded:]
+    size = sum(len(r["message"].encode()) + len(r["category"].encode()) for r in forwarded)
+    print(f"\nforwarded after load: {len(forwarded)} records, {size} bytes for {LOGGED_FILES} files "
+          f"({size / LOGGED_FILES:.0f} bytes a file; the app's own: "
+          f"{sum(len(r['message'].encode()) for r in forwarded if r['category'].startswith('mp3pipe'))} bytes)")
+    sdk_chatter = [(r["category"], r["level"]) for r in forwarded
+                   if r["category"].startswith("azure.") and r["level"] in ("Trace", "Debug", "Information")]
+    assert not sdk_chatter, f"{len(sdk_chatter)} azure.* records below Warning, e.g. {sdk_chatter[:3]}"
+    events = [json.loads(r["message"])["event"] for r in forwarded if r["category"] == "mp3pipe"]
+    assert events.count("submitted") == LOGGED_FILES and {"monitor", "reconcile"} <= set(events), events
