@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from azure.storage.blob import ContainerClient
 
 from devhost.azurite import Azurite
 from devhost.media import make_mp4
@@ -49,6 +50,29 @@ def peak_running(tasks: list[TaskAudit]) -> int:
     return peak
 
 
+def drop_and_load(worker: RealWorker, azurite: Azurite, tmp_path: Path, names: list[str]) -> ContainerClient:
+    """Upload a one-second MP4 under each name (before any invocation), then load the functions; the output
+    container."""
+    service = connection_client(azurite.connection_string)
+    inputs = service.get_container_client(worker.settings["INPUT_CONTAINER"])
+    inputs.create_container()
+    mp4 = make_mp4(tmp_path / "one.mp4", 1.0, size="160x120").read_bytes()
+    for name in names:
+        inputs.upload_blob(name, mp4)
+    worker.load()
+    return service.get_container_client(worker.settings["OUTPUT_CONTAINER"])
+
+
+def tick_until_converted(worker: RealWorker, outputs: ContainerClient, count: int, timeout: float) -> None:
+    """Fire the monitor timer each second, as the host does, while the tasks run in the worker, until `count` MP3s."""
+
+    def all_mp3s() -> bool:
+        assert [r["status"] for r in worker.invoke({"fn": "monitor"})] == ["Success"]
+        return len([b for b in outputs.list_blob_names() if b.endswith(".mp3")]) >= count
+
+    wait_until(all_mp3s, timeout, interval=1.0, what=f"{count} MP3s")
+
+
 def test_the_worker_indexes_and_loads_the_three_functions(real_worker: Callable[..., RealWorker]) -> None:
     worker = real_worker()
     assert worker.load() == ["monitor", "reconcile", "submit"]
@@ -61,27 +85,14 @@ def test_a_burst_of_first_invocations_builds_the_app_once_and_converts_every_fil
     every one succeeds, every file gets one task and one whole MP3, and no more tasks run at once than the one slot
     LOCAL_TASK_SLOTS gives (each dependency build used to start a dispatcher of its own, with slots of its own)."""
     worker = real_worker(LOCAL_TASK_SLOTS="1")
-    settings = worker.settings
-    service = connection_client(azurite.connection_string)
-    inputs = service.get_container_client(settings["INPUT_CONTAINER"])
-    inputs.create_container()
-    mp4 = make_mp4(tmp_path / "one.mp4", 1.0, size="160x120").read_bytes()
     names = [f"burst/{i:02d}.mp4" for i in range(FILES)]
-    for name in names:
-        inputs.upload_blob(name, mp4)
-    worker.load()
+    outputs = drop_and_load(worker, azurite, tmp_path, names)
 
     results = worker.invoke(*[{"fn": "submit", "blob": name} for name in names for _ in range(2)])
 
     failures = [r["exception"] for r in results if r["status"] != "Success"]
     assert not failures and len(results) == 2 * FILES, failures
-    outputs = service.get_container_client(settings["OUTPUT_CONTAINER"])
-
-    def all_mp3s() -> bool:  # the monitor timer, as the host fires it, while the tasks run in the worker
-        assert [r["status"] for r in worker.invoke({"fn": "monitor"})] == ["Success"]
-        return len([b for b in outputs.list_blob_names() if b.endswith(".mp3")]) >= FILES
-
-    wait_until(all_mp3s, 180, interval=1.0, what=f"{FILES} MP3s")
+    tick_until_converted(worker, outputs, FILES, 180)
     tasks = audit(worker.state_dir, DEFAULTS["BATCH_JOB_ID"])
     assert sorted(t.name for t in tasks) == names
     assert all(len(t.runs()) == 1 for t in tasks), [t.history for t in tasks if len(t.runs()) > 1]
@@ -99,24 +110,12 @@ def test_application_insights_gets_the_apps_events_and_the_sdks_warnings_not_eve
     """The worker sets the root logger to INFO and forwards every record: azure-core's per-request INFO lines must
     not reach the host, the app's own events must. Prints the bytes forwarded per file (docs/deploy-azure.md)."""
     worker = real_worker()
-    service = connection_client(azurite.connection_string)
-    inputs = service.get_container_client(worker.settings["INPUT_CONTAINER"])
-    inputs.create_container()
-    mp4 = make_mp4(tmp_path / "one.mp4", 1.0, size="160x120").read_bytes()
     names = [f"logged/{i}.mp4" for i in range(LOGGED_FILES)]
-    for name in names:
-        inputs.upload_blob(name, mp4)
-    worker.load()
+    outputs = drop_and_load(worker, azurite, tmp_path, names)
     loaded = len(worker.logs())
 
     assert {r["status"] for r in worker.invoke(*[{"fn": "submit", "blob": name} for name in names])} == {"Success"}
-    outputs = service.get_container_client(worker.settings["OUTPUT_CONTAINER"])
-
-    def all_mp3s() -> bool:
-        assert [r["status"] for r in worker.invoke({"fn": "monitor"})] == ["Success"]
-        return len([b for b in outputs.list_blob_names() if b.endswith(".mp3")]) >= LOGGED_FILES
-
-    wait_until(all_mp3s, 120, interval=1.0, what=f"{LOGGED_FILES} MP3s")
+    tick_until_converted(worker, outputs, LOGGED_FILES, 120)
     assert [r["status"] for r in worker.invoke({"fn": "reconcile"})] == ["Success"]
 
     forwarded = worker.logs()[loaded:]
