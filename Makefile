@@ -4,10 +4,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # checkov (infra/ policy checks) pins dozens of packages; it gets a venv of its own so it never fights the app's.
 CHECKOV_VENV := .tools/checkov
+# The real Azure Functions Python worker (../shared/realworker) runs the app on Python 3.12, as Azure does, in a venv
+# of its own: the worker's gRPC pins beside the app's requirements. pyenv's python3.12 shim may refuse while another
+# version is global, so each candidate is asked for its real executable.
+WORKER_VENV := .venv-worker
+REALWORKER := ../shared/realworker
+WORKER_PYTHON ?= $(shell for p in python3.12 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12; do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12); print(sys.executable)' 2>/dev/null && break; done)
 
 .PHONY: setup run serve test lint host bench clean
 
-setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
+setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed $(WORKER_VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt infra/hooks/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +27,16 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+$(WORKER_VENV)/.installed: requirements.txt tests/support/realworker_setup.py
+	@test -n "$(WORKER_PYTHON)" || { echo "python3.12 not found (the real Functions worker needs it)"; exit 1; }
+	test -x $(WORKER_VENV)/bin/python || $(WORKER_PYTHON) -m venv $(WORKER_VENV)
+	$(WORKER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(WORKER_VENV)/bin/python -m pip install --quiet 'grpcio~=1.59.0' 'protobuf~=4.25.3' 'python-dateutil~=2.9.0' \
+		-r requirements.txt
+	if [ -d $(REALWORKER) ]; then $(WORKER_VENV)/bin/python tests/support/realworker_setup.py \
+		$(REALWORKER)/worker434 $(WORKER_VENV)/worker434; else echo "no $(REALWORKER): real-worker tests will skip"; fi
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

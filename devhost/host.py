@@ -343,9 +343,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="the background listing backs off to this while nothing changes")
     parser.add_argument("--no-timer-on-start", action="store_true", help="wait for the first scheduled tick")
     args = parser.parse_args(argv)
+    # The root logger at INFO, as the Functions worker sets it: what the app itself then keeps (function_app.py
+    # quiets the SDKs on import) is what Application Insights would receive.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s",
                         stream=sys.stdout)
-    logging.getLogger("azure").setLevel(logging.WARNING)
     load_local_settings()
     sys.path.insert(0, str(REPO))
     try:

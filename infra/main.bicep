@@ -88,6 +88,10 @@ param inputRetentionDays int = 0
 @maxValue(256)
 param batchSlotsPerNode int = 0
 
+@description('Daily cap of the Log Analytics workspace in GB: past it, ingestion stops for the rest of the UTC day. The app logs ~1 KB a converted file (docs/deploy-azure.md).')
+@minValue(1)
+param logDailyCapGb int = 1
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName, app: 'mp3pipe' }
 var containers = {
@@ -139,6 +143,7 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     tags: tags
     resourceToken: resourceToken
+    dailyQuotaGb: logDailyCapGb
   }
 }
 

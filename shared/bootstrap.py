@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import threading
 
 from shared.adapters.storage import BlobStorage, service_client
 from shared.ports.batch import BatchGateway
@@ -67,7 +67,20 @@ def tool_deps() -> Deps:
     return _build(run_tasks=False)
 
 
-@functools.cache
+_built: Deps | None = None
+_building = threading.Lock()
+
+
 def deps() -> Deps:
-    """The process-wide dependencies the functions use (settings checked, containers ensured, once)."""
-    return _build(run_tasks=True)
+    """The process-wide dependencies the functions use (settings checked, containers ensured), built once.
+
+    The Functions worker runs sync functions on a thread pool and warms nothing up: a burst of first invocations
+    calls this from several threads at once. One builds while the others wait for it (each build used to start a
+    local dispatcher of its own); a build that raises is not kept, so the next call tries again.
+    """
+    global _built
+    if _built is None:
+        with _building:
+            if _built is None:
+                _built = _build(run_tasks=True)
+    return _built

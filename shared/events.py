@@ -24,6 +24,15 @@ class ScrubSas(logging.Filter):
         return True
 
 
+def quiet_sdk_logging() -> None:
+    """Keep the Azure SDKs' warnings and errors, not their INFO lines, wherever the app runs.
+
+    The Functions worker sets the root logger to INFO and forwards every record to Application Insights; azure-core's
+    HttpLoggingPolicy logs each request and response (headers included) at INFO, several lines per file converted.
+    """
+    logging.getLogger("azure").setLevel(logging.WARNING)
+
+
 def event(kind: str, level: int = logging.INFO, /, **fields: Any) -> dict[str, Any]:
     """Log one event as a JSON line (Application Insights parses customDimensions from it)."""
     record = {"event": kind, **fields}

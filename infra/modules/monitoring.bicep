@@ -2,6 +2,8 @@
 param location string
 param tags object
 param resourceToken string
+@description('Most GB the workspace ingests a day (workspaceCapping.dailyQuotaGb); past it, ingestion stops until the next UTC day.')
+param dailyQuotaGb int
 
 resource workspace 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
   name: 'log-${resourceToken}'
@@ -9,6 +11,9 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
   tags: tags
   properties: {
     retentionInDays: 30
+    workspaceCapping: {
+      dailyQuotaGb: dailyQuotaGb
+    }
     sku: {
       name: 'PerGB2018'
     }
