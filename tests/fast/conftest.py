@@ -49,6 +49,16 @@ class World:
         """What the blob trigger does for the input's current version."""
         return submit_blob(self.storage.blob(self.settings.input_container, name), self.deps)
 
+    def dropped(self, *names: str) -> list[str]:
+        """Files land and their triggers submit them; returns their task ids."""
+        ids = []
+        for name in names:
+            self.drop(name)
+            result = self.submit(name)
+            assert result.status == "submitted" and result.task_id
+            ids.append(result.task_id)
+        return ids
+
     def convert(self, name: str, task_id: str) -> None:
         """What Batch does when ffmpeg succeeds: the MP3 uploaded, then the task completed."""
         self.storage.upload_bytes(self.settings.output_container, naming.output_name(name), b"ID3mp3")

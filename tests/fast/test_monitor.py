@@ -13,18 +13,8 @@ from shared.usecases.records import Records
 from tests.fast.conftest import World
 
 
-def submitted(w: World, *names: str) -> list[str]:
-    ids = []
-    for name in names:
-        w.drop(name)
-        result = w.submit(name)
-        assert result.status == "submitted" and result.task_id
-        ids.append(result.task_id)
-    return ids
-
-
 def test_the_pool_grows_to_the_queued_work_within_the_maximum_and_shrinks_after_the_idle_grace(world: World) -> None:
-    submitted(world, *(f"in/{i}.mp4" for i in range(3)))
+    world.dropped(*(f"in/{i}.mp4" for i in range(3)))
     grow = monitor_tick(world.deps)
     pool = world.batch.pool_state()
     assert pool is not None and grow.resized and grow.active == 3
@@ -33,7 +23,7 @@ def test_the_pool_grows_to_the_queued_work_within_the_maximum_and_shrinks_after_
     world.clock.advance(60)
     assert monitor_tick(world.deps).resized is False  # steady at the right size: nothing sent
 
-    submitted(world, *(f"more/{i}.mp4" for i in range(20)))
+    world.dropped(*(f"more/{i}.mp4" for i in range(20)))
     world.clock.advance(60)
     monitor_tick(world.deps)
     pool = world.batch.pool_state()
@@ -54,7 +44,7 @@ def test_the_pool_grows_to_the_queued_work_within_the_maximum_and_shrinks_after_
 
 
 def test_a_failed_task_is_reported_once_beside_its_output_and_its_record_says_failed(world: World) -> None:
-    (task_id,) = submitted(world, "clips/no audio.mp4")
+    (task_id,) = world.dropped("clips/no audio.mp4")
     world.clock.advance(30)
     world.fail(task_id)
     first = monitor_tick(world.deps)
@@ -62,7 +52,7 @@ def test_a_failed_task_is_reported_once_beside_its_output_and_its_record_says_fa
     assert first.reported == (path,) and path == "clips/no audio.error.json"
     report = world.storage.get_json(world.settings.output_container, path)
     assert report is not None and report["task_id"] == task_id and report["exit_code"] == 1
-    assert "no audio" in report["reason"].lower() or "matches no streams" in report["stderr_tail"]
+    assert report["reason"] == "the input has no audio stream" and "matches no streams" in report["stderr_tail"]
     rec, _ = Records(world.storage, world.settings.state_container).get("clips/no audio.mp4")
     assert rec is not None and (rec.state, rec.report) == (RecordState.FAILED, path)
     world.clock.advance(60)
@@ -72,7 +62,7 @@ def test_a_failed_task_is_reported_once_beside_its_output_and_its_record_says_fa
 
 
 def test_a_failure_of_a_version_since_replaced_writes_no_report(world: World) -> None:
-    (old,) = submitted(world, "re.mp4")
+    (old,) = world.dropped("re.mp4")
     world.clock.advance(5)
     world.drop("re.mp4", b"fixed file")  # replaced before the old task failed; its trigger has not run yet
     world.fail(old)
@@ -81,7 +71,7 @@ def test_a_failure_of_a_version_since_replaced_writes_no_report(world: World) ->
 
 
 def test_finished_tasks_leave_the_job_after_the_retention_once_their_outcome_is_recorded(world: World) -> None:
-    ok, bad = submitted(world, "a.mp4", "b.mp4")
+    ok, bad = world.dropped("a.mp4", "b.mp4")
     world.convert("a.mp4", ok)
     world.clock.advance(1)
     world.fail(bad)
@@ -95,7 +85,7 @@ def test_finished_tasks_leave_the_job_after_the_retention_once_their_outcome_is_
 
 
 def test_a_failed_task_is_not_deleted_before_it_is_reported(world: World) -> None:
-    (bad,) = submitted(world, "c.mp4")
+    (bad,) = world.dropped("c.mp4")
     world.fail(bad)
     world.clock.advance(world.settings.task_retention_seconds + 60)
     counts = world.batch.task_counts()
@@ -104,7 +94,7 @@ def test_a_failed_task_is_not_deleted_before_it_is_reported(world: World) -> Non
 
 
 def test_a_node_whose_start_task_failed_is_removed_and_shown_in_status_until_it_is_gone(world: World) -> None:
-    submitted(world, "n.mp4")
+    world.dropped("n.mp4")
     monitor_tick(world.deps)
     world.batch.finish_resize()
     world.batch.break_node("tvm-1", exit_code=100, stderr="E: Unable to locate package ffmpeg\n")
