@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # checkov (infra/ policy checks) pins dozens of packages; it gets a venv of its own so it never fights the app's.
 CHECKOV_VENV := .tools/checkov
 
-.PHONY: setup run serve test lint host bench clean
+.PHONY: setup run serve test check lint host bench clean
 
 setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
@@ -38,6 +38,11 @@ host: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+# The fast tier: ruff and the tests marked `fast` (use-cases on in-memory fakes, contracts' fake halves).
+check: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -m fast -p no:cacheprovider
 
 bench: setup
 	$(PY) -m bench.scaling
