@@ -48,6 +48,14 @@ class Kit:
         """One of the pool's nodes fails its start task."""
         pytest.skip(f"{self.name} nodes never break")
 
+    def fail_resize(self, code: str, message: str, reached: int) -> None:
+        """The resize in progress ends short of its target with Batch's error."""
+        pytest.skip(f"{self.name} resizes never fail")
+
+    def start(self, spec: TaskSpec) -> None:
+        """A node picks the task up and runs it (until `complete`)."""
+        pytest.skip(f"{self.name} tasks run on their own, too briefly to hold one running")
+
     def close(self) -> None:
         """Release what the adapter holds."""
 
@@ -68,6 +76,12 @@ class FakeKit(Kit):
 
     def break_node(self, node_id: str, exit_code: int, stderr: str) -> None:
         self.fake.break_node(node_id, exit_code=exit_code, stderr=stderr)
+
+    def fail_resize(self, code: str, message: str, reached: int) -> None:
+        self.fake.set_resize_error(code, message, reached=reached)
+
+    def start(self, spec: TaskSpec) -> None:
+        self.fake.start(spec.id)
 
 
 class LocalKit(Kit):
@@ -109,6 +123,13 @@ class AzureKit(Kit):
 
     def break_node(self, node_id: str, exit_code: int, stderr: str) -> None:
         self.standin.break_node(POOL, node_id, exit_code=exit_code, stderr=stderr)
+
+    def fail_resize(self, code: str, message: str, reached: int) -> None:
+        self.standin.set_resize_error(POOL, code, message, reached=reached)
+
+    def start(self, spec: TaskSpec) -> None:
+        self._clock += dt.timedelta(milliseconds=1)
+        assert self.standin.start_task(JOB, spec.id, self._clock) == "running"
 
     def close(self) -> None:
         self.azure.close()
@@ -190,6 +211,33 @@ def test_a_resize_in_progress_refuses_another_and_can_be_stopped(kit: Kit) -> No
     assert state is not None and state.allocation_state == "stopping"
     with pytest.raises(PoolBusy):
         gw.remove_nodes(["any"])
+
+
+def test_a_resize_that_falls_short_reports_why_until_the_next_resize(kit: Kit) -> None:
+    gw = ready(kit, nodes=1)
+    gw.resize(4, 0)
+    kit.fail_resize("AccountCoreQuotaReached", "The core quota was reached.", reached=2)
+    state = gw.pool_state()
+    assert state is not None and (state.allocation_state, state.current_dedicated, state.target_dedicated) == \
+        ("steady", 2, 4)
+    assert [(e.code, e.message) for e in state.resize_errors] == \
+        [("AccountCoreQuotaReached", "The core quota was reached.")]
+    gw.resize(2, 0)
+    state = gw.pool_state()
+    assert state is not None and state.resize_errors == ()
+
+
+def test_a_running_task_is_counted_open_and_can_be_stopped(kit: Kit) -> None:
+    gw = ready(kit, nodes=1)
+    spec = task("runs")
+    gw.add_task(spec)
+    kit.start(spec)
+    assert gw.task_status("runs") == "running" and gw.open_tasks() == {"runs": "running"}
+    counts = gw.task_counts()
+    assert (counts.active, counts.running) == (0, 1)
+    assert gw.queued_tasks(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5), 10) == []
+    assert gw.terminate_task("runs") is True
+    assert gw.task_status("runs") == "completed" and [f.id for f in gw.failed_tasks_since(None)] == ["runs"]
 
 
 def test_a_node_whose_start_task_failed_is_counted_listed_and_removed(kit: Kit) -> None:
