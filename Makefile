@@ -12,7 +12,7 @@ REALWORKER := ../shared/realworker
 WORKER_PYTHON ?= $(shell for p in python3.12 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12; do \
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12); print(sys.executable)' 2>/dev/null && break; done)
 
-.PHONY: setup run serve test lint host bench clean
+.PHONY: setup run serve test check lint host bench clean
 
 setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed $(WORKER_VENV)/.installed
 
@@ -55,6 +55,11 @@ host: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+# The fast tier: ruff and the tests marked `fast` (use-cases on in-memory fakes, contracts' fake halves).
+check: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -m fast -p no:cacheprovider
 
 bench: setup
 	$(PY) -m bench.scaling

@@ -1,4 +1,5 @@
-"""One contract for the Batch port, run against both adapters (local, and Azure via the REST stand-in)."""
+"""One contract for the Batch port, run against both adapters (local, and Azure via the REST stand-in) and the
+in-memory fake the fast use-case tests run on (tests/support/fakes/batch.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 
 from shared.adapters.batch.local import LocalBatchGateway
 from shared.domain import ffmpeg, planning
-from shared.ports.batch import BatchGateway, JobNotFound, PoolSpec, TaskSpec
+from shared.ports.batch import BatchGateway, JobNotFound, PoolBusy, PoolSpec, TaskSpec
 from tests.support.batch_standin import BatchStandin
+from tests.support.fakes.batch import MemoryBatch
 
 pytest_plugins = ["tests.support.batch_fixtures"]
 
@@ -39,8 +41,47 @@ class Kit:
     def complete(self, spec: TaskSpec, *, ok: bool) -> None:
         raise NotImplementedError
 
+    def finish_resize(self) -> None:
+        """The pool reaches the size it was asked for (local pools are that size at once)."""
+
+    def break_node(self, node_id: str, exit_code: int, stderr: str) -> None:
+        """One of the pool's nodes fails its start task."""
+        pytest.skip(f"{self.name} nodes never break")
+
+    def fail_resize(self, code: str, message: str, reached: int) -> None:
+        """The resize in progress ends short of its target with Batch's error."""
+        pytest.skip(f"{self.name} resizes never fail")
+
+    def start(self, spec: TaskSpec) -> None:
+        """A node picks the task up and runs it (until `complete`)."""
+        pytest.skip(f"{self.name} tasks run on their own, too briefly to hold one running")
+
     def close(self) -> None:
-        raise NotImplementedError
+        """Release what the adapter holds."""
+
+
+class FakeKit(Kit):
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.fake = MemoryBatch()
+        self.gw = self.fake
+
+    def complete(self, spec: TaskSpec, *, ok: bool) -> None:
+        # The exit code ffmpeg really returns in the local run, so the fake's failures look like the real ones.
+        self.fake.complete(spec.id, ok=ok, exit_code=MISSING_INPUT_EXIT)
+
+    def finish_resize(self) -> None:
+        self.fake.finish_resize()
+
+    def break_node(self, node_id: str, exit_code: int, stderr: str) -> None:
+        self.fake.break_node(node_id, exit_code=exit_code, stderr=stderr)
+
+    def fail_resize(self, code: str, message: str, reached: int) -> None:
+        self.fake.set_resize_error(code, message, reached=reached)
+
+    def start(self, spec: TaskSpec) -> None:
+        self.fake.start(spec.id)
 
 
 class LocalKit(Kit):
@@ -77,22 +118,40 @@ class AzureKit(Kit):
         self.standin.set_task(JOB, spec.id, exit_code=0 if ok else MISSING_INPUT_EXIT,
                               retry_count=0 if ok else spec.max_task_retry_count, at=self._clock)
 
+    def finish_resize(self) -> None:
+        self.standin.finish_resize(POOL)
+
+    def break_node(self, node_id: str, exit_code: int, stderr: str) -> None:
+        self.standin.break_node(POOL, node_id, exit_code=exit_code, stderr=stderr)
+
+    def fail_resize(self, code: str, message: str, reached: int) -> None:
+        self.standin.set_resize_error(POOL, code, message, reached=reached)
+
+    def start(self, spec: TaskSpec) -> None:
+        self._clock += dt.timedelta(milliseconds=1)
+        assert self.standin.start_task(JOB, spec.id, self._clock) == "running"
+
     def close(self) -> None:
         self.azure.close()
 
 
-@pytest.fixture(params=["local", "azure"])
+@pytest.fixture(params=[pytest.param("fake", marks=pytest.mark.fast), "local", "azure"])
 def kit(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kit]:
-    k: Kit = LocalKit(tmp_path) if request.param == "local" else AzureKit(request.getfixturevalue("batch_standin"))
+    k: Kit = FakeKit() if request.param == "fake" else LocalKit(tmp_path) if request.param == "local" \
+        else AzureKit(request.getfixturevalue("batch_standin"))
     try:
         yield k
     finally:
         k.close()
 
 
-def ready(k: Kit, nodes: int = 0) -> BatchGateway:
+def ready_pool_only(k: Kit, nodes: int = 0) -> BatchGateway:
     k.gw.ensure_pool(PoolSpec(id=POOL, slots_per_node=1, initial_dedicated_nodes=nodes))
-    k.gw.ensure_job(POOL)
+    return k.gw
+
+
+def ready(k: Kit, nodes: int = 0) -> BatchGateway:
+    ready_pool_only(k, nodes).ensure_job(POOL)
     return k.gw
 
 
@@ -117,7 +176,7 @@ def test_ensure_pool_and_job_are_idempotent(kit: Kit) -> None:
 
 
 def test_job_not_found_before_the_job_exists(kit: Kit) -> None:
-    kit.gw.ensure_pool(PoolSpec(id=POOL, slots_per_node=1))
+    ready_pool_only(kit)
     with pytest.raises(JobNotFound):
         kit.gw.add_task(task("early"))
     with pytest.raises(JobNotFound):
@@ -131,6 +190,69 @@ def test_resize_changes_the_target(kit: Kit) -> None:
     gw.resize(2, 1)
     state = gw.pool_state()
     assert state is not None and (state.target_dedicated, state.target_spot) == (2, 1)
+    kit.finish_resize()
+    state = gw.pool_state()
+    assert state is not None and state.allocation_state == "steady"
+    assert (state.current_dedicated, state.current_spot) == (2, 1)
+
+
+def test_a_resize_in_progress_refuses_another_and_can_be_stopped(kit: Kit) -> None:
+    gw = ready(kit, nodes=1)
+    gw.resize(3, 0)
+    state = gw.pool_state()
+    assert state is not None
+    if state.allocation_state == "steady":
+        pytest.skip(f"{kit.name} pools reach their size at once: no resize is ever in progress")
+    assert state.allocation_state == "resizing"
+    with pytest.raises(PoolBusy):
+        gw.resize(1, 0)
+    gw.stop_resize()
+    state = gw.pool_state()
+    assert state is not None and state.allocation_state == "stopping"
+    with pytest.raises(PoolBusy):
+        gw.remove_nodes(["any"])
+
+
+def test_a_resize_that_falls_short_reports_why_until_the_next_resize(kit: Kit) -> None:
+    gw = ready(kit, nodes=1)
+    gw.resize(4, 0)
+    kit.fail_resize("AccountCoreQuotaReached", "The core quota was reached.", reached=2)
+    state = gw.pool_state()
+    assert state is not None and (state.allocation_state, state.current_dedicated, state.target_dedicated) == \
+        ("steady", 2, 4)
+    assert [(e.code, e.message) for e in state.resize_errors] == \
+        [("AccountCoreQuotaReached", "The core quota was reached.")]
+    gw.resize(2, 0)
+    state = gw.pool_state()
+    assert state is not None and state.resize_errors == ()
+
+
+def test_a_running_task_is_counted_open_and_can_be_stopped(kit: Kit) -> None:
+    gw = ready(kit, nodes=1)
+    spec = task("runs")
+    gw.add_task(spec)
+    kit.start(spec)
+    assert gw.task_status("runs") == "running" and gw.open_tasks() == {"runs": "running"}
+    counts = gw.task_counts()
+    assert (counts.active, counts.running) == (0, 1)
+    assert gw.queued_tasks(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5), 10) == []
+    assert gw.terminate_task("runs") is True
+    assert gw.task_status("runs") == "completed" and [f.id for f in gw.failed_tasks_since(None)] == ["runs"]
+
+
+def test_a_node_whose_start_task_failed_is_counted_listed_and_removed(kit: Kit) -> None:
+    gw = ready(kit, nodes=2)
+    kit.break_node("node-bad", 7, "apt-get: no network\n")
+    state = gw.pool_state()
+    assert state is not None and state.broken == 1
+    (node,) = gw.broken_nodes()
+    assert (node.id, node.state, node.exit_code) == ("node-bad", "starttaskfailed", 7)
+    assert "no network" in node.stderr_tail and node.failure
+    gw.remove_nodes(["node-bad"])
+    kit.finish_resize()
+    state = gw.pool_state()
+    assert state is not None and (state.broken, state.target_dedicated, state.current_dedicated) == (0, 1, 1)
+    assert gw.broken_nodes() == []
 
 
 # -- tasks ------------------------------------------------------------------------------------------------
@@ -142,6 +264,19 @@ def test_the_same_task_twice_is_one_task(kit: Kit) -> None:
     assert gw.add_task(task("twice")) is False
     counts = gw.task_counts()
     assert (counts.active, counts.running, counts.completed) == (1, 0, 0)
+
+
+def test_open_tasks_are_the_ones_not_completed(kit: Kit) -> None:
+    with pytest.raises(JobNotFound):
+        ready_pool_only(kit, nodes=1).open_tasks()
+    gw = ready(kit, nodes=1)
+    done, waiting = task("open-done", SUCCEEDING), task("open-waiting")
+    gw.add_task(done)
+    kit.complete(done, ok=True)
+    gw.resize(0, 0)
+    kit.finish_resize()
+    gw.add_task(waiting)
+    assert gw.open_tasks() == {"open-waiting": "active"}
 
 
 def test_task_counts_reflect_active_tasks(kit: Kit) -> None:

@@ -22,6 +22,7 @@ from shared.usecases.monitor.tick import TickResult, monitor_tick
 from shared.usecases.records import Records
 from shared.usecases.submit import submit_blob
 from tests.support.batch_standin import BatchStandin
+from tests.support.fakes.clock import Clock
 
 pytest_plugins = ["tests.support.batch_fixtures"]
 
@@ -36,19 +37,6 @@ STDERR = (
     "To ignore this, add a trailing '?' to the map.\n"
 )
 REPORT_KEYS = {"input", "etag", "task_id", "exit_code", "reason", "stderr_tail", "attempts", "finished_at"}
-
-
-class Clock:
-    """The monitor's clock (epoch seconds), moved by the test."""
-
-    def __init__(self, start: dt.datetime) -> None:
-        self.now = start.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass

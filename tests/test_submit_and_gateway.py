@@ -21,7 +21,7 @@ from azure.storage.blob import BlobClient
 from devhost.host import blob_client_arg
 from shared.adapters.batch.local import LocalBatchGateway
 from shared.adapters.batch.local_store import spec_from_json
-from shared.ports.batch import JobNotFound, PoolSpec, ResourceFile, TaskSpec
+from shared.ports.batch import PoolSpec, ResourceFile, TaskSpec
 from shared.usecases.submit import submit_blob, submit_triggered
 from tests.conftest import wait_until
 
@@ -50,23 +50,6 @@ def test_a_trigger_is_submitted_through_the_apps_pooled_client_not_the_triggers(
     result = submit_triggered(client, deps)
     assert result.status == "submitted"
     assert deps.gateway.task_ids() == [result.task_id]
-
-
-def test_a_new_version_is_a_new_task(deps, media):
-    _upload(deps, "v.mp4", media["tone"].read_bytes())
-    client = blob_client_arg("AzureWebJobsStorage", deps.settings.input_container, "v.mp4")
-    a = submit_blob(client, deps)
-    _upload(deps, "v.mp4", media["tone_long"].read_bytes())
-    b = submit_blob(client, deps)
-    assert a.task_id != b.task_id and len(deps.gateway.task_ids()) == 2
-
-
-def test_non_mp4_is_skipped_without_a_task(deps):
-    _upload(deps, "readme.txt", b"x")
-    client = blob_client_arg("AzureWebJobsStorage", deps.settings.input_container, "readme.txt")
-    assert submit_blob(client, deps).status == "skipped"
-    with pytest.raises(JobNotFound):  # no job was even needed
-        deps.gateway.task_counts()
 
 
 def _sas(url: str) -> dict[str, str]:
