@@ -24,14 +24,18 @@ NAME = "Été 2024/100% live – 東京 take 1.mp4"  # spaces, non-ASCII, a perc
 
 @pytest.fixture
 def world(azurite: Azurite, batch_standin: BatchStandin) -> Iterator[World]:
+    """Settings with a preset other than the default, so the metadata shows the one used; the first submit creates
+    the job."""
     w = make_world(azurite, batch_standin, FFMPEG_PRESET="small")
-    w.tick()  # creates pool and job
-    yield w
-    w.deps.gateway.close()  # type: ignore[attr-defined]
+    try:
+        yield w
+    finally:
+        w.deps.gateway.close()  # type: ignore[attr-defined]
 
 
 def task_body(w: World, task_id: str) -> dict[str, Any]:
-    (post,) = [r for r in w.standin.sent("POST", f"/jobs/{w.settings.job_id}/tasks") if r.body["id"] == task_id]
+    posts = w.standin.sent("POST", f"/jobs/{w.settings.job_id}/tasks")
+    (post,) = [r for r in posts if r.body["id"] == task_id and r.status == 201]  # the one Batch accepted
     return post.body
 
 
