@@ -15,6 +15,7 @@ import pytest
 from devhost.azurite import Azurite
 from shared.domain import naming, output_headers
 from tests.support.batch_standin import BatchStandin
+from tests.support.hostile import HOSTILE_NAMES
 from tests.test_monitor_requests import World, make_world, submit
 
 pytest_plugins = ["tests.support.batch_fixtures"]
@@ -92,3 +93,20 @@ def test_a_failed_tasks_logs_are_text_and_its_report_is_json(world: World, media
     report = naming.report_name(name)
     assert world.reports() == [report]
     assert properties(world, report).content_settings.content_type.startswith("application/json")
+
+
+@pytest.mark.parametrize("name", [NAME, *HOSTILE_NAMES, "100%25 literally.mp4", "emoji 🎧 ünï.mp4"])
+def test_every_name_travels_as_ascii_and_decodes_to_itself(name: str) -> None:
+    meta = output_headers.source_metadata(name, '"0x8DC0FFEE"', "standard")
+    assert all(v.isascii() and v.isprintable() for v in meta.values()), meta
+    assert {k: output_headers.decode(v) for k, v in meta.items()} == {
+        "mp3pipe_input": name, "mp3pipe_input_etag": "0x8DC0FFEE", "mp3pipe_preset": "standard"}
+
+
+def test_a_name_too_long_for_azures_metadata_cap_is_left_out_not_failed() -> None:
+    name = "東京/" + "音" * 1000 + ".mp4"  # storage takes 1,024 characters; encoded, 9 bytes each
+    headers = dict(output_headers.mp3_headers(name, "0x8DC0FFEE", "standard"))
+    meta = {k.removeprefix("x-ms-meta-"): v for k, v in headers.items() if k.startswith("x-ms-meta-")}
+    assert sum(len(k) + len(v) for k, v in meta.items()) <= 8 * 1024  # else Storage refuses the MP3's upload
+    assert meta == {"mp3pipe_input_etag": "0x8DC0FFEE", "mp3pipe_preset": "standard"}
+    assert headers["x-ms-blob-content-type"] == "audio/mpeg"
