@@ -6,9 +6,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from azure.storage.blob import ContainerClient
 
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import duration
+from shared.domain import naming, output_headers
 from tests.conftest import isolated
 from tests.support.media import held_seconds
 
@@ -18,6 +20,10 @@ def pipe(azurite, tmp_path_factory):
     settings = isolated()
     with LocalPipeline(tmp_path_factory.mktemp("state"), settings=settings, azurite=azurite) as p:
         yield p
+
+
+def content_type(container: ContainerClient, name: str) -> str:
+    return container.get_blob_client(name).get_blob_properties().content_settings.content_type
 
 
 def _fetch_held(pipe: LocalPipeline, name: str, tmp: Path) -> float | None:
@@ -53,6 +59,23 @@ def test_a_file_without_audio_fails_with_a_report_and_blocks_nothing(pipe, media
     assert report["exit_code"] not in (0, None)
     assert "mp3pipe: the input has no audio stream" in report["stderr_tail"]
     assert report["attempts"] >= 1 and report["task_id"] and report["finished_at"]
+    # Each opens where users open them: the report as JSON, the task's logs as text.
+    out = pipe.service.get_container_client(pipe.output_container)
+    assert content_type(out, naming.report_name("broken/noaudio.mp4")).startswith("application/json")
+    assert content_type(out, f"{report['logs']}/stderr.txt") == output_headers.LOG_CONTENT_TYPE
+
+
+def test_an_mp3_is_audio_mpeg_and_names_its_source_whatever_the_name(pipe, media):
+    name = "Été 2024/100% live – 東京 take 1.mp4"  # spaces, non-ASCII, a percent sign
+    etags = {name: pipe.drop(name, media["tone"])}
+    outcome = pipe.wait(etags, timeout=120)[name]
+    assert outcome.kind == "converted" and outcome.output
+    props = pipe.service.get_blob_client(pipe.output_container, outcome.output).get_blob_properties()
+    assert props.content_settings.content_type == "audio/mpeg"
+    assert all(v.isascii() and v.isprintable() for v in props.metadata.values()), props.metadata
+    source = {k: output_headers.decode(v) for k, v in props.metadata.items()}
+    assert source == {"mp3pipe_input": name, "mp3pipe_input_etag": etags[name],
+                      "mp3pipe_preset": pipe.value("FFMPEG_PRESET")}
 
 
 def test_overwriting_a_blob_converts_it_again(pipe, media, tmp_path):

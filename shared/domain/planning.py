@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.domain import ffmpeg, naming
+from shared.domain import ffmpeg, naming, output_headers
 from shared.ports.batch import OutputFile, ResourceFile, TaskSpec
 
 ENV_INPUT_BLOB = "MP3PIPE_INPUT_BLOB"
@@ -28,8 +28,10 @@ def plan_task(
         command_line=ffmpeg.command_line(preset),
         resource_files=(ResourceFile(http_url=input_url, file_path=ffmpeg.INPUT_FILE),),
         output_files=(
-            OutputFile(ffmpeg.OUTPUT_FILE, output_container_url, naming.output_name(name), "tasksuccess"),
-            OutputFile("../std*.txt", output_container_url, naming.logs_folder(tid), "taskfailure"),
+            OutputFile(ffmpeg.OUTPUT_FILE, output_container_url, naming.output_name(name), "tasksuccess",
+                       output_headers.mp3_headers(name, etag, preset)),
+            OutputFile("../std*.txt", output_container_url, naming.logs_folder(tid), "taskfailure",
+                       output_headers.LOG_HEADERS),
         ),
         # The name travels as data (an environment value), never as part of the command line.
         environment=((ENV_INPUT_BLOB, name), (ENV_INPUT_ETAG, naming.clean_etag(etag))),

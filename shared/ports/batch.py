@@ -37,12 +37,14 @@ class OutputFile:
 
     `path` is the blob name for a single-file pattern, or the virtual folder for a wildcard.
     `upload_condition` is one of "tasksuccess", "taskfailure", "taskcompletion".
+    `upload_headers` are Put Blob request headers the upload carries (content type, `x-ms-meta-*` metadata).
     """
 
     pattern: str
     container_url: str
     path: str
     upload_condition: str
+    upload_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from tests.support.standin_spec import (  # noqa: F401 - re-exported for the tes
     parse_filter,
     parse_time,
 )
+from tests.support.standin_uploads import upload_outputs
 from tests.support.tls_standin import TlsStandin
 
 FAKE_TOKEN = "fake-batch-token"
@@ -255,6 +256,17 @@ class BatchStandin(TlsStandin):
             _transition(task, state, at or utcnow(), result, exit_code, failure, retry_count)
             task["eTag"] = self._etag()
             return task
+
+    def finish_task(self, job_id: str, task_id: str, files: dict[str, bytes], *, exit_code: int = 0,
+                    retry_count: int | None = None, at: dt.datetime | None = None) -> list[str]:
+        """The node finishes the task: the files it left (path relative to its working directory -> content) that
+        match the task's output rules for this outcome are uploaded to storage with the rules' `uploadHeaders`,
+        then the task completes (success on exit code 0); returns the blob names uploaded."""
+        with self._lock:
+            task = copy.deepcopy(self.tasks[job_id][task_id])
+        written = upload_outputs(task, files, success=exit_code == 0)
+        self.set_task(job_id, task_id, exit_code=exit_code, retry_count=retry_count, at=at)
+        return written
 
     def bulk_load(
         self,

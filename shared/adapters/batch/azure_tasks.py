@@ -56,7 +56,9 @@ class TaskOperations(AdapterBase):
                     file_pattern=of.pattern,
                     destination=bm.OutputFileDestination(
                         container=bm.OutputFileBlobContainerDestination(
-                            path=of.path, container_url=of.container_url, identity_reference=identity
+                            path=of.path, container_url=of.container_url, identity_reference=identity,
+                            upload_headers=[bm.OutputFileUploadHeader(name=k, value=v)
+                                            for k, v in of.upload_headers] or None,
                         )
                     ),
                     upload_options=bm.OutputFileUploadConfiguration(

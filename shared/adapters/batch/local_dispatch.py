@@ -200,5 +200,5 @@ class Dispatcher:
             for match in matches:
                 name = f"{rule.path.rstrip('/')}/{Path(match).name}" if wildcard else rule.path
                 self._record(spec.id, "uploading", path=name)
-                etag = upload(rule.container_url, name, Path(match))
+                etag = upload(rule.container_url, name, Path(match), rule.upload_headers)
                 self._record(spec.id, "upload", path=name, etag=etag)

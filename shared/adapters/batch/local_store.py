@@ -39,7 +39,8 @@ def spec_from_json(raw: str) -> TaskSpec:
         display_name=d["display_name"],
         command_line=d["command_line"],
         resource_files=tuple(ResourceFile(**r) for r in d["resource_files"]),
-        output_files=tuple(OutputFile(**o) for o in d["output_files"]),
+        output_files=tuple(OutputFile(**{**o, "upload_headers": tuple((k, v) for k, v in o.get("upload_headers", ()))})
+                           for o in d["output_files"]),
         environment=tuple((k, v) for k, v in d["environment"]),
         max_task_retry_count=d["max_task_retry_count"],
         max_wall_clock_seconds=d["max_wall_clock_seconds"],

@@ -9,6 +9,8 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
+from shared.domain.output_headers import Headers, blob_properties
+
 
 @functools.cache
 def http() -> Any:
@@ -61,14 +63,18 @@ def upload_transport(loopback: bool) -> Any:
     return RequestsTransport(use_env_settings=not loopback)
 
 
-def upload(container_url: str, name: str, path: Path) -> str:
-    """Upload one output file; returns the committed blob's ETag."""
-    from azure.storage.blob import ContainerClient
+def upload(container_url: str, name: str, path: Path, headers: Headers = ()) -> str:
+    """Upload one output file with the rule's upload headers (content type, metadata), as Batch applies a task's
+    `uploadHeaders`; returns the committed blob's ETag."""
+    from azure.storage.blob import ContainerClient, ContentSettings
 
     from shared.adapters.storage import is_loopback
 
+    content_type, metadata = blob_properties(headers)
+    settings = ContentSettings(content_type=content_type) if content_type else None
     transport = upload_transport(is_loopback(container_url))
     blob = ContainerClient.from_container_url(container_url, transport=transport).get_blob_client(name)
     with open(path, "rb") as fh:
         # A block blob appears only when its block list commits: readers never see half an MP3.
-        return str(blob.upload_blob(fh, overwrite=True, max_concurrency=4)["etag"]).strip('"')
+        return str(blob.upload_blob(fh, overwrite=True, max_concurrency=4, content_settings=settings,
+                                    metadata=metadata or None)["etag"]).strip('"')
