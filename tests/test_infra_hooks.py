@@ -113,13 +113,41 @@ def test_the_subscription_feeds_the_registered_blob_trigger_with_its_key(arm):
                        "?functionName=Host.Functions.submit&code=Bx_ky%2F%2B%3D%3D", "maxEventsPerBatch": 1}}
     assert p["filter"] == {"includedEventTypes": ["Microsoft.Storage.BlobCreated"],
                            "subjectBeginsWith": "/blobServices/default/containers/mp4-in/",
-                           "subjectEndsWith": ".mp4", "isSubjectCaseSensitive": False, "advancedFilters": []}
+                           "subjectEndsWith": ".mp4", "isSubjectCaseSensitive": False, "advancedFilters": [
+                               {"operatorType": "StringIn", "key": "data.api", "values": [
+                                   "PutBlob", "PutBlockList", "CopyBlob", "FlushWithClose", "SftpCommit"]}]}
     assert p["retryPolicy"] == {"maxDeliveryAttempts": 30, "eventTimeToLiveInMinutes": 1440}
     dead = p["deadLetterWithResourceIdentity"]
     assert dead["identity"] == {"type": "SystemAssigned"}
     assert dead["deadLetterDestination"]["properties"] == {
         "resourceId": f"/subscriptions/{SUB}/resourceGroups/rg-t/providers/Microsoft.Storage/storageAccounts/stt",
         "blobContainerName": "eventgrid-deadletter"}
+
+
+# BlobCreated's `data.api` values in Microsoft's Blob Storage event schema: those that begin a file and those that
+# finish one (Data Lake: CreateFile opens an empty file, FlushWithClose closes it; SFTP: SftpCreate, SftpCommit).
+BEGINS = ("CreateFile", "SftpCreate")
+FINISHES = ("PutBlob", "PutBlockList", "CopyBlob", "FlushWithClose", "SftpCommit")
+
+
+def test_a_half_written_data_lake_or_sftp_upload_never_triggers_a_conversion(arm):
+    deploy(arm)
+    (put,) = arm.sent("PUT", "/eventSubscriptions/mp3pipe-submit")
+    (api,) = [f for f in put.body["properties"]["filter"]["advancedFilters"] if f["key"] == "data.api"]
+    assert api["operatorType"] == "StringIn"  # an event passes only when its data.api is one of these
+    allowed = {v.casefold() for v in api["values"]}  # Event Grid compares strings ignoring case
+    assert [a for a in BEGINS if a.casefold() in allowed] == []
+    assert [a for a in FINISHES if a.casefold() not in allowed] == []
+
+
+def test_a_subscription_made_without_the_upload_filter_gets_it(arm):
+    deploy(arm)
+    arm.subscriptions["mp3pipe-submit"]["properties"]["filter"]["advancedFilters"] = []  # as an older hook made it
+    arm.calls.clear()
+    assert deploy(arm) == ("updated (properties.filter.advancedFilters differed) Event Grid subscription "
+                           f"mp3pipe-submit -> func-t{MgmtStandin.host_suffix} function submit")
+    (put,) = arm.sent("PUT", "/eventSubscriptions/mp3pipe-submit")
+    assert put.body["properties"]["filter"]["advancedFilters"][0]["key"] == "data.api"
 
 
 def test_a_rotated_key_updates_the_subscription(arm):
@@ -230,7 +258,8 @@ def test_what_arm_adds_or_spells_its_own_way_is_not_drift(arm):
     p["eventDeliverySchema"] = "eventgridschema"
     dead = p["deadLetterWithResourceIdentity"]["deadLetterDestination"]["properties"]
     dead["resourceId"] = dead["resourceId"].replace("resourceGroups", "resourcegroups")
-    del p["filter"]["advancedFilters"]  # an empty list left out
+    api = p["filter"]["advancedFilters"][0]
+    api["values"] = [v.lower() for v in reversed(api["values"])]  # a set of strings, in ARM's own case
     assert "up to date" in deploy(arm)
 
 
