@@ -16,7 +16,7 @@ from infra.hooks.pool import app_pool, arm_pool
 from shared.adapters.batch.azure import IMAGE, NODE_AGENT_SKU, START_TASK_COMMAND
 from shared.settings import Settings
 from tests.support.batch_standin import FakeCredential
-from tests.support.bicep_reader import INFRA, REPO, parse
+from tests.support.bicep_reader import INFRA, REPO, all_resources, parse
 from tests.support.mgmt_standin import MgmtStandin
 
 SUB = "00000000-0000-0000-0000-00000000c0de"
@@ -81,18 +81,20 @@ def test_the_pool_is_the_apps_own_definition_with_the_pool_identity(arm):
     assert {m["name"]: m["value"] for m in p["metadata"]} == {"app": "mp3pipe", "job": "mp3pipe-job"}
 
 
-def test_fast_start_package_maps_to_the_accounts_application(arm):
+def test_a_left_over_ffmpeg_package_setting_never_makes_a_pool_that_cannot_start(arm):
+    # The template has no auto-storage account, so no application package can exist in its Batch account: a pool
+    # referencing one would fail every node. BATCH_FFMPEG_PACKAGE is gone; a value left in an azd env is ignored.
     provision(arm, {**ENV, "BATCH_FFMPEG_PACKAGE": "ffmpeg@7.1"})
     p = arm.pools["mp3pipe-pool"]["properties"]
-    assert p["applicationPackages"] == [{"id": f"/subscriptions/{SUB}/resourceGroups/rg-t/providers/Microsoft.Batch/"
-                                               "batchAccounts/bat/applications/ffmpeg", "version": "7.1"}]
-    assert "AZ_BATCH_APP_PACKAGE_ffmpeg_7_1" in p["startTask"]["commandLine"]
+    assert "applicationPackages" not in p and p["startTask"]["commandLine"] == START_TASK_COMMAND
+    batch = next(r for r in all_resources() if r.type == "Microsoft.Batch/batchAccounts")
+    assert "autoStorage" not in batch.body["properties"]
 
 
 def test_a_pool_field_the_hook_cannot_map_stops_it():
     pool = app_pool(Settings.from_env(ENV))
     with pytest.raises(HookError, match="'mountConfiguration'"):
-        arm_pool({**pool, "mountConfiguration": []}, POOL_IDENTITY, "/a")
+        arm_pool({**pool, "mountConfiguration": []}, POOL_IDENTITY)
 
 
 def test_an_existing_pool_without_the_identity_is_reported(arm):

@@ -17,7 +17,6 @@ OPTIONAL = {
     "AzureWebJobsStorage": "a connection string holds a key: storage is reached by identity (__blobServiceUri)",
     "AzureWebJobsStorage__accountName": "the template sets AzureWebJobsStorage__blobServiceUri instead",
     "BATCH_ACCOUNT_KEY": "no keys: the app signs in to Batch with its identity",
-    "BATCH_FFMPEG_PACKAGE": "fast node start needs an application package uploaded first (docs/azure-batch.md)",
     "LOCAL_STATE_DIR": "local gateway only",
     "FFMPEG_PATH": "local gateway only",
     "LOCAL_TASK_SLOTS": "local gateway only",
