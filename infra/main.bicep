@@ -55,6 +55,7 @@ param principalId string = ''
 @allowed(['User', 'ServicePrincipal', 'Group'])
 param principalType string = 'User'
 
+@secure()
 @description('Optional webhook URL told of every finished file (.mp3) and failure report (.error.json) in the output container. Event Grid validates it when the subscription is made (the endpoint must answer its handshake, or provision fails).')
 param notificationWebhookUrl string = ''
 
@@ -169,6 +170,7 @@ module app 'modules/functionapp.bicep' = {
     poolIdentityId: identities.outputs.poolIdentityId
     blobEndpoint: storage.outputs.blobEndpoint
     queueEndpoint: storage.outputs.queueEndpoint
+    tableEndpoint: storage.outputs.tableEndpoint
     deploymentContainer: containers.deployment
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     containers: containers
@@ -246,6 +248,7 @@ output BATCH_VM_SIZE string = batchVmSize
 output BATCH_SLOTS_PER_NODE string = (batchSlotsPerNode > 0) ? string(batchSlotsPerNode) : ''
 output BATCH_MAX_NODES string = string(batchMaxNodes)
 output BATCH_POOL_IDENTITY_ID string = identities.outputs.poolIdentityId
+output BATCH_APP_ROLE_ID string = roles.outputs.batchAppRoleId
 output INPUT_CONTAINER string = containers.input
 output OUTPUT_CONTAINER string = containers.output
 output STATE_CONTAINER string = containers.state

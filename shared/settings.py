@@ -155,13 +155,6 @@ def _rules(v: dict[str, Any], raw: dict[str, str], env: Mapping[str, str]) -> li
             f"they are signed for it + 12 h with a user-delegation key, which Azure caps at 7 days; use at most "
             f"{MAX_WALL_CLOCK_WITH_SAS}, or give the pool an identity (BATCH_POOL_IDENTITY_ID)"
         )
-    if v["ffmpeg_package"]:
-        from shared.package_ref import parse_package
-
-        try:
-            parse_package(v["ffmpeg_package"])
-        except ValueError as exc:
-            errors.append(str(exc))
     if len({v["input_container"], v["output_container"], v["state_container"]}) < 3:
         errors.append("INPUT_CONTAINER, OUTPUT_CONTAINER and STATE_CONTAINER must be three different containers")
     return errors
@@ -189,7 +182,6 @@ class Settings:
     min_nodes: int
     max_nodes: int
     pool_identity_id: str
-    ffmpeg_package: str
     spot_share: float
     dedicated_floor: int
     idle_grace_seconds: int

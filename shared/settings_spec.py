@@ -95,9 +95,6 @@ SETTINGS: tuple[Setting, ...] = (
             "resource id of the pool's user-assigned identity; nodes then reach storage with it instead of SAS "
             "URLs, and the monitor never creates the pool itself (the deployment does; a missing pool is logged "
             "naming this setting)"),
-    Setting("BATCH_FFMPEG_PACKAGE", "ffmpeg_package", "text", "",
-            "fast node start: a Batch application package (`appid` or `appid@version`) holding a static ffmpeg "
-            "build; the start task copies it instead of running apt (see `docs/azure-batch.md`)"),
     Setting("BATCH_SPOT_SHARE", "spot_share", "number", "0",
             "share of nodes that may be Spot (`target_low_priority_nodes`; needs a user-subscription Batch "
             "account)", low=0, high=1),

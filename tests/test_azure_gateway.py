@@ -449,17 +449,3 @@ def test_gateway_has_every_protocol_method_with_its_signature() -> None:
         if callable(member) and not name.startswith("_"):
             ours = inspect.signature(getattr(AzureBatchGateway, name))
             assert list(ours.parameters) == list(inspect.signature(member).parameters), name
-
-
-def test_fast_start_mode_installs_ffmpeg_from_an_application_package(batch_standin: BatchStandin,
-                                                                      fake_credential: FakeCredential) -> None:
-    g = gateway(batch_standin, fake_credential, ffmpeg_package="ffmpeg-static@7.1")
-    try:
-        assert g.ensure_pool(PoolSpec(id=POOL, slots_per_node=2)) is True
-    finally:
-        g.close()
-    body = batch_standin.sent("POST", "/pools")[0].body  # validated against the REST spec by the stand-in
-    assert body["applicationPackageReferences"] == [{"applicationId": "ffmpeg-static", "version": "7.1"}]
-    command = body["startTask"]["commandLine"]
-    assert "AZ_BATCH_APP_PACKAGE_ffmpeg_static_7_1" in command and "apt-get" not in command
-    assert "/usr/local/bin/ffmpeg" in command and body["startTask"]["waitForSuccess"] is True

@@ -354,31 +354,6 @@ def test_a_wall_clock_past_the_delegation_keys_7_day_cap_is_refused_in_sas_mode(
     Settings.from_env({"TASK_MAX_WALL_CLOCK_SECONDS": "600000", "BATCH_POOL_IDENTITY_ID": "/subscriptions/x/id"})
 
 
-ARM_APP = "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/acct/applications/ffmpeg"
-
-
-@pytest.mark.parametrize(("value", "app_id", "version"), [
-    ("ffmpeg-static@7.1", "ffmpeg-static", "7.1"),
-    (f"{ARM_APP}@7.1", ARM_APP, "7.1"),
-    (f"{ARM_APP}/versions/7.1", ARM_APP, "7.1"),
-    (ARM_APP, ARM_APP, None),
-])
-def test_the_ffmpeg_package_takes_a_short_or_an_arm_id(batch_standin: BatchStandin, value: str, app_id: str,
-                                                       version: str | None) -> None:
-    g = batch_standin.gateway(pool_id="mp3pipe-pool", job_id="mp3pipe-job", slots_per_node=2, ffmpeg_package=value)
-    try:
-        assert g.ensure_pool(PoolSpec(id="mp3pipe-pool", slots_per_node=2)) is True
-    finally:
-        g.close()
-    body = batch_standin.sent("POST", "/pools")[0].body  # validated against the spec by the stand-in
-    ref = {"applicationId": app_id, **({"version": version} if version else {})}
-    assert body["applicationPackageReferences"] == [ref]
-    name = app_id.rsplit("/", 1)[-1].replace("-", "_")
-    assert f"AZ_BATCH_APP_PACKAGE_{name}{'_7_1' if version else ''}\"" in body["startTask"]["commandLine"]
-    with pytest.raises(SettingsError, match="BATCH_FFMPEG_PACKAGE"):
-        Settings.from_env({"BATCH_FFMPEG_PACKAGE": "/subscriptions/0000/not/an/application"})
-
-
 # -- item 3: node URLs outlive the queue ---------------------------------------------------------------------
 
 

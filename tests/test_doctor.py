@@ -32,7 +32,9 @@ HOST = "func-t" + MgmtStandin.host_suffix  # Azure's unique default host name; t
 PLAIN_HOST = "func-t.azurewebsites.net"  # what a URL built from the app's name says
 PRINCIPALS = {"appPrincipalId": "app-principal", "poolPrincipalId": "pool-principal",
               "topicPrincipalId": "topic-principal", "userPrincipalId": "user-principal"}
-ENV = {**HOOK_ENV, "AZURE_PRINCIPAL_ID": "user-principal", "MP3PIPE_NOTIFY_QUEUE": "mp3pipe-done"}
+BATCH_APP_ROLE_ID = "5e1f2a3b-7c4d-5e6f-8a9b-0c1d2e3f4a5b"  # main.bicep's output: the custom role's GUID
+ENV = {**HOOK_ENV, "AZURE_PRINCIPAL_ID": "user-principal", "MP3PIPE_NOTIFY_QUEUE": "mp3pipe-done",
+       "BATCH_APP_ROLE_ID": BATCH_APP_ROLE_ID}
 # roles.bicep's scope symbols -> the resources they name in this deployment
 SCOPES = {"account": STORAGE, "batchAccount": BATCH,
           "appInsights": f"{RG}/providers/Microsoft.Insights/components/appi-t",
@@ -53,8 +55,13 @@ def template_grants() -> list[tuple[str, str, str]]:
             continue
         body = res["config"].get("config", res["config"])  # inside `if (...)`
         props = body["properties"]
-        role = props["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
-        out.append((props["principalId"], guids[role], body["scope"]))
+        definition = props["roleDefinitionId"]
+        if "function" in definition:  # subscriptionResourceId('...roleDefinitions', builtInGuidVar)
+            guid = guids[definition["function"]["parameters"]["resource_name_1"]]
+        else:  # batchAppRole.id: the custom role the template defines
+            assert definition["operator"]["operands"] == {"operand_1": "batchAppRole", "operand_2": "id"}
+            guid = BATCH_APP_ROLE_ID
+        out.append((props["principalId"], guid, body["scope"]))
     return out
 
 
@@ -112,7 +119,7 @@ def test_a_healthy_deployment_passes_every_check(arm):
                                            "webhook host", "webhook function", "webhook key", "Batch pool",
                                            "Batch quotas", "roles"]
     assert doctor.exit_code(findings) == 0
-    assert "10 role assignment(s) in place" in findings[-1].detail
+    assert "11 role assignment(s) in place" in findings[-1].detail
     assert arm.sent("PUT") == [arm.sent("PUT", "/pools/")[0], arm.sent("PUT", "/eventSubscriptions/")[0]]  # hooks'
 
 
@@ -294,10 +301,11 @@ def test_each_missing_role_assignment_is_reported_with_the_command_that_makes_it
     who, guid, scope = template_grants()[missing]
     del arm.role_assignments[missing]
     found = only_problem(check(arm), "roles")
-    role = next(name for name, g in doctor.ROLES.items() if g == guid)
+    role = next((name for name, g in doctor.ROLES.items() if g == guid), doctor.BATCH_APP_ROLE)
     assert f"lacks {role} on " in found.detail
     assert found.fix.startswith("`azd provision`")
-    assert f"--assignee-object-id {PRINCIPALS[who]} " in found.fix and f'--role "{role}"' in found.fix
+    by = f'--role "{role}"' if role in doctor.ROLES else f"--role {BATCH_APP_ROLE_ID}"
+    assert f"--assignee-object-id {PRINCIPALS[who]} " in found.fix and by in found.fix
     if scope != "appInsights":
         assert found.detail.endswith(SCOPES[scope]) and f"--scope {SCOPES[scope]}`" in found.fix
 
@@ -323,7 +331,7 @@ def test_a_role_on_another_container_does_not_count(arm):
 def test_without_azure_principal_id_your_own_roles_are_said_to_be_unchecked(arm):
     findings = check(arm, {k: v for k, v in ENV.items() if k != "AZURE_PRINCIPAL_ID"})
     assert problems(findings) == []
-    assert findings[-1].detail == ("8 role assignment(s) in place (yours not checked: no AZURE_PRINCIPAL_ID in the "
+    assert findings[-1].detail == ("9 role assignment(s) in place (yours not checked: no AZURE_PRINCIPAL_ID in the "
                                    "azd environment)")
 
 
@@ -364,7 +372,8 @@ def test_the_doctors_expectations_are_the_template_and_the_app():
     scopes = {"account": "storage", "batchAccount": "batch", "appInsights": "insights", "inputContainer": "input",
               "outputContainer": "output", "deadLetterContainer": "deadLetter", "notifyQueue": "notifyQueue"}
     template = sorted((params[p], guid, scopes[s]) for p, guid, s in template_grants())
-    assert sorted((g.who, doctor.ROLES[g.role], g.scope) for g in doctor.GRANTS) == template
+    guids = {**doctor.ROLES, doctor.BATCH_APP_ROLE: BATCH_APP_ROLE_ID}
+    assert sorted((g.who, guids[g.role], g.scope) for g in doctor.GRANTS) == template
     builtin = json.loads((Path(__file__).parent / "data" / "builtin_roles.json").read_text())["roles"]
     assert {name: builtin[name] for name in doctor.ROLES} == doctor.ROLES
     # the functions function_app.py registers (a fresh interpreter: indexing is once per process)

@@ -16,7 +16,7 @@ from infra.hooks.pool import app_pool, arm_pool
 from shared.adapters.batch.azure import IMAGE, NODE_AGENT_SKU, START_TASK_COMMAND
 from shared.settings import Settings
 from tests.support.batch_standin import FakeCredential
-from tests.support.bicep_reader import INFRA, REPO, parse
+from tests.support.bicep_reader import INFRA, REPO, all_resources, parse
 from tests.support.mgmt_standin import MgmtStandin
 
 SUB = "00000000-0000-0000-0000-00000000c0de"
@@ -81,18 +81,20 @@ def test_the_pool_is_the_apps_own_definition_with_the_pool_identity(arm):
     assert {m["name"]: m["value"] for m in p["metadata"]} == {"app": "mp3pipe", "job": "mp3pipe-job"}
 
 
-def test_fast_start_package_maps_to_the_accounts_application(arm):
+def test_a_left_over_ffmpeg_package_setting_never_makes_a_pool_that_cannot_start(arm):
+    # The template has no auto-storage account, so no application package can exist in its Batch account: a pool
+    # referencing one would fail every node. BATCH_FFMPEG_PACKAGE is gone; a value left in an azd env is ignored.
     provision(arm, {**ENV, "BATCH_FFMPEG_PACKAGE": "ffmpeg@7.1"})
     p = arm.pools["mp3pipe-pool"]["properties"]
-    assert p["applicationPackages"] == [{"id": f"/subscriptions/{SUB}/resourceGroups/rg-t/providers/Microsoft.Batch/"
-                                               "batchAccounts/bat/applications/ffmpeg", "version": "7.1"}]
-    assert "AZ_BATCH_APP_PACKAGE_ffmpeg_7_1" in p["startTask"]["commandLine"]
+    assert "applicationPackages" not in p and p["startTask"]["commandLine"] == START_TASK_COMMAND
+    batch = next(r for r in all_resources() if r.type == "Microsoft.Batch/batchAccounts")
+    assert "autoStorage" not in batch.body["properties"]
 
 
 def test_a_pool_field_the_hook_cannot_map_stops_it():
     pool = app_pool(Settings.from_env(ENV))
     with pytest.raises(HookError, match="'mountConfiguration'"):
-        arm_pool({**pool, "mountConfiguration": []}, POOL_IDENTITY, "/a")
+        arm_pool({**pool, "mountConfiguration": []}, POOL_IDENTITY)
 
 
 def test_an_existing_pool_without_the_identity_is_reported(arm):
@@ -113,13 +115,41 @@ def test_the_subscription_feeds_the_registered_blob_trigger_with_its_key(arm):
                        "?functionName=Host.Functions.submit&code=Bx_ky%2F%2B%3D%3D", "maxEventsPerBatch": 1}}
     assert p["filter"] == {"includedEventTypes": ["Microsoft.Storage.BlobCreated"],
                            "subjectBeginsWith": "/blobServices/default/containers/mp4-in/",
-                           "subjectEndsWith": ".mp4", "isSubjectCaseSensitive": False, "advancedFilters": []}
+                           "subjectEndsWith": ".mp4", "isSubjectCaseSensitive": False, "advancedFilters": [
+                               {"operatorType": "StringIn", "key": "data.api", "values": [
+                                   "PutBlob", "PutBlockList", "CopyBlob", "FlushWithClose", "SftpCommit"]}]}
     assert p["retryPolicy"] == {"maxDeliveryAttempts": 30, "eventTimeToLiveInMinutes": 1440}
     dead = p["deadLetterWithResourceIdentity"]
     assert dead["identity"] == {"type": "SystemAssigned"}
     assert dead["deadLetterDestination"]["properties"] == {
         "resourceId": f"/subscriptions/{SUB}/resourceGroups/rg-t/providers/Microsoft.Storage/storageAccounts/stt",
         "blobContainerName": "eventgrid-deadletter"}
+
+
+# BlobCreated's `data.api` values in Microsoft's Blob Storage event schema: those that begin a file and those that
+# finish one (Data Lake: CreateFile opens an empty file, FlushWithClose closes it; SFTP: SftpCreate, SftpCommit).
+BEGINS = ("CreateFile", "SftpCreate")
+FINISHES = ("PutBlob", "PutBlockList", "CopyBlob", "FlushWithClose", "SftpCommit")
+
+
+def test_a_half_written_data_lake_or_sftp_upload_never_triggers_a_conversion(arm):
+    deploy(arm)
+    (put,) = arm.sent("PUT", "/eventSubscriptions/mp3pipe-submit")
+    (api,) = [f for f in put.body["properties"]["filter"]["advancedFilters"] if f["key"] == "data.api"]
+    assert api["operatorType"] == "StringIn"  # an event passes only when its data.api is one of these
+    allowed = {v.casefold() for v in api["values"]}  # Event Grid compares strings ignoring case
+    assert [a for a in BEGINS if a.casefold() in allowed] == []
+    assert [a for a in FINISHES if a.casefold() not in allowed] == []
+
+
+def test_a_subscription_made_without_the_upload_filter_gets_it(arm):
+    deploy(arm)
+    arm.subscriptions["mp3pipe-submit"]["properties"]["filter"]["advancedFilters"] = []  # as an older hook made it
+    arm.calls.clear()
+    assert deploy(arm) == ("updated (properties.filter.advancedFilters differed) Event Grid subscription "
+                           f"mp3pipe-submit -> func-t{MgmtStandin.host_suffix} function submit")
+    (put,) = arm.sent("PUT", "/eventSubscriptions/mp3pipe-submit")
+    assert put.body["properties"]["filter"]["advancedFilters"][0]["key"] == "data.api"
 
 
 def test_a_rotated_key_updates_the_subscription(arm):
@@ -230,7 +260,8 @@ def test_what_arm_adds_or_spells_its_own_way_is_not_drift(arm):
     p["eventDeliverySchema"] = "eventgridschema"
     dead = p["deadLetterWithResourceIdentity"]["deadLetterDestination"]["properties"]
     dead["resourceId"] = dead["resourceId"].replace("resourceGroups", "resourcegroups")
-    del p["filter"]["advancedFilters"]  # an empty list left out
+    api = p["filter"]["advancedFilters"][0]
+    api["values"] = [v.lower() for v in reversed(api["values"])]  # a set of strings, in ARM's own case
     assert "up to date" in deploy(arm)
 
 

@@ -17,7 +17,6 @@ OPTIONAL = {
     "AzureWebJobsStorage": "a connection string holds a key: storage is reached by identity (__blobServiceUri)",
     "AzureWebJobsStorage__accountName": "the template sets AzureWebJobsStorage__blobServiceUri instead",
     "BATCH_ACCOUNT_KEY": "no keys: the app signs in to Batch with its identity",
-    "BATCH_FFMPEG_PACKAGE": "fast node start needs an application package uploaded first (docs/azure-batch.md)",
     "LOCAL_STATE_DIR": "local gateway only",
     "FFMPEG_PATH": "local gateway only",
     "LOCAL_TASK_SLOTS": "local gateway only",
@@ -25,6 +24,7 @@ OPTIONAL = {
 # Settings the template sets for the platform rather than for our code.
 PLATFORM = {
     "AzureWebJobsStorage__queueServiceUri": "Functions host: the blob trigger's poison queue",
+    "AzureWebJobsStorage__tableServiceUri": "Functions host: its diagnostic events (Flex Consumption), by identity",
     "AzureWebJobsStorage__credential": "Functions host: identity-based AzureWebJobsStorage",
     "AZURE_CLIENT_ID": "azure-identity: DefaultAzureCredential picks the app's user-assigned identity",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "Functions host: telemetry destination",
@@ -131,12 +131,18 @@ def test_every_role_guid_matches_the_role_named_beside_it():
     assert wrong == {}, f"GUID does not match the built-in role named beside it: {wrong}"
 
 
-def test_every_role_assignment_uses_a_named_built_in_role():
+def test_every_role_assignment_uses_a_named_built_in_role_or_the_templates_own():
     found = role_vars()
+    own = {r.symbol for r in all_resources() if r.type == "Microsoft.Authorization/roleDefinitions"}
     assignments = [r for r in all_resources() if r.type == "Microsoft.Authorization/roleAssignments"]
     assert len(assignments) >= 9
     for a in assignments:
-        ref = a.body["properties"]["roleDefinitionId"]["function"]
+        definition = a.body["properties"]["roleDefinitionId"]
+        if "operator" in definition:  # <roleDefinition symbol>.id
+            assert definition["operator"]["operands"]["operand_1"] in own and \
+                definition["operator"]["operands"]["operand_2"] == "id", a.symbol
+            continue
+        ref = definition["function"]
         assert ref["type"] == "subscription_resource_id"
         assert ref["parameters"]["resource_name_1"] in found, a.symbol
 

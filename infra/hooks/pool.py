@@ -34,7 +34,7 @@ def _start_task(task: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def arm_pool(data_plane: Mapping[str, Any], identity_id: str, account_id: str) -> dict[str, Any]:
+def arm_pool(data_plane: Mapping[str, Any], identity_id: str) -> dict[str, Any]:
     """Data-plane pool JSON (what the app would POST /pools) -> the ARM PUT body, field for field.
 
     Any field without a mapping stops the hook: the pool is never made with part of the app's definition missing.
@@ -59,12 +59,6 @@ def arm_pool(data_plane: Mapping[str, Any], identity_id: str, account_id: str) -
                 raise HookError("the app's pool uses autoscale; the hook only makes fixed-scale pools")
         elif key == "taskSchedulingPolicy":
             props[key] = {"nodeFillType": _enum(arm.ComputeNodeFillType, value["nodeFillType"])}
-        elif key == "applicationPackageReferences":
-            props["applicationPackages"] = [
-                {"id": f"{account_id}/applications/{ref['applicationId']}",
-                 **({"version": ref["version"]} if ref.get("version") else {})}
-                for ref in value
-            ]
         elif key == "startTask":
             props[key] = _start_task(value)
         elif key == "metadata":

@@ -26,6 +26,10 @@ SUBSCRIPTION_NAME = "mp3pipe-submit"
 SUBMIT_FUNCTION = "submit"  # functions/submit.py; tests/test_infra_hooks.py checks it is registered in function_app.py
 MAX_DELIVERY_ATTEMPTS = 30
 EVENT_TTL_MINUTES = 1440
+# The `data.api` of a BlobCreated event that means "the blob is complete" (Microsoft's Blob Storage event schema):
+# Blob REST uploads and copies, a Data Lake file closed by its last flush, an SFTP upload committed. Left out:
+# CreateFile (a Data Lake file just opened, still empty) and SftpCreate (an SFTP upload begun).
+COMPLETE_BLOB_APIS = ("PutBlob", "PutBlockList", "CopyBlob", "FlushWithClose", "SftpCommit")
 WAIT_SECONDS = 900.0  # how long to wait for a fresh host (POSTDEPLOY_WAIT_SECONDS): role assignments can take ~10 min
 NOT_READY_ADVICE = ("The Function App's host is not ready: right after a deploy it can take minutes to start and to "
                     "reach its storage (role assignments propagate slowly). Check the app in the Azure portal "
@@ -40,7 +44,8 @@ def webhook_url(host: str, function: str, key: str) -> str:
 
 
 def desired(env: Mapping[str, str], storage_id: str, url: str) -> dict[str, Any]:
-    """The subscription, as its REST body: BlobCreated under the input container, .mp4 (any case), dead letters."""
+    """The subscription, as its REST body: BlobCreated under the input container, .mp4 (any case), only from the
+    operations that finish a blob (never a half-written Data Lake or SFTP upload), dead letters."""
     input_container, dead_letter = need(env, "INPUT_CONTAINER", "EVENTGRID_DEADLETTER_CONTAINER")
     return {"properties": {
         "eventDeliverySchema": "EventGridSchema",
@@ -50,7 +55,7 @@ def desired(env: Mapping[str, str], storage_id: str, url: str) -> dict[str, Any]
             "subjectBeginsWith": f"/blobServices/default/containers/{input_container}/",
             "subjectEndsWith": ".mp4",
             "isSubjectCaseSensitive": False,  # .MP4 passes too
-            "advancedFilters": [],  # none: one added by hand is drift
+            "advancedFilters": [{"operatorType": "StringIn", "key": "data.api", "values": list(COMPLETE_BLOB_APIS)}],
         },
         "retryPolicy": {"maxDeliveryAttempts": MAX_DELIVERY_ATTEMPTS, "eventTimeToLiveInMinutes": EVENT_TTL_MINUTES},
         "deadLetterWithResourceIdentity": {

@@ -49,9 +49,7 @@ def ensure_pool(env: Mapping[str, str], credential: Any, *, base_url: str | None
                     f"Batch pool {settings.pool_id} exists without the identity {settings.pool_identity_id}; its "
                     "nodes cannot reach storage. Delete the pool (it has no state) and run `azd provision` again")
             return f"Batch pool {settings.pool_id} exists with its identity; left as it is"
-        account_id = (f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Batch/"
-                      f"batchAccounts/{account}")
-        body = arm_pool(app_pool(settings), settings.pool_identity_id, account_id)
+        body = arm_pool(app_pool(settings), settings.pool_identity_id)
         try:
             # If-None-Match: * -- never overwrites a pool that appeared since the GET.
             client.pool.create(group, account, settings.pool_id, body, match_condition=MatchConditions.IfMissing)

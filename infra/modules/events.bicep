@@ -8,6 +8,8 @@ param resourceToken string
 param storageAccountName string
 param outputContainer string
 param deadLetterContainer string
+@secure()
+@description('Holds the endpoint\'s secret if it has one (a key in the URL): never in deployment history or outputs.')
 param notificationWebhookUrl string
 param notificationQueue string
 

@@ -7,6 +7,7 @@ param appIdentityClientId string
 param poolIdentityId string
 param blobEndpoint string
 param queueEndpoint string
+param tableEndpoint string
 param deploymentContainer string
 param appInsightsConnectionString string
 param containers object
@@ -83,6 +84,11 @@ resource site 'Microsoft.Web/sites@2025-05-01' = {
         {
           name: 'AzureWebJobsStorage__queueServiceUri'
           value: queueEndpoint
+        }
+        // The host's diagnostic events (Flex Consumption) go to Table storage, by identity too.
+        {
+          name: 'AzureWebJobsStorage__tableServiceUri'
+          value: tableEndpoint
         }
         {
           name: 'AzureWebJobsStorage__credential'
@@ -197,6 +203,24 @@ resource site 'Microsoft.Web/sites@2025-05-01' = {
         }
       ]
     }
+  }
+}
+
+// No basic (user name and password) publishing: azd deploys with its Entra ID sign-in; FTP and the SCM site's basic
+// credentials would be a second, key-like way in.
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-05-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-05-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
   }
 }
 

@@ -1,4 +1,5 @@
-// Role assignments, least privilege, by built-in role GUID (names beside them; tests/infra check each pair).
+// Role assignments, least privilege: built-in roles by GUID (names beside them; tests/infra check each pair) and one
+// custom role, exactly what the app's Batch adapter sends (tests/test_infra_batch_role.py derives it from a run).
 param storageAccountName string
 param containers object
 param batchAccountName string
@@ -15,7 +16,7 @@ var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // Stora
 var storageBlobDataReader = '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1' // Storage Blob Data Reader
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // Storage Queue Data Contributor
 var storageQueueDataMessageSender = 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a' // Storage Queue Data Message Sender
-var batchDataContributor = '6aaa78f1-f7de-44ca-8722-c64a23943cae' // Azure Batch Data Contributor
+var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // Storage Table Data Contributor
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
 
 resource account 'Microsoft.Storage/storageAccounts@2026-09-01' existing = {
@@ -83,12 +84,56 @@ resource appQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// Pool, job and tasks are data-plane calls (Entra ID auth); no account keys, no account management.
+// What the app (and `mp3pipe --azure status / retry`) sends to Batch's data plane, and nothing else. Batch authorizes
+// pool calls by Actions (read: the pool, its node counts and nodes, a start task's stderr; write: resize, stop a
+// resize, remove broken nodes) and job calls by DataActions (the job, its tasks, their counts; add, terminate,
+// delete tasks). Left out, unlike Azure Batch Data Contributor: deleting pools, applications (packages),
+// certificates, job schedules, deployments and alert rules.
+resource batchAppRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(resourceGroup().id, 'mp3pipe-batch-app')
+  properties: {
+    roleName: 'mp3pipe Batch app ${uniqueString(resourceGroup().id)}'
+    description: 'mp3pipe: read and resize its Batch pool, run its job\'s tasks; no pool deletion, no applications.'
+    type: 'CustomRole'
+    assignableScopes: [
+      resourceGroup().id
+    ]
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Batch/batchAccounts/read'
+          'Microsoft.Batch/batchAccounts/pools/read'
+          'Microsoft.Batch/batchAccounts/pools/write'
+        ]
+        notActions: []
+        dataActions: [
+          'Microsoft.Batch/batchAccounts/jobs/read'
+          'Microsoft.Batch/batchAccounts/jobs/write'
+          'Microsoft.Batch/batchAccounts/jobs/delete'
+        ]
+        notDataActions: []
+      }
+    ]
+  }
+}
+
 resource appBatch 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(batchAccount.id, appPrincipalId, batchDataContributor)
+  name: guid(batchAccount.id, appPrincipalId, 'mp3pipe-batch-app')
   scope: batchAccount
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', batchDataContributor)
+    roleDefinitionId: batchAppRole.id
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The Functions host's diagnostic events (AzureWebJobsStorage__tableServiceUri), as in Microsoft's Flex Consumption
+// azd quickstart.
+resource appTable 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(account.id, appPrincipalId, storageTableDataContributor)
+  scope: account
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributor)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }
@@ -150,10 +195,10 @@ resource userBlob 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!em
 }
 
 resource userBatch 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(userPrincipalId)) {
-  name: guid(batchAccount.id, userPrincipalId, batchDataContributor)
+  name: guid(batchAccount.id, userPrincipalId, 'mp3pipe-batch-app')
   scope: batchAccount
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', batchDataContributor)
+    roleDefinitionId: batchAppRole.id
     principalId: userPrincipalId
     principalType: userPrincipalType
   }
@@ -169,3 +214,6 @@ resource topicQueueSend 'Microsoft.Authorization/roleAssignments@2022-04-01' = i
     principalType: 'ServicePrincipal'
   }
 }
+
+// The custom role's GUID: `mp3pipe --azure doctor` looks for assignments of it.
+output batchAppRoleId string = batchAppRole.name

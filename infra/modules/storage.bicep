@@ -185,3 +185,4 @@ output notificationQueue string = empty(notificationQueue) ? '' : notifyQueue.na
 output id string = account.id
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output queueEndpoint string = account.properties.primaryEndpoints.queue
+output tableEndpoint string = account.properties.primaryEndpoints.table

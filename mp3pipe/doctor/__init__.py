@@ -21,12 +21,12 @@ from mp3pipe.doctor.app_checks import (
 )
 from mp3pipe.doctor.batch_checks import check_pool, check_quota
 from mp3pipe.doctor.model import ARM, ARM_ENDPOINT_SETTING, OK, PROBLEM, UNREAD, Deployment, DoctorError, Finding
-from mp3pipe.doctor.role_checks import COVERS, GRANTS, ROLES, WHO, Grant, check_roles
+from mp3pipe.doctor.role_checks import BATCH_APP_ROLE, COVERS, GRANTS, ROLES, WHO, Grant, check_roles
 from shared.settings import Settings
 
-__all__ = ["ARM", "ARM_ENDPOINT_SETTING", "COVERS", "FUNCTIONS", "GRANTS", "NEEDED", "OK", "PROBLEM", "ROLES",
-           "SUBMIT_FUNCTION", "SUBSCRIPTION_NAME", "UNREAD", "WEBHOOK_PATH", "WHO", "Deployment", "DoctorError",
-           "Finding", "Grant", "exit_code", "main", "render", "run"]
+__all__ = ["ARM", "ARM_ENDPOINT_SETTING", "BATCH_APP_ROLE", "COVERS", "FUNCTIONS", "GRANTS", "NEEDED", "OK",
+           "PROBLEM", "ROLES", "SUBMIT_FUNCTION", "SUBSCRIPTION_NAME", "UNREAD", "WEBHOOK_PATH", "WHO", "Deployment",
+           "DoctorError", "Finding", "Grant", "exit_code", "main", "render", "run"]
 
 # -- running it ------------------------------------------------------------------------------------------------
 NEEDED = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZURE_FUNCTION_APP_NAME", "AZURE_STORAGE_ACCOUNT_NAME",

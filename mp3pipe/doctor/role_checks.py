@@ -15,11 +15,16 @@ ROLES = {
     "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
     "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
     "Storage Queue Data Message Sender": "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a",
+    "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
     "Azure Batch Data Contributor": "6aaa78f1-f7de-44ca-8722-c64a23943cae",
     "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
 }
+# The template's custom role (infra/modules/roles.bicep batchAppRole): what the app's Batch adapter sends, no more.
+# Its GUID is made per resource group; main.bicep outputs it as BATCH_APP_ROLE_ID into the azd environment.
+BATCH_APP_ROLE = "mp3pipe Batch app"
 # A role that grants everything another does (a deployer with Owner on blobs can drop files too).
 COVERS = {
+    BATCH_APP_ROLE: ("Azure Batch Data Contributor",),
     "Storage Blob Data Contributor": ("Storage Blob Data Owner",),
     "Storage Blob Data Reader": ("Storage Blob Data Contributor", "Storage Blob Data Owner"),
     "Storage Queue Data Message Sender": ("Storage Queue Data Contributor",),
@@ -38,14 +43,15 @@ class Grant:
 GRANTS = (
     Grant("app", "Storage Blob Data Owner", "storage"),
     Grant("app", "Storage Queue Data Contributor", "storage"),
-    Grant("app", "Azure Batch Data Contributor", "batch"),
+    Grant("app", "Storage Table Data Contributor", "storage"),
+    Grant("app", BATCH_APP_ROLE, "batch"),
     Grant("app", "Monitoring Metrics Publisher", "insights"),
     Grant("pool", "Storage Blob Data Reader", "input"),
     Grant("pool", "Storage Blob Data Contributor", "output"),
     Grant("topic", "Storage Blob Data Contributor", "deadLetter"),
     Grant("topic", "Storage Queue Data Message Sender", "notifyQueue"),  # only with MP3PIPE_NOTIFY_QUEUE
     Grant("user", "Storage Blob Data Contributor", "storage"),  # only with AZURE_PRINCIPAL_ID
-    Grant("user", "Azure Batch Data Contributor", "batch"),
+    Grant("user", BATCH_APP_ROLE, "batch"),
 )
 WHO = {"app": "the Function App's identity", "pool": "the pool's identity", "topic": "the Event Grid topic's identity",
        "user": "you (AZURE_PRINCIPAL_ID)"}
@@ -95,9 +101,10 @@ def check_roles(d: Deployment, grid: Any, msi: Any, auth: Any) -> None:
         if g.scope == "insights":
             scope = (f"$(az resource list -g {d.group} --resource-type Microsoft.Insights/components --query [0].id "
                      "-o tsv)")
+        role = f'"{g.role}"' if g.role in ROLES else (role_guid(g.role, d) or "<BATCH_APP_ROLE_ID>")
         d.add("roles", PROBLEM, f"{WHO[g.who]} lacks {g.role} on {d.resource_id(g.scope)}",
               f"`azd provision` (the template makes it), or `az role assignment create --assignee-object-id {pid} "
-              f"--assignee-principal-type {kind} --role \"{g.role}\" --scope {scope}`; new roles take a few "
+              f"--assignee-principal-type {kind} --role {role} --scope {scope}`; new roles take a few "
               "minutes to apply")
     mine = ("" if d.env.get("AZURE_PRINCIPAL_ID")
             else " (yours not checked: no AZURE_PRINCIPAL_ID in the azd environment)")
@@ -105,10 +112,15 @@ def check_roles(d: Deployment, grid: Any, msi: Any, auth: Any) -> None:
         d.add("roles", OK, f"{good} role assignment(s) in place{mine}")
 
 
+def role_guid(role: str, d: Deployment) -> str:
+    """A built-in role's GUID, or the custom role's from the azd environment ("" when it has none yet)."""
+    return (d.env.get("BATCH_APP_ROLE_ID") or "").lower() if role == BATCH_APP_ROLE else ROLES[role]
+
+
 def _grants(assignment: Any, g: Grant, d: Deployment) -> bool:
     """Does this assignment give `g`: the role (or one that covers it) at the scope or above it?"""
     role = (assignment.role_definition_id or "").rsplit("/", 1)[-1].lower()
-    if role not in {ROLES[r] for r in (g.role, *COVERS.get(g.role, ()))}:
+    if not role or role not in {role_guid(r, d) for r in (g.role, *COVERS.get(g.role, ()))}:
         return False
     scope = (assignment.scope or "").rstrip("/").lower()
     if g.scope == "insights":

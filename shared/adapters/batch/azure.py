@@ -23,8 +23,6 @@ from shared.adapters.batch.azure_pool import (
     IMAGE,
     NODE_AGENT_SKU,
     START_TASK_COMMAND,
-    package_start_command,
-    parse_package,
     pool_definition,
 )
 from shared.adapters.batch.azure_pool_ops import POOL_STATE_FIELDS, PoolOperations
@@ -38,7 +36,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "APP_NAME", "IMAGE", "NODE_AGENT_SKU", "POOL_STATE_FIELDS", "START_TASK_COMMAND", "AzureBatchGateway",
-    "account_name_from_url", "failed_tasks_filter", "odata_datetime", "package_start_command", "parse_package",
+    "account_name_from_url", "failed_tasks_filter", "odata_datetime",
 ]
 
 POOL_DELETE_WAIT_SECONDS = 20.0  # how long ensure_pool waits for a pool being deleted before giving up this run
@@ -67,7 +65,6 @@ class AzureBatchGateway(PoolOperations, TaskOperations):
         pool_identity_id: str = "",
         app_name: str = APP_NAME,
         *,
-        ffmpeg_package: str = "",
         retry_total: int = 4,
         retry_backoff_factor: float = 0.8,
         retry_backoff_max: int = 30,
@@ -82,7 +79,6 @@ class AzureBatchGateway(PoolOperations, TaskOperations):
         self.slots_per_node = slots_per_node
         self.pool_identity_id = pool_identity_id
         self.app_name = app_name
-        self.ffmpeg_package = ffmpeg_package
         self.pool_delete_wait_seconds = pool_delete_wait_seconds
         if client is None:
             client_kwargs.setdefault("connection_timeout", 20)
@@ -119,7 +115,6 @@ class AzureBatchGateway(PoolOperations, TaskOperations):
             vm_size=settings.vm_size,
             slots_per_node=settings.slots_per_node,
             pool_identity_id=settings.pool_identity_id,
-            ffmpeg_package=settings.ffmpeg_package,
             **client_kwargs,
         )
 
@@ -130,8 +125,7 @@ class AzureBatchGateway(PoolOperations, TaskOperations):
 
     def pool_create_options(self, spec: PoolSpec) -> bm.BatchPoolCreateOptions:
         """The pool this adapter creates when none exists (IaC-made pools are used as they are)."""
-        return pool_definition(spec, vm_size=self.vm_size, ffmpeg_package=self.ffmpeg_package,
-                               app_name=self.app_name)
+        return pool_definition(spec, vm_size=self.vm_size, app_name=self.app_name)
 
     def ensure_pool(self, spec: PoolSpec) -> bool:
         if self.pool_identity_id:

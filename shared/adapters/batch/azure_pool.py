@@ -1,10 +1,9 @@
-"""The pool this app creates on Azure Batch: image, start task (apt with retries, or an application package)."""
+"""The pool this app creates on Azure Batch: image, start task (apt with retries)."""
 
 from __future__ import annotations
 
 from azure.batch import models as bm
 
-from shared.package_ref import parse_package
 from shared.ports.batch import PoolSpec
 
 APP_NAME = "mp3pipe"
@@ -29,29 +28,10 @@ START_TASK_COMMAND = (
     + 'ffmpeg -hide_banner -version && python3 --version"'
 )
 
-def package_start_command(package: str) -> tuple[str, str, str | None]:
-    """Start task for the fast start mode: install a static ffmpeg from a Batch application package.
-
-    Returns (command line, application id, version). Copying a binary takes seconds where
-    `apt-get update && apt-get install ffmpeg` takes about 90 s on every new node.
-    """
-    ref = parse_package(package)
-    command = (
-        f"/bin/sh -c 'set -e; f=$(find \"${ref.variable}\" -type f -name ffmpeg | head -n 1); "
-        "install -m 0755 \"$f\" /usr/local/bin/ffmpeg; ffmpeg -hide_banner -version; python3 --version'"
-    )
-    return command, ref.application_id, ref.version
-
-
-def pool_definition(spec: PoolSpec, *, vm_size: str, ffmpeg_package: str = "",
-                    app_name: str = APP_NAME) -> bm.BatchPoolCreateOptions:
+def pool_definition(spec: PoolSpec, *, vm_size: str, app_name: str = APP_NAME) -> bm.BatchPoolCreateOptions:
     """The one definition of the pool (the monitor creates it when missing; deployment hooks reuse it)."""
     metadata = dict(spec.metadata)
     metadata.setdefault("app", app_name)
-    command, packages = START_TASK_COMMAND, None
-    if ffmpeg_package:
-        command, app_id, version = package_start_command(ffmpeg_package)
-        packages = [bm.BatchApplicationPackageReference(application_id=app_id, version=version)]
     return bm.BatchPoolCreateOptions(
         id=spec.id,
         vm_size=vm_size,
@@ -65,9 +45,8 @@ def pool_definition(spec: PoolSpec, *, vm_size: str, ffmpeg_package: str = "",
         task_slots_per_node=spec.slots_per_node,
         # Pack tasks onto the fewest nodes so shrinking (taskcompletion) finds idle nodes sooner.
         task_scheduling_policy=bm.BatchTaskSchedulingPolicy(node_fill_type=bm.BatchNodeFillType.PACK),
-        application_package_references=packages,
         start_task=bm.BatchStartTask(
-            command_line=command,
+            command_line=START_TASK_COMMAND,
             user_identity=bm.UserIdentity(
                 auto_user=bm.AutoUserSpecification(scope=bm.AutoUserScope.POOL, elevation_level=bm.ElevationLevel.ADMIN)
             ),
