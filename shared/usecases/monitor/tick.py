@@ -90,7 +90,8 @@ def monitor_tick(deps: Deps) -> TickResult:
     state.last_work_seen = last_work
     state.completed = max(counts.completed - deleted, 0)
     state.known = max(known - deleted, 0)
-    if state != as_read:  # an idle run changes nothing: no write
+    if state != as_read or state.heartbeat_due(now):  # an idle run writes only its heartbeat, every 5 minutes
+        state.ran_at = now
         deps.storage.put_json(s.state_container, MONITOR_STATE_BLOB, state.to_json())
     event(
         "monitor", active=counts.active, running=counts.running, completed=counts.completed,
