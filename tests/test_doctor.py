@@ -9,20 +9,29 @@ import re
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 
+from devhost.azurite import DEV_ACCOUNT, DEV_KEY
 from infra.hooks import postdeploy, postprovision
 from infra.hooks.common import HookError
 from mp3pipe import doctor
 from mp3pipe.doctor import OK, PROBLEM, UNREAD, Finding
+from shared.adapters.storage import BlobStorage, connection_client
+from shared.domain.monitor_state import MONITOR_STATE_BLOB
+from shared.usecases.monitor.tick import monitor_tick
 from tests.support.batch_standin import FAKE_TOKEN, FakeCredential
 from tests.support.bicep_reader import INFRA, REPO, parse
 from tests.support.mgmt_standin import MgmtStandin
+from tests.test_cli_azure import azurite_oauth, entra_token, tls  # noqa: F401 - fixtures
 from tests.test_infra_hooks import ENV as HOOK_ENV
 from tests.test_infra_hooks import POOL_IDENTITY, SUB
+
+pytest_plugins = ["tests.support.batch_fixtures"]
 
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-t"
 STORAGE = f"{RG}/providers/Microsoft.Storage/storageAccounts/stt"
@@ -91,15 +100,25 @@ def healthy(arm: MgmtStandin) -> None:
 
 
 @pytest.fixture
-def arm() -> Iterator[MgmtStandin]:
+def arm(state: BlobStorage) -> Iterator[MgmtStandin]:
     with MgmtStandin() as standin:
         healthy(standin)
+        standin.state = state  # type: ignore[attr-defined] - the account's blobs, read by the monitor check
         yield standin
     assert standin.validation_errors == [], "ARM stand-in saw requests or answers outside the REST models"
 
 
-def check(arm: MgmtStandin, env: dict[str, str] = ENV) -> list[Finding]:
-    return doctor.run(env, FakeCredential(), **arm.transport())
+@pytest.fixture
+def state(azurite) -> BlobStorage:
+    """The deployment's state container in Azurite, holding the state of a monitor that ran just now."""
+    storage = BlobStorage(connection_client(azurite.connection_string))
+    storage.ensure_containers("mp3pipe-state")
+    storage.put_json("mp3pipe-state", MONITOR_STATE_BLOB, {"ran_at": time.time() - 30})
+    return storage
+
+
+def check(arm: MgmtStandin, env: dict[str, str] = ENV, now: float | None = None) -> list[Finding]:
+    return doctor.run(env, FakeCredential(), storage=arm.state, now=now, **arm.transport())
 
 
 def problems(findings: list[Finding]) -> list[Finding]:
@@ -115,7 +134,8 @@ def only_problem(findings: list[Finding], check_name: str) -> Finding:
 def test_a_healthy_deployment_passes_every_check(arm):
     findings = check(arm)
     assert problems(findings) == []
-    assert [f.check for f in findings] == ["Function App", "functions indexed", "Event Grid subscription",
+    assert [f.check for f in findings] == ["Function App", "functions indexed", "monitor heartbeat",
+                                           "Event Grid subscription",
                                            "webhook host", "webhook function", "webhook key", "Batch pool",
                                            "Batch quotas", "roles"]
     assert doctor.exit_code(findings) == 0
@@ -348,7 +368,8 @@ def test_without_reader_the_checks_say_so_and_nothing_crashes(arm):
 
     arm.refused = {"/subscriptions/": (403, "AuthorizationFailed", "no access to '{path}'")}
     findings = check(arm)
-    assert {f.status for f in findings} == {UNREAD} and doctor.exit_code(findings) == 2
+    arm_read = [f for f in findings if f.check != "monitor heartbeat"]  # read from storage, not through ARM
+    assert {f.status for f in arm_read} == {UNREAD} and doctor.exit_code(findings) == 2
 
 
 def test_without_getfullurl_the_host_is_still_checked(arm):
@@ -385,28 +406,47 @@ def test_the_doctors_expectations_are_the_template_and_the_app():
 
 
 # -- the command itself --------------------------------------------------------------------------------------------
-def _project(tmp_path: Path, arm: MgmtStandin, env: dict[str, str]) -> tuple[Path, dict[str, str]]:
-    """A checkout after `azd up` and an `az` that hands out the stand-in's token (AzureCliCredential)."""
+def _project(tmp_path: Path, arm: MgmtStandin, env: dict[str, str], blobs: str | None = None,
+             blobs_ca: str | None = None) -> tuple[Path, dict[str, str]]:
+    """A checkout after `azd up` and an `az` that hands out the stand-in's token (AzureCliCredential), and an
+    Entra ID-shaped one for storage (`blobs`: Azurite over HTTPS with OAuth, trusted through `blobs_ca`)."""
     root = tmp_path / "checkout"
     (root / ".azure" / "dev").mkdir(parents=True)
     (root / "azure.yaml").write_text("name: mp3pipe\n")
     (root / ".azure" / "config.json").write_text(json.dumps({"version": 1, "defaultEnvironment": "dev"}))
+    if blobs:
+        env = {**env, "AzureWebJobsStorage__blobServiceUri": blobs}
     (root / ".azure" / "dev" / ".env").write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in env.items()))
     az = tmp_path / "bin" / "az"
     az.parent.mkdir()
-    az.write_text(f"#!{sys.executable}\nimport json, time\n"
-                  f"print(json.dumps({{'accessToken': {FAKE_TOKEN!r}, 'tokenType': 'Bearer', "
+    az.write_text(f"#!{sys.executable}\nimport json, sys, time\n"
+                  f"token = {entra_token()!r} if 'storage.azure.com' in ' '.join(sys.argv) else {FAKE_TOKEN!r}\n"
+                  "print(json.dumps({'accessToken': token, 'tokenType': 'Bearer', "
                   "'expires_on': int(time.time()) + 3600, 'expiresOn': '2099-01-01 00:00:00.000000', "
                   "'subscription': 's', 'tenant': 't'}))\n")
     az.chmod(az.stat().st_mode | stat.S_IEXEC)
+    bundle = tmp_path / "ca-bundle.pem"
+    bundle.write_text(Path(arm.ca_path).read_text() + (Path(blobs_ca).read_text() if blobs_ca else ""))
     shell = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "BATCH_", "AzureWebJobs"))}
     shell.update(PATH=f"{az.parent}{os.pathsep}{shell['PATH']}", AZURE_TOKEN_CREDENTIALS="AzureCliCredential",
-                 REQUESTS_CA_BUNDLE=arm.ca_path, MP3PIPE_ARM_ENDPOINT=arm.url, PYTHONPATH=str(REPO), COLUMNS="200")
+                 REQUESTS_CA_BUNDLE=str(bundle), MP3PIPE_ARM_ENDPOINT=arm.url, PYTHONPATH=str(REPO), COLUMNS="200")
     return root, shell
 
 
-def test_mp3pipe_azure_doctor_prints_each_check_and_exits_1_on_a_problem(arm, tmp_path):
-    root, shell = _project(tmp_path, arm, ENV)
+@pytest.fixture
+def oauth_state(azurite_oauth, tls) -> tuple[str, str]:  # noqa: F811 - the fixtures imported above
+    """Azurite over HTTPS with OAuth (a real account's sign-in path), holding a monitor state written just now."""
+    ca = str(tls[1] / "ca.pem")
+    account = BlobServiceClient(azurite_oauth, credential={"account_name": DEV_ACCOUNT, "account_key": DEV_KEY},
+                                connection_verify=ca)
+    storage = BlobStorage(account)
+    storage.ensure_containers("mp3pipe-state")
+    storage.put_json("mp3pipe-state", MONITOR_STATE_BLOB, {"ran_at": time.time() - 30})
+    return azurite_oauth, ca
+
+
+def test_mp3pipe_azure_doctor_prints_each_check_and_exits_1_on_a_problem(arm, tmp_path, oauth_state):
+    root, shell = _project(tmp_path, arm, ENV, *oauth_state)
 
     def run() -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "mp3pipe", "--azure", "doctor"], cwd=root, env=shell,
@@ -416,7 +456,8 @@ def test_mp3pipe_azure_doctor_prints_each_check_and_exits_1_on_a_problem(arm, tm
     assert ok.returncode == 0, ok.stdout + ok.stderr
     lines = ok.stdout.splitlines()
     assert lines[0] == f"ok            Function App: func-t is running at {HOST}"
-    assert lines[-1] == "9 ok, 0 problem(s), 0 not checked"
+    assert lines[2].startswith("ok            monitor heartbeat: the monitor last ran 3") and " s ago (" in lines[2]
+    assert lines[-1] == "10 ok, 0 problem(s), 0 not checked"
 
     plain_host_webhook(arm)
     broken = run()
@@ -436,3 +477,45 @@ def test_mp3pipe_azure_doctor_without_a_sign_in_says_how_to_sign_in(arm, tmp_pat
     assert result.returncode == 2, result.stdout + result.stderr
     assert "no Azure sign-in" in result.stderr and "run `az login` or `azd auth login`" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- the monitor's heartbeat ---------------------------------------------------------------------------------------
+def test_the_time_since_the_monitor_last_ran_is_reported_and_a_stopped_monitor_is_a_problem(arm, deps):
+    """A real monitor run writes its state; the doctor reads it: ok just after, a PROBLEM 16 minutes on (the app
+    stopped), and an idle monitor that keeps running keeps it fresh with one write every 5 minutes at most."""
+    import dataclasses
+
+    clock = [time.time()]
+    deps.settings = dataclasses.replace(deps.settings, state_container="mp3pipe-state")
+    deps.clock = lambda: clock[0]
+    arm.state.delete_if_exists("mp3pipe-state", MONITOR_STATE_BLOB)
+    assert only_problem(check(arm, now=clock[0]), "monitor heartbeat").detail.startswith(
+        "the monitor has never recorded a run")
+
+    monitor_tick(deps)
+    (found,) = [f for f in check(arm, now=clock[0] + 60) if f.check == "monitor heartbeat"]
+    assert found.status == OK and found.detail.startswith("the monitor last ran 60 s ago ("), found
+
+    clock[0] += 16 * 60  # nothing ran for 16 minutes
+    found = only_problem(check(arm, now=clock[0]), "monitor heartbeat")
+    assert "the monitor last ran 16 min ago" in found.detail and "more than 15 min" in found.detail
+    assert "the pool stays at its last size" in found.detail and "az functionapp start -g rg-t -n func-t" in found.fix
+
+    etag = arm.state.etag_of("mp3pipe-state", MONITOR_STATE_BLOB)
+    monitor_tick(deps)  # the monitor runs again: fresh
+    assert problems(check(arm, now=clock[0] + 1)) == []
+    clock[0] += 60
+    written = arm.state.etag_of("mp3pipe-state", MONITOR_STATE_BLOB)
+    monitor_tick(deps)  # an idle run a minute later writes nothing
+    assert arm.state.etag_of("mp3pipe-state", MONITOR_STATE_BLOB) == written != etag
+    clock[0] += 300
+    monitor_tick(deps)  # ... until its heartbeat is 5 minutes old
+    assert arm.state.etag_of("mp3pipe-state", MONITOR_STATE_BLOB) != written
+    assert problems(check(arm, now=clock[0] + 14 * 60)) == []
+
+
+def test_the_stale_limit_is_three_monitor_periods_and_at_least_15_minutes():
+    from mp3pipe.doctor.monitor_checks import stale_after
+
+    assert stale_after("0 * * * * *") == 900  # every minute: 15 minutes
+    assert stale_after("0 */10 * * * *") == 1800  # every 10 minutes: 3 periods

@@ -3,6 +3,7 @@ the Event Grid subscription, a second run sends no create, and a wrong function 
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -282,6 +283,21 @@ def test_main_prints_the_error_and_exits_1(arm, capsys):
     env = {k: v for k, v in ENV.items() if k != "AZURE_BATCH_ACCOUNT_NAME"}
     assert postprovision.main(FakeCredential(), env) == 1
     assert "missing from the azd environment: AZURE_BATCH_ACCOUNT_NAME" in capsys.readouterr().err
+
+
+def test_provisioning_without_an_alert_email_says_alerts_reach_nobody_and_how_to_set_one(arm, capsys):
+    assert postprovision.main(FakeCredential(), ENV, **arm.transport()) == 0
+    out = capsys.readouterr().out
+    assert "created Batch pool mp3pipe-pool" in out
+    assert "MP3PIPE_ALERT_EMAIL is not set" in out and "reach nobody" in out and "monitor silent" in out
+    assert "`azd env set MP3PIPE_ALERT_EMAIL you@example.com`, then `azd provision`" in out
+    params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert params["alertEmail"]["value"] == "${MP3PIPE_ALERT_EMAIL=}"  # the variable the advice names
+
+    assert postprovision.main(FakeCredential(), {**ENV, "MP3PIPE_ALERT_EMAIL": "ops@example.com"},
+                              **arm.transport()) == 0
+    out = capsys.readouterr().out
+    assert "left as it is" in out and "MP3PIPE_ALERT_EMAIL" not in out
 
 
 def test_the_hooks_function_name_is_the_registered_event_grid_blob_trigger():

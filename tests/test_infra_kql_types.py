@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from tests.support import kql_reader
-from tests.test_infra_portal_view import ALERT, queries
+from tests.test_infra_portal_view import ALERT, HEARTBEAT, queries
 
 
 def all_queries() -> dict[str, str]:
-    return {**queries(), "alert-query.kql": ALERT}
+    return {**queries(), "alert-query.kql": ALERT, "heartbeat-query.kql": HEARTBEAT}
 
 
 def test_every_query_compares_columns_with_their_documented_types():

@@ -11,6 +11,7 @@ from tests.support.bicep_reader import INFRA, REPO, all_resources
 
 WORKBOOK = json.loads((INFRA / "workbook.json").read_text())
 ALERT = (INFRA / "alert-query.kql").read_text()
+HEARTBEAT = (INFRA / "heartbeat-query.kql").read_text()
 
 
 def event_calls() -> list[tuple[set[str], ast.Call]]:
@@ -112,7 +113,8 @@ def test_alert_fires_on_errors_logged_outside_events_poison_queue_and_dead_lette
     assert ("AppTraces", "SeverityLevel", ">=", (("long", "3"),)) in found  # Error and Critical: log.error(...)
     assert "webjobs-blobtrigger-poison" in ALERT and "__DEADLETTER__" in ALERT
     assert {"AppTraces", "StorageQueueLogs", "StorageBlobLogs"} <= query.tables()
-    rule = next(r for r in all_resources() if r.type == "Microsoft.Insights/scheduledQueryRules")
+    rule = next(r for r in all_resources() if r.type == "Microsoft.Insights/scheduledQueryRules"
+                and r.body["name"].startswith("mp3pipe-problems-"))
     criterion = rule.body["properties"]["criteria"]["allOf"][0]
     assert (criterion["operator"], criterion["threshold"], criterion["timeAggregation"]) == ("GreaterThan", 0, "Count")
     logs = [r for r in all_resources() if r.type == "Microsoft.Insights/diagnosticSettings"]
@@ -133,3 +135,25 @@ def test_traces_the_views_count_are_never_sampled_away():
         unweighted += [f"{name}: count() over {t.table}" for i, t in enumerate(tokens[:-1])
                        if t.text == "count" and tokens[i + 1].text == "(" and t.table in SAMPLED]
     assert unweighted == [], "count rows of a sampled table: use sum(ItemCount)\n" + "\n".join(unweighted)
+
+
+def test_a_silent_monitor_fires_the_heartbeat_rule_after_15_minutes():
+    """The monitor alone shrinks the pool: no `monitor` event in 15 minutes (app stopped, not started, functions not
+    indexed) fires a rule that counts the monitor's own event and fires at zero, emailed like the other."""
+    (rule,) = [r for r in all_resources() if r.type == "Microsoft.Insights/scheduledQueryRules"
+               and r.body["name"].startswith("mp3pipe-monitor-silent-")]
+    props = rule.body["properties"]
+    assert (props["windowSize"], props["evaluationFrequency"], props["enabled"]) == ("PT15M", "PT5M", True)
+    (criterion,) = props["criteria"]["allOf"]
+    assert (criterion["timeAggregation"], criterion["operator"], criterion["threshold"]) == ("Count", "LessThan", 1)
+    assert "dimensions" not in criterion  # one series: zero rows still evaluates (to 0) and fires
+    view = (INFRA / "modules" / "portal-view.bicep").read_text()
+    assert "loadTextContent('../heartbeat-query.kql')" in view and "query: heartbeatQuery" in view
+    assert view.count("emailGroup.id") == 2  # both rules mail the alert address
+    query = kql_reader.parse("heartbeat", HEARTBEAT)
+    assert query.tables() == {"AppTraces"}
+    selected = re.findall(r'tostring\(e\.event\)\s*==\s*"([a-z-]+)"', HEARTBEAT)
+    assert selected == ["monitor"] and "monitor" in logged_events()
+    assert set(re.findall(r"\be\.([a-z_]+)", HEARTBEAT)) - {"event"} <= logged_events()["monitor"]
+    titles = [title for title, text in queries().items() if '"monitor"' in text and "mp3pipe-monitor-silent" in title]
+    assert titles, "the workbook names the heartbeat alert beside the monitor's runs"

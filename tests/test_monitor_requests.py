@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -15,6 +16,7 @@ from shared.adapters.storage import BlobStorage
 from shared.domain import naming
 from shared.domain.monitor_state import MONITOR_STATE_BLOB
 from shared.ports.deps import Deps
+from shared.run_deadline import function_timeout_seconds
 from shared.settings import Settings
 from shared.usecases import status
 from shared.usecases.monitor import cleanup
@@ -23,6 +25,7 @@ from shared.usecases.records import Records
 from shared.usecases.submit import submit_blob
 from tests.support.batch_standin import BatchStandin
 from tests.support.fakes.clock import Clock
+from tests.support.slow_storage import SlowStorage, slow_storage
 
 pytest_plugins = ["tests.support.batch_fixtures"]
 
@@ -225,6 +228,28 @@ def test_a_failed_task_is_reported_once_across_two_ticks(world: World) -> None:
     assert "matches no streams" in body["stderr_tail"]
     assert dt.datetime.fromisoformat(body["finished_at"]) == finished
     assert body["logs"] == naming.logs_folder(task_id)
+
+
+def test_a_burst_of_failures_on_slow_storage_is_reported_across_runs_each_within_its_deadline(world: World) -> None:
+    """40 files fail at once while each storage request takes 10 s: a run reports what fits before its deadline
+    (half host.json's functionTimeout), keeps its watermark, and the next runs report the rest, each once."""
+    names = [f"burst/{i:02d}.mp4" for i in range(40)]
+    for i, name in enumerate(names):
+        task_id, _ = submit(world, name)
+        fail(world, task_id, START - dt.timedelta(seconds=60 - i))
+    slow = SlowStorage(world.clock.advance, list_s=10.0, other_s=10.0)
+    world.deps = dataclasses.replace(world.deps, storage=slow_storage(world.settings, slow))
+    runs: list[TickResult] = []
+    while len(world.reports()) < len(names):
+        started = world.clock.now
+        runs.append(world.tick()[0])
+        assert world.clock.now - started < function_timeout_seconds(), "a run outlived the function timeout"
+        assert len(runs) < 20, "no progress across runs"
+        world.clock.advance(60)
+    assert len(runs) >= 3 and all(0 < len(r.reported) < len(names) for r in runs)
+    reported = [path for r in runs for path in r.reported]
+    assert sorted(reported) == world.reports() == sorted(naming.report_name(n) for n in names)  # each once
+    assert world.tick()[0].reported == ()
 
 
 def test_a_failure_at_the_watermark_after_a_tick_is_reported_once_too(world: World) -> None:

@@ -12,8 +12,10 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 
 from shared.adapters.storage import BlobStorage, service_client
 from shared.domain import naming
+from shared.run_deadline import Deadline, function_timeout_seconds, run_seconds
 from shared.usecases import reconcile as reconcile_module
 from shared.usecases.reconcile import backfill, last_pass, reconcile
+from tests.support.slow_storage import SlowStorage, slow_storage
 
 
 def _put(deps, name: str, data: bytes = b"\x00\x00\x00\x18ftypmp42") -> None:
@@ -98,13 +100,41 @@ def test_runs_are_sized_so_a_pass_covers_the_container_in_two_hours(deps, monkey
     assert sum(r.checked for r in runs) == 1200 and sum(r.submitted for r in runs) == 0
 
 
-def test_a_run_stops_at_its_time_budget_and_the_next_goes_on(deps, monkeypatch):
+def test_a_backlog_is_worked_through_across_runs_that_hit_their_deadline(deps, monkeypatch):
+    """Files there before the subscription, on a slow account: each run stops at its deadline (half host.json's
+    functionTimeout, per blob), saves where it stopped, and the next goes on; each file submitted exactly once."""
+    monkeypatch.setattr(reconcile_module, "PAGE_SIZE", 60)  # a page takes longer than a run may: ~200 s
+    names = [f"backlog/{i:04d}.mp4" for i in range(240)]
+    _fill(deps, names, mp3=False)
+    d, _, clock = counted(deps)
+
+    def move(seconds: float) -> None:
+        clock[0] += seconds
+
+    slow = SlowStorage(move, list_s=20.0, other_s=1.5)  # each submit: a record GET and PUT, ~3 s
+    d = dataclasses.replace(d, storage=slow_storage(d.settings, slow))
+    assert run_seconds() == function_timeout_seconds() / 2 == 150.0  # host.json: "functionTimeout": "00:05:00"
+    runs = []
+    while not (runs and runs[-1].wrapped):
+        started = clock[0]
+        runs.append(reconcile(d, budget=len(names)))
+        assert clock[0] - started < function_timeout_seconds(), "a run outlived the function timeout"
+        assert len(runs) < 20, "no progress across runs"
+        clock[0] += 600  # RECONCILE_SCHEDULE: every 10 minutes
+    stopped = [r for r in runs if r.stopped]
+    assert len(stopped) >= 3 and all(0 < r.submitted < len(names) for r in stopped)
+    assert sum(r.checked for r in runs) == len(names)  # no blob looked at twice: each run went on where one stopped
+    tasks = collections.Counter(deps.gateway.task_ids())
+    assert sorted(tasks) == sorted(naming.task_id(n, e) for n, e in _etags(deps, names))
+    assert set(tasks.values()) == {1}
+    assert sum(r.submitted for r in runs) == len(names)
+
+
+def test_a_run_past_its_deadline_lists_nothing_and_the_next_goes_on(deps, monkeypatch):
     monkeypatch.setattr(reconcile_module, "PAGE_SIZE", 10)
     _fill(deps, [f"slow/{i:03d}.mp4" for i in range(60)], mp3=False)
-    monkeypatch.setattr(reconcile_module, "RUN_SECONDS", 0.0)
-    stopped = reconcile(deps, budget=1000)
-    assert (stopped.checked, stopped.wrapped) == (0, False)  # nothing listed past the budget
-    monkeypatch.setattr(reconcile_module, "RUN_SECONDS", 300.0)
+    stopped = reconcile(deps, budget=1000, deadline=Deadline.start(deps.clock, 0.0))
+    assert (stopped.checked, stopped.wrapped, stopped.stopped) == (0, False, True)  # nothing listed past it
     assert backfill(deps, budget=1000).submitted == 60
 
 

@@ -9,6 +9,8 @@ numbers and where to raise them, rather than leaving every file waiting for a no
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -61,8 +63,23 @@ def ensure_pool(env: Mapping[str, str], credential: Any, *, base_url: str | None
         client.close()
 
 
-def main(credential: Any = None, env: Mapping[str, str] | None = None) -> int:
-    return run_main(ensure_pool, credential, env)
+NO_ALERT_EMAIL = (
+    "warning: MP3PIPE_ALERT_EMAIL is not set: the alert rules (files failing or stopped, and the monitor silent for "
+    "15 minutes, which leaves the Batch pool at its last size) fire, but reach nobody. To be emailed: "
+    "`azd env set MP3PIPE_ALERT_EMAIL you@example.com`, then `azd provision`.")
+
+
+def alert_note(env: Mapping[str, str]) -> str | None:
+    """What provisioning says when no alert e-mail is configured (main.parameters.json maps it to alertEmail)."""
+    return None if (env.get("MP3PIPE_ALERT_EMAIL") or "").strip() else NO_ALERT_EMAIL
+
+
+def main(credential: Any = None, env: Mapping[str, str] | None = None, **transport: Any) -> int:
+    code = run_main(functools.partial(ensure_pool, **transport), credential, env)
+    note = alert_note(env if env is not None else os.environ)
+    if note:
+        print(note, flush=True)
+    return code
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ param alertEmail string
 
 var workbookText = replace(replace(loadTextContent('../workbook.json'), '__WORKSPACE__', workspaceId), '__BATCH__', batchAccountId)
 var placeholders = replace(replace(workbookText, '__INPUT__', containers.input), '__OUTPUT__', containers.output)
+var heartbeatQuery = loadTextContent('../heartbeat-query.kql')
 var alertQuery = replace(loadTextContent('../alert-query.kql'), '__DEADLETTER__', containers.deadLetter)
 
 resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
@@ -83,5 +84,46 @@ resource problems 'Microsoft.Insights/scheduledQueryRules@2022-08-01-preview' = 
   }
 }
 
+// The monitor's heartbeat: it is the only thing that shrinks the pool, so an app that is stopped, fails to start or
+// lost its functions leaves the pool at its last size with nothing logged for the rule above to count.
+resource heartbeat 'Microsoft.Insights/scheduledQueryRules@2022-08-01-preview' = {
+  name: 'mp3pipe-monitor-silent-${resourceToken}'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'mp3pipe: the monitor has not run for 15 minutes (the pool is not scaled down)'
+    description: 'No "monitor" event in 15 minutes: the Function App is stopped, failed to start, or no longer indexes its functions. The monitor timer is the only thing that shrinks the Batch pool, which stays at its last size (and price) until it runs again. Run `mp3pipe --azure doctor`.'
+    severity: 1
+    enabled: true
+    scopes: [
+      workspaceId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    skipQueryValidation: true
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: heartbeatQuery
+          timeAggregation: 'Count'
+          operator: 'LessThan'
+          threshold: 1
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: empty(alertEmail) ? [] : [
+        emailGroup.id
+      ]
+    }
+  }
+}
+
 output workbookId string = workbook.id
 output alertRuleId string = problems.id
+output heartbeatRuleId string = heartbeat.id

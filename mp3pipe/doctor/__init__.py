@@ -7,6 +7,7 @@ The azure-mgmt-* clients are imported inside `run`: the rest of the CLI does not
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,7 +22,9 @@ from mp3pipe.doctor.app_checks import (
 )
 from mp3pipe.doctor.batch_checks import check_pool, check_quota
 from mp3pipe.doctor.model import ARM, ARM_ENDPOINT_SETTING, OK, PROBLEM, UNREAD, Deployment, DoctorError, Finding
+from mp3pipe.doctor.monitor_checks import check_monitor
 from mp3pipe.doctor.role_checks import BATCH_APP_ROLE, COVERS, GRANTS, ROLES, WHO, Grant, check_roles
+from shared.ports.storage import Storage
 from shared.settings import Settings
 
 __all__ = ["ARM", "ARM_ENDPOINT_SETTING", "BATCH_APP_ROLE", "COVERS", "FUNCTIONS", "GRANTS", "NEEDED", "OK",
@@ -33,8 +36,10 @@ NEEDED = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZURE_FUNCTION_APP_N
           "AZURE_BATCH_ACCOUNT_NAME", "EVENTGRID_SYSTEM_TOPIC_NAME")
 
 
-def run(env: Mapping[str, str], credential: Any, *, base_url: str | None = None, **transport: Any) -> list[Finding]:
-    """Every check, in the order a file travels (app, trigger, pool, quota, roles)."""
+def run(env: Mapping[str, str], credential: Any, *, base_url: str | None = None, storage: Storage | None = None,
+        now: float | None = None, **transport: Any) -> list[Finding]:
+    """Every check, in the order a file travels (app, monitor, trigger, pool, quota, roles). `storage` reads the
+    monitor's state blob (default: the account's blob endpoint with `credential`); `now` is the time it is read at."""
     from azure.mgmt.authorization import AuthorizationManagementClient
     from azure.mgmt.batch import BatchManagementClient
     from azure.mgmt.eventgrid import EventGridManagementClient
@@ -62,6 +67,8 @@ def run(env: Mapping[str, str], credential: Any, *, base_url: str | None = None,
     try:
         check_app(d, web)
         check_functions(d, web)
+        check_monitor(d, storage if storage is not None else _state_storage(env, credential),
+                      time.time() if now is None else now)
         check_subscription(d, web, grid)
         check_pool(d, batch)
         check_quota(d, batch)
@@ -70,6 +77,17 @@ def run(env: Mapping[str, str], credential: Any, *, base_url: str | None = None,
         for client in clients:
             client.close()
     return d.findings
+
+
+def _state_storage(env: Mapping[str, str], credential: Any) -> Storage:
+    """The deployment's storage account, read with the operator's sign-in (azd's output names its blob endpoint)."""
+    from azure.storage.blob import BlobServiceClient
+
+    from shared.adapters.storage import BlobStorage
+
+    url = (env.get("AzureWebJobsStorage__blobServiceUri")
+           or f"https://{env['AZURE_STORAGE_ACCOUNT_NAME']}.blob.core.windows.net")
+    return BlobStorage(BlobServiceClient(url, credential=credential))
 
 
 def exit_code(findings: Iterable[Finding]) -> int:

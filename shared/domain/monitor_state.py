@@ -11,6 +11,7 @@ from shared.domain.scaling import ResizeRetry
 from shared.ports.batch import BrokenNode
 
 MONITOR_STATE_BLOB = "monitor/state.json"
+HEARTBEAT_SECONDS = 300.0  # an idle run still writes `ran_at` when the last write is this old (`doctor` reads it)
 
 
 @dataclass
@@ -39,6 +40,8 @@ class MonitorState:
     node_failure: BrokenNode | None = None
     # URL renewal
     renew_checked_at: float = 0.0
+    # when a run last wrote the state (epoch seconds): at least every HEARTBEAT_SECONDS while the monitor runs
+    ran_at: float | None = None
 
     def copy(self) -> MonitorState:
         return dataclasses.replace(self)
@@ -65,6 +68,7 @@ class MonitorState:
                 node["node"], node["state"], node.get("exit_code"), node.get("failure", ""),
                 node.get("stderr_tail", "")),
             renew_checked_at=float(d.get("renew_checked_at", 0.0)),
+            ran_at=d.get("ran_at"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -86,4 +90,9 @@ class MonitorState:
                 "node": node.id, "state": node.state, "exit_code": node.exit_code, "failure": node.failure,
                 "stderr_tail": node.stderr_tail},
             "renew_checked_at": self.renew_checked_at,
+            **({} if self.ran_at is None else {"ran_at": self.ran_at}),
         }
+
+    def heartbeat_due(self, now: float) -> bool:
+        """An idle run writes the state anyway when its `ran_at` is HEARTBEAT_SECONDS old (or was never written)."""
+        return self.ran_at is None or now - self.ran_at >= HEARTBEAT_SECONDS

@@ -4,8 +4,9 @@ failed after its record was written, a task Batch no longer has).
 Each run lists the input container from a saved marker and the output container beside it, 5,000 names a page:
 an input whose MP3 landed after it is done with no request of its own; only the others need their record (a GET)
 and, when recorded as submitted, a look at Batch. A run looks at enough inputs for a whole pass of the container in
-PASS_SECONDS (the container's size comes from the previous pass), at least `budget`, within RUN_SECONDS; a
-finished pass's tallies (inputs, converted, failed, unconverted) stay in the state blob for `status`.
+PASS_SECONDS (the container's size comes from the previous pass), at least `budget`, until its deadline (half the
+function timeout, checked before each blob; progress saved after each page and where it stopped); a finished
+pass's tallies (inputs, converted, failed, unconverted) stay in the state blob for `status`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,13 +22,13 @@ from shared.domain.records import FileRecord, RecordState, mp3_landed
 from shared.events import event
 from shared.ports.deps import Deps
 from shared.ports.storage import BlobInfo, Storage
+from shared.run_deadline import Deadline
 from shared.usecases.records import Records
 from shared.usecases.submit import submit_blob
 
 STATE_BLOB = "reconcile/state.json"
 PAGE_SIZE = 5000  # List Blobs' largest page
 PASS_SECONDS = 7200.0  # a whole pass of the input container every 2 h, whatever its size
-RUN_SECONDS = 300.0  # a run stops listing after this (half the 10-minute schedule) and saves its markers
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class ReconcileResult:
     submitted: int
     wrapped: bool  # True when this run reached the end of the container (the next starts over)
     record_reads: int = 0  # inputs that needed their record: those with no MP3 yet
+    stopped: bool = False  # True when the run's deadline came before its share was looked at
 
 
 @dataclass
@@ -92,7 +93,7 @@ class OutputWindow:
 def run_size(budget: int, last_pass_blobs: int, since_last_run: float | None, previous_run: int) -> int:
     """Inputs a run looks at: its share of a pass of PASS_SECONDS over the container as the last pass counted it,
     at least `budget`; until a pass has finished, twice what the previous run looked at (so a first pass over a
-    large container ends within a few runs, each bounded by RUN_SECONDS)."""
+    large container ends within a few runs, each bounded by its deadline)."""
     if last_pass_blobs <= 0:
         return max(budget, 2 * previous_run)
     if since_last_run is None:
@@ -101,11 +102,15 @@ def run_size(budget: int, last_pass_blobs: int, since_last_run: float | None, pr
     return max(budget, math.ceil(last_pass_blobs * share))
 
 
-def reconcile(deps: Deps, budget: int) -> ReconcileResult:
+def reconcile(deps: Deps, budget: int, deadline: Deadline | None = None) -> ReconcileResult:
     """Look at this run's share of the input blobs, continuing where the last run stopped; submit versions with
-    no record, or whose recorded task was lost; inputs whose MP3 landed cost no request of their own."""
+    no record, or whose recorded task was lost; inputs whose MP3 landed cost no request of their own.
+
+    The run stops at its deadline (half the function timeout), checked before each blob, and its progress is saved
+    after each page and where it stopped (the page's marker and the last name done), so a run never repeats the
+    work of the one before, however slow the listing or the submits."""
     s = deps.settings
-    started = time.monotonic()
+    deadline = deadline or Deadline.start(deps.clock)
     now = deps.clock()
     state = deps.storage.get_json(s.state_container, STATE_BLOB) or {}
     tally = PassTally.from_json(state.get("tally"))
@@ -113,20 +118,43 @@ def reconcile(deps: Deps, budget: int) -> ReconcileResult:
     want = run_size(budget, int(state.get("pass_blobs", 0)), None if ran_at is None else now - float(ran_at),
                     int(state.get("looked", 0)))
     marker: str | None = state.get("marker")
+    done_through: str = state.get("done_through") or ""  # names up to this one, in the page at `marker`, are done
     outputs = OutputWindow(deps.storage, s.output_container, state.get("out_marker") if marker else None)
     records = Records(deps.storage, s.state_container, deps.clock)
     checked = submitted = reads = looked = 0
-    wrapped = False
-    while looked < want and time.monotonic() - started < RUN_SECONDS:
-        page, marker = deps.storage.list_page(s.input_container, min(PAGE_SIZE, want - looked), marker)
-        looked += len(page)
-        tally.blobs += len(page)
-        inputs = [b for b in page if naming.is_mp4(b.name)]
-        mapped = [_output(b.name) for b in inputs]
+    wrapped = stopped = False
+
+    def save() -> None:
+        new_state: dict[str, Any] = {
+            "marker": marker, "done_through": done_through or None, "out_marker": outputs.marker if marker else None,
+            "ran_at": now, "looked": looked, "pass_blobs": int(state.get("pass_blobs", 0)),
+            "last_pass": state.get("last_pass"), "tally": tally.to_json()}
+        if wrapped:
+            new_state["pass_blobs"] = tally.blobs
+            new_state["last_pass"] = {**tally.to_json(),
+                                      "finished_at": dt.datetime.fromtimestamp(now, dt.UTC).isoformat()}
+            new_state["tally"] = PassTally().to_json()
+        deps.storage.put_json(s.state_container, STATE_BLOB, new_state)
+
+    while looked < want and not stopped and not wrapped:
+        if deadline.passed():
+            stopped = True
+            break
+        page, next_marker = deps.storage.list_page(s.input_container, min(PAGE_SIZE, want - looked), marker)
+        page = [b for b in page if b.name > done_through]  # a page the last run stopped in: the rest of it
+        mapped = [_output(b.name) if naming.is_mp4(b.name) else None for b in page]
         wanted = [m for m in mapped if m]
         if wanted:
             outputs.reach(max(wanted))
-        for blob, output in zip(inputs, mapped, strict=True):
+        for blob, output in zip(page, mapped, strict=True):
+            if deadline.passed():
+                stopped = True
+                break
+            looked += 1
+            tally.blobs += 1
+            done_through = blob.name
+            if not naming.is_mp4(blob.name):
+                continue
             checked += 1
             tally.inputs += 1
             if output and mp3_landed(outputs.landed.get(output), blob.last_modified):
@@ -137,20 +165,15 @@ def reconcile(deps: Deps, budget: int) -> ReconcileResult:
             submitted += _check(deps, blob, record, tally)
         if wanted:
             outputs.forget_before(min(wanted))
-        if marker is None:
-            wrapped = True
-            break
-    new_state: dict[str, Any] = {"marker": marker, "out_marker": outputs.marker if marker else None,
-                                 "ran_at": now, "looked": looked, "pass_blobs": int(state.get("pass_blobs", 0)),
-                                 "last_pass": state.get("last_pass")}
-    if wrapped:
-        new_state["pass_blobs"] = tally.blobs
-        new_state["last_pass"] = {**tally.to_json(), "finished_at": dt.datetime.fromtimestamp(now, dt.UTC).isoformat()}
-        tally = PassTally()
-    new_state["tally"] = tally.to_json()
-    deps.storage.put_json(s.state_container, STATE_BLOB, new_state)
-    event("reconcile", checked=checked, submitted=submitted, wrapped=wrapped, record_reads=reads, listed=looked)
-    return ReconcileResult(checked, submitted, wrapped, reads)
+        if not stopped:  # the page is done: the next one starts at its marker
+            marker, done_through = next_marker, ""
+            wrapped = marker is None
+            if not wrapped and looked < want:
+                save()  # progress kept per page: a run the host abandons still leaves it
+    save()
+    event("reconcile", checked=checked, submitted=submitted, wrapped=wrapped, record_reads=reads, listed=looked,
+          stopped_at_deadline=stopped)
+    return ReconcileResult(checked, submitted, wrapped, reads, stopped)
 
 
 def _output(name: str) -> str | None:

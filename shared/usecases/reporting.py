@@ -11,6 +11,7 @@ from shared.domain.records import RecordState
 from shared.events import event
 from shared.ports.batch import FinishedTask
 from shared.ports.deps import Deps
+from shared.run_deadline import Deadline
 from shared.usecases.records import Records
 
 
@@ -27,12 +28,16 @@ def write_report(
     return path
 
 
-def report_failures(deps: Deps, state: MonitorState) -> list[str]:
-    """Reports for failed tasks since the watermark; ids at the watermark are remembered, so none twice."""
+def report_failures(deps: Deps, state: MonitorState, deadline: Deadline | None = None) -> list[str]:
+    """Reports for failed tasks since the watermark; ids at the watermark are remembered, so none twice. At the
+    run's deadline it stops: the watermark covers the tasks reported, the next run goes on from there."""
     since = state.failed_since
     seen_at_since = set(state.seen_at_since)
     reported: list[str] = []
     for task in deps.gateway.failed_tasks_since(since):
+        if deadline is not None and deadline.passed():
+            event("reports-deferred", logging.WARNING, reported=len(reported), why="the run's deadline")
+            break
         if task.id in seen_at_since and since is not None and task.state_transition_time <= since:
             continue
         path = report_failure(deps, task)

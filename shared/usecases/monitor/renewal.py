@@ -17,6 +17,7 @@ from shared.domain.monitor_state import MonitorState
 from shared.events import event
 from shared.ports.batch import GatewayError
 from shared.ports.deps import Deps
+from shared.run_deadline import Deadline
 from shared.settings import URL_GRACE_SECONDS
 from shared.usecases.submit import submit_blob
 
@@ -25,7 +26,7 @@ RENEW_BATCH = 100  # tasks renewed per run at most (two requests each)
 CHECK_EVERY_SECONDS = 600  # how often the monitor looks (one listing); a task ages 12 h before it matters
 
 
-def renew_old_urls(deps: Deps, state: MonitorState, active: int, now: float) -> int:
+def renew_old_urls(deps: Deps, state: MonitorState, active: int, now: float, deadline: Deadline | None = None) -> int:
     """Resubmit queued tasks added more than (12 h - margin) ago; returns how many were renewed."""
     if deps.settings.pool_identity_id or active <= 0 or now - state.renew_checked_at < CHECK_EVERY_SECONDS:
         return 0
@@ -35,6 +36,8 @@ def renew_old_urls(deps: Deps, state: MonitorState, active: int, now: float) -> 
     renewed = 0
     try:
         for task in deps.gateway.queued_tasks(cutoff, RENEW_BATCH):
+            if deadline is not None and deadline.passed():
+                break  # the rest are renewed by a later run (they are listed again: still queued, still old)
             name = task.environment.get(planning.ENV_INPUT_BLOB)
             etag = task.environment.get(planning.ENV_INPUT_ETAG, "")
             current = deps.storage.etag_of(s.input_container, name) if name else None

@@ -20,6 +20,7 @@ from shared.domain.scaling import (
 from shared.events import event
 from shared.ports.batch import GatewayError, JobNotFound, PoolBusy, PoolState
 from shared.ports.deps import Deps
+from shared.run_deadline import Deadline
 from shared.settings import Settings
 from shared.usecases.job import pool_spec
 from shared.usecases.monitor import cleanup, renewal
@@ -44,11 +45,13 @@ def scaling_settings(s: Settings) -> ScalingSettings:
     )
 
 
-def monitor_tick(deps: Deps) -> TickResult:
+def monitor_tick(deps: Deps, deadline: Deadline | None = None) -> TickResult:
     """Ensure pool and job, scale the pool to the work, turn newly failed tasks into failure reports, and delete
-    tasks whose outcome is recorded. Batch requests on a steady run: pool, node counts, task counts."""
+    tasks whose outcome is recorded. Batch requests on a steady run: pool, node counts, task counts. The reports,
+    deletes and renewals stop at the run's deadline (half the function timeout); the state keeps what was done."""
     s = deps.settings
     gw = deps.gateway
+    deadline = deadline or Deadline.start(deps.clock)
     now = deps.clock()
     state = MonitorState.from_json(deps.storage.get_json(s.state_container, MONITOR_STATE_BLOB))
     as_read = state.copy()
@@ -83,14 +86,15 @@ def monitor_tick(deps: Deps) -> TickResult:
     # a count that lags a failure by a run delays its report by a run (the watermark loses nothing).
     reported: list[str] = []
     if counts.failed > 0 or not state.failures_listed:
-        reported = report_failures(deps, state)
+        reported = report_failures(deps, state, deadline)
         state.failures_listed = True
-    deleted = cleanup.delete_finished(deps, state, counts.completed, now)
-    renewed = renewal.renew_old_urls(deps, state, counts.active, now)
+    deleted = 0 if deadline.passed() else cleanup.delete_finished(deps, state, counts.completed, now)
+    renewed = renewal.renew_old_urls(deps, state, counts.active, now, deadline)
     state.last_work_seen = last_work
     state.completed = max(counts.completed - deleted, 0)
     state.known = max(known - deleted, 0)
-    if state != as_read:  # an idle run changes nothing: no write
+    if state != as_read or state.heartbeat_due(now):  # an idle run writes only its heartbeat, every 5 minutes
+        state.ran_at = now
         deps.storage.put_json(s.state_container, MONITOR_STATE_BLOB, state.to_json())
     event(
         "monitor", active=counts.active, running=counts.running, completed=counts.completed,

@@ -15,7 +15,8 @@ Modelling choices:
   deleted or its retention ends, whichever is first: that is the node disk figure.
 * Reconcile runs every `reconcile_s` (RECONCILE_SCHEDULE) and looks at the code's `reconcile.run_size` input blobs
   from where it stopped (its share of a pass every PASS_SECONDS, doubling until a first pass is counted), capped by
-  what its RUN_SECONDS list at LIST_PAGE_S a page of inputs and one of outputs; or a fixed RECONCILE_BATCH (before).
+  what its run_seconds() (half the function timeout) list at LIST_PAGE_S a page of inputs and one of outputs; or a
+  fixed RECONCILE_BATCH (before).
   Blob names are random, so the container is the key interval [0, 1) with blobs spread evenly: a run moves
   the marker by budget / blobs-in-container and a new blob lands anywhere, ahead of the marker or behind it. Probe
   files (seeded, at random keys and times) tell how long a file waits before a pass looks at it: a missed event is
@@ -33,13 +34,13 @@ from pathlib import Path
 
 # --- The code's own constants: the ONE place this benchmark imports them (fix these paths when modules move). ------
 from shared.adapters.batch.azure_tasks import LIST_PAGE_SIZE
+from shared.run_deadline import run_seconds
 from shared.settings import DEFAULTS, URL_GRACE_SECONDS, vcpus_of
 from shared.usecases.monitor.cleanup import DELETE_BATCH, MAX_DELETES_PER_RUN, delete_bound
 from shared.usecases.monitor.renewal import CHECK_EVERY_SECONDS as RENEW_CHECK_EVERY_SECONDS
 from shared.usecases.monitor.renewal import RENEW_BATCH, RENEW_MARGIN_SECONDS
 from shared.usecases.reconcile import PAGE_SIZE as RECONCILE_PAGE
 from shared.usecases.reconcile import PASS_SECONDS as RECONCILE_PASS_S
-from shared.usecases.reconcile import RUN_SECONDS as RECONCILE_RUN_S
 from shared.usecases.reconcile import run_size
 
 REPO = Path(__file__).resolve().parents[3]
@@ -237,7 +238,7 @@ def simulate(load: Load, pool: Pool, policy: Policy, *, monitor_s: int = CODE.mo
             want = float(policy.reconcile_budget)
             if policy.sized:
                 want = float(min(run_size(policy.reconcile_budget, last_pass_blobs, reconcile_s, previous_look),
-                                 RECONCILE_RUN_S / (2 * LIST_PAGE_S) * RECONCILE_PAGE))
+                                 run_seconds() / (2 * LIST_PAGE_S) * RECONCILE_PAGE))
             look = min(want, blobs * (1.0 - marker))
             previous_look = round(look)
             checked += round(look)
