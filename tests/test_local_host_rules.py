@@ -1,8 +1,8 @@
-"""The local host's documented rules (README "Running it on one machine"), on a probe app and real Azurite: poison
-after 5 failed invocations, receipts keyed by name+ETag so a restart does not re-trigger, the listing's backoff."""
+"""The local host's documented rules (poison, receipts by name+ETag, listing backoff, timers) on probe apps."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import threading
@@ -114,6 +114,28 @@ def test_the_background_listing_backs_off_from_1_s_while_nothing_changes_and_sta
     finally:
         host.stop()
     assert waits(caplog)[:4] == ["2", "4", "found", "2"]
+
+
+def test_the_monitor_timer_runs_at_start_and_then_every_minute_at_second_0_by_default(monkeypatch):
+    """MONITOR_SCHEDULE's default (`0 * * * * *`), which every other test overrides, driven by the local host."""
+    from shared.settings import DEFAULTS
+
+    monkeypatch.setenv("MONITOR_SCHEDULE", DEFAULTS["MONITOR_SCHEDULE"])
+    fired: list[tuple[dt.datetime, bool]] = []
+    app = func.FunctionApp()
+
+    @app.timer_trigger(arg_name="timer", schedule="%MONITOR_SCHEDULE%", run_on_startup=False, use_monitor=True)
+    def monitor(timer: func.TimerRequest) -> None:
+        fired.append((dt.datetime.now(dt.UTC), timer.past_due))
+
+    host = LocalHost(app, host_id=f"test-{uuid.uuid4().hex[:8]}").start()
+    try:
+        wait_until(lambda: len(fired) >= 2, 70, interval=0.2, what="a run at start and one on the schedule")
+    finally:
+        host.stop()
+    (_, at_start), (on_time, past_due) = fired[:2]
+    assert at_start and not past_due  # the first run is the one at start
+    assert on_time.second == 0 and on_time.microsecond < 900_000
 
 
 WAIT = re.compile(r"found nothing new: the next in (\d+) s|found \d+ blob\(s\) no event announced")
