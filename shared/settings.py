@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -122,14 +123,31 @@ def _is_connection_string(text: str) -> bool:
         "BlobEndpoint=" in text or "EndpointSuffix" in text or "DefaultEndpointsProtocol=" in text))
 
 
-def _rules(v: dict[str, Any], raw: dict[str, str], env: Mapping[str, str]) -> list[str]:
-    """Defaults worked out from other settings, and the rules that span settings."""
+def _pool_mix(v: dict[str, Any]) -> list[str]:
+    """The dedicated floor and the Spot share against the pool's largest size (shared/domain/scaling.py split)."""
+    most, floor, share = v["max_nodes"], v["dedicated_floor"], v["spot_share"]
+    if floor > most:
+        return [f"BATCH_DEDICATED_FLOOR={floor} is above BATCH_MAX_NODES={most}: that many dedicated nodes are never "
+                f"kept"]
+    if share > 0 and math.floor(most * share + 1e-9) == 0:
+        return [f"BATCH_SPOT_SHARE={share:g} of BATCH_MAX_NODES={most} rounds down to 0: no node is ever Spot "
+                f"(use at least {1 / most:g}, or 0)"]
+    if share > 0 and floor == most:
+        return [f"BATCH_SPOT_SHARE={share:g} is never used: BATCH_DEDICATED_FLOOR={floor} keeps all "
+                f"BATCH_MAX_NODES={most} nodes dedicated"]
+    return []
+
+
+def _rules(v: dict[str, Any], raw: dict[str, str], env: Mapping[str, str], bad: set[str]) -> list[str]:
+    """Defaults worked out from other settings, and the rules that span settings (skipped when one of the
+    settings they compare is itself malformed, which has its own message: one message per problem)."""
     errors: list[str] = []
     identity = raw["AzureWebJobsStorage__accountName"] or raw["AzureWebJobsStorage__blobServiceUri"]
-    if not identity and not _is_connection_string(v["storage_connection"]):
+    connection_given = env.get("AzureWebJobsStorage", "").strip() != ""  # it wins over identity, as in the host
+    if (connection_given or not identity) and not _is_connection_string(v["storage_connection"]):
         errors.append("AzureWebJobsStorage is not a storage connection string "
                       "(expected UseDevelopmentStorage=true or DefaultEndpointsProtocol=...;AccountName=...)")
-    if identity and "AzureWebJobsStorage" not in env:
+    if identity and not connection_given:
         v["storage_connection"] = ""
     if v["batch_gateway"] == "azure" and not v["batch_account_url"].startswith(("https://", "http://")):
         errors.append("BATCH_ACCOUNT_URL must be set to the Batch account URL (https://...) when BATCH_GATEWAY=azure")
@@ -138,16 +156,19 @@ def _rules(v: dict[str, Any], raw: dict[str, str], env: Mapping[str, str]) -> li
     if v["slots_per_node"] is None:
         # libmp3lame encodes on one thread: one conversion per vCPU keeps every core busy.
         v["slots_per_node"] = min(vcpus or 1, MAX_SLOTS)
-    elif vcpus is not None and v["slots_per_node"] > 4 * vcpus:
-        errors.append(f"BATCH_SLOTS_PER_NODE={v['slots_per_node']} is more than Batch allows on {vm_size} "
-                      f"({vcpus} vCPUs: at most 4 x vCPUs = {min(4 * vcpus, MAX_SLOTS)} slots per node)")
+    elif vcpus is not None and v["slots_per_node"] > 4 * vcpus and "BATCH_SLOTS_PER_NODE" not in bad:
+        errors.append(f"BATCH_SLOTS_PER_NODE={v['slots_per_node']} is more than Batch allows on "
+                      f"BATCH_VM_SIZE={vm_size} ({vcpus} vCPUs: at most 4 x vCPUs = {min(4 * vcpus, MAX_SLOTS)} "
+                      f"slots per node)")
     if v["min_nodes"] is None:
         # Idle local slots cost nothing, so locally the floor is the machine's cores.
         v["min_nodes"] = min(os.cpu_count() or 1, v["max_nodes"]) if v["batch_gateway"] == "local" else 0
     if v["local_task_slots"] is None:
         v["local_task_slots"] = default_local_task_slots()
-    if v["min_nodes"] > v["max_nodes"]:
+    pool_bad = bad & {"BATCH_MIN_NODES", "BATCH_MAX_NODES", "BATCH_DEDICATED_FLOOR", "BATCH_SPOT_SHARE"}
+    if v["min_nodes"] > v["max_nodes"] and not pool_bad:
         errors.append(f"BATCH_MIN_NODES={v['min_nodes']} is above BATCH_MAX_NODES={v['max_nodes']}")
+    errors += [] if pool_bad else _pool_mix(v)
 
     if not v["pool_identity_id"] and v["task_max_wall_clock_seconds"] > MAX_WALL_CLOCK_WITH_SAS:
         errors.append(
@@ -155,6 +176,9 @@ def _rules(v: dict[str, Any], raw: dict[str, str], env: Mapping[str, str]) -> li
             f"they are signed for it + 12 h with a user-delegation key, which Azure caps at 7 days; use at most "
             f"{MAX_WALL_CLOCK_WITH_SAS}, or give the pool an identity (BATCH_POOL_IDENTITY_ID)"
         )
+    if raw["AzureWebJobsStorage__clientId"] and not identity:
+        errors.append("AzureWebJobsStorage__clientId is set but neither AzureWebJobsStorage__accountName nor "
+                      "AzureWebJobsStorage__blobServiceUri is: storage would not use that identity")
     if len({v["input_container"], v["output_container"], v["state_container"]}) < 3:
         errors.append("INPUT_CONTAINER, OUTPUT_CONTAINER and STATE_CONTAINER must be three different containers")
     return errors
@@ -198,6 +222,7 @@ class Settings:
         raw = {s.name: _raw(env, s) for s in SETTINGS}
         values: dict[str, Any] = {}
         errors: list[str] = []
+        bad: set[str] = set()
         for s in SETTINGS:
             if s.attr is None:
                 continue
@@ -206,7 +231,8 @@ class Settings:
                 continue
             values[s.attr], problems = PARSERS[s.kind](s, raw[s.name])
             errors += problems
-        errors += _rules(values, raw, env)
+            bad |= {s.name} if problems else set()
+        errors += _rules(values, raw, env, bad)
         if errors:
             raise SettingsError("Invalid app settings:\n  - " + "\n  - ".join(errors))
         return cls(**values)

@@ -97,9 +97,10 @@ SETTINGS: tuple[Setting, ...] = (
             "naming this setting)"),
     Setting("BATCH_SPOT_SHARE", "spot_share", "number", "0",
             "share of nodes that may be Spot (`target_low_priority_nodes`; needs a user-subscription Batch "
-            "account)", low=0, high=1),
+            "account); above 0 it must give at least one Spot node at `BATCH_MAX_NODES` beside "
+            "`BATCH_DEDICATED_FLOOR`", low=0, high=1),
     Setting("BATCH_DEDICATED_FLOOR", "dedicated_floor", "whole", "0",
-            "dedicated nodes kept whenever the pool has nodes", low=0),
+            "dedicated nodes kept whenever the pool has nodes (at most `BATCH_MAX_NODES`)", low=0),
     Setting("SCALE_IDLE_GRACE_SECONDS", "idle_grace_seconds", "whole", "300",
             "how long the pool stays up after work was last seen before going to the minimum", low=0),
     Setting("TASK_MAX_RETRIES", "task_max_retries", "whole", "1",

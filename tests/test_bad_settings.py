@@ -24,6 +24,7 @@ def _start_host(env_changes: dict[str, str], tmp_path) -> subprocess.CompletedPr
         ({"FFMPEG_PRESET": "ultra"}, "FFMPEG_PRESET"),
         ({"INPUT_CONTAINER": "No_Such_Name"}, "INPUT_CONTAINER"),
         ({"MONITOR_SCHEDULE": "every minute"}, "MONITOR_SCHEDULE"),
+        ({"BATCH_DEDICATED_FLOOR": "4", "BATCH_MAX_NODES": "3"}, "BATCH_DEDICATED_FLOOR=4 is above BATCH_MAX_NODES=3"),
     ],
 )
 def test_malformed_settings_are_named(azurite, tmp_path, changes, named):

@@ -5,6 +5,7 @@ the command with a message saying which."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -128,7 +129,8 @@ def test_ctrl_c_stops_everything_within_seconds(serve):
 
 
 def test_a_service_that_keeps_dying_stops_the_command_with_a_clear_message(tmp_path):
-    s = Serve(tmp_path / "state", "--max-restarts", "2")
+    """With the default (README: more than 5 times in a minute), restarted after a doubling backoff each time."""
+    s = Serve(tmp_path / "state")
     with socket.socket() as squatter:  # the host's webhook port is taken: the host cannot start
         squatter.bind(("127.0.0.1", s.events_port))
         squatter.listen()
@@ -141,5 +143,6 @@ def test_a_service_that_keeps_dying_stops_the_command_with_a_clear_message(tmp_p
     time.sleep(0.2)
     out = "\n".join(s.lines)
     assert s.proc.returncode == 1, out
-    assert "the local host keeps dying" in out
+    assert "the local host keeps dying (6 times within 60 s" in out
+    assert re.findall(r"the local host [^;]*; restarted it after ([\d.]+) s", out) == ["0.5", "1", "2", "4", "8"]
     assert f"cannot listen on 127.0.0.1:{s.events_port}" in out
