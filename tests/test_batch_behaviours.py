@@ -22,9 +22,9 @@ from shared.domain.monitor_state import MonitorState
 from shared.ports.batch import GatewayError, PoolBusy, PoolSpec
 from shared.settings import Settings, SettingsError
 from shared.usecases import status
+from shared.usecases.file_records import FileRecords
 from shared.usecases.monitor import cleanup
 from shared.usecases.reconcile import reconcile
-from shared.usecases.records import Records
 from shared.usecases.submit import submit_blob
 from tests.support.batch_standin import BatchStandin, iso
 from tests.test_monitor_requests import START, World, fail, make_world, submit
@@ -68,7 +68,7 @@ def test_a_submit_that_keeps_failing_is_not_queued_and_reconcile_submits_it_late
     with pytest.raises(GatewayError, match="403 AuthorizationFailure"):
         submit_blob(blob, world.deps)  # roles still propagating on a first deployment
     assert world.standin.tasks[job] == {}
-    record, _ = Records(world.deps.storage, world.settings.state_container).get("stuck/a.mp4")
+    record, _ = FileRecords.of(world.deps).get("stuck/a.mp4")
     assert record is not None and record.state == "unsubmitted" and "403" in record.reason
 
     (shown,) = status.collect(world.deps).files

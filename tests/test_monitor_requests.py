@@ -17,9 +17,9 @@ from shared.domain.monitor_state import MONITOR_STATE_BLOB
 from shared.ports.deps import Deps
 from shared.settings import Settings
 from shared.usecases import status
+from shared.usecases.file_records import FileRecords
 from shared.usecases.monitor import cleanup
 from shared.usecases.monitor.tick import TickResult, monitor_tick
-from shared.usecases.records import Records
 from shared.usecases.submit import submit_blob
 from tests.support.batch_standin import BatchStandin
 
@@ -323,7 +323,7 @@ def test_a_preempted_task_is_requeued_not_reported(world: World) -> None:
     result, _ = world.tick()
     # What the user sees: no failure report, the file still waiting to convert, and a node asked for it.
     assert world.reports() == [] and result.reported == ()
-    record, _ = Records(world.deps.storage, world.settings.state_container).get("preempted.mp4")
+    record, _ = FileRecords.of(world.deps).get("preempted.mp4")
     assert record is not None and (record.etag, record.state) == (etag, "submitted")
     assert [(f.name, f.state) for f in status.collect(world.deps).files] == [("preempted.mp4", "queued")]
     assert result.target_nodes == 1 and world.resizes[-1]["targetDedicatedNodes"] == 1
@@ -332,7 +332,7 @@ def test_a_preempted_task_is_requeued_not_reported(world: World) -> None:
     world.clock.advance(60)
     assert world.tick()[0].reported == ()
     assert world.reports() == []
-    assert Records(world.deps.storage, world.settings.state_container).get("preempted.mp4")[0].state == "submitted"
+    assert FileRecords.of(world.deps).get("preempted.mp4")[0].state == "submitted"
 
 
 def test_throttling_and_server_errors_during_a_tick_are_retried(world: World) -> None:

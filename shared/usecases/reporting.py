@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from shared.domain import naming, planning, reports
+from shared.domain import file_life, naming, planning, reports
 from shared.domain.monitor_state import MonitorState
-from shared.domain.records import RecordState
 from shared.events import event
 from shared.ports.batch import FinishedTask
 from shared.ports.deps import Deps
-from shared.usecases.records import Records
+from shared.usecases.file_records import FileRecords
 
 
 def write_report(
@@ -68,8 +67,7 @@ def report_failure(deps: Deps, task: FinishedTask) -> str | None:
         deps, name, etag, task_id=task.id, exit_code=task.exit_code, reason=reason, stderr_tail=tail,
         attempts=task.attempts, finished_at=task.finished_at, logs=logs,
     )
-    Records(deps.storage, s.state_container, deps.clock).mark(name, etag, state=RecordState.FAILED, reason=reason,
-                                                              report=path)
+    FileRecords.of(deps).apply(name, etag, lambda record: file_life.failed(record, reason, path))
     event("failed", logging.WARNING, name=name, etag=etag, task_id=task.id, exit_code=task.exit_code,
           reason=reason, report=path, attempts=task.attempts)
     return path
