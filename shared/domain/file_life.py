@@ -178,6 +178,11 @@ def submitted_version_state(record: FileRecord | None, etag: str) -> RecordState
     return record.state if record.etag == etag else RecordState.SUPERSEDED
 
 
+def superseded(etag: str, current_etag: str | None) -> bool:
+    """The input blob now holds another version than `etag` (a deleted blob, None, supersedes nothing)."""
+    return current_etag is not None and current_etag != etag
+
+
 # -- where a file stands --------------------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from shared.ports.storage import BlobLike, Storage
 from shared.settings import URL_GRACE_SECONDS
 from shared.usecases.file_records import FileRecords
 from shared.usecases.job import ensure_job
-from shared.usecases.reporting import write_report
+from shared.usecases.report_writer import write_report
 
 
 @dataclass(frozen=True)
