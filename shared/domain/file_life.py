@@ -26,7 +26,8 @@ class RecordState(StrEnum):
     submitted -> converted | failed (the monitor, from the task's outcome); submitted -> unsubmitted (the add
     failed) -> submitted (reconcile tries again); rejected (its name cannot be mapped to an output name) is final
     for that version. A newer version of the name replaces the record: the older one is then superseded, which is
-    decided (`claim`, `submitted_version_state`) but never stored: the one record per name holds the newest version.
+    decided (`claim` at submit, `superseded` for a failed task) but never stored: the one record per name holds
+    the newest version.
     """
 
     SUBMITTED = "submitted"
@@ -168,14 +169,6 @@ def is_newer(mine: FileRecord, theirs: FileRecord, current_etag: Callable[[], st
     if ours != other:
         return ours > other
     return current_etag() == mine.etag
-
-
-def submitted_version_state(record: FileRecord | None, etag: str) -> RecordState | None:
-    """What the record says of a version that claimed its name (a task's): its state, superseded when the record
-    now holds another version (only a newer one replaces it), None when the name has no record."""
-    if record is None:
-        return None
-    return record.state if record.etag == etag else RecordState.SUPERSEDED
 
 
 def superseded(etag: str, current_etag: str | None) -> bool:
