@@ -74,15 +74,17 @@ def storage_rows(files: float, out: Outcome, monitor_s: int, reconcile_s: int, h
     return [
         Row("drop", "PutBlob input (62 kB, one request)", "write", 1, "the user"),
         Row("submit", "GetBlobProperties input (ETag, Last-Modified)", "read", 1, "submit_blob"),
-        Row("submit", "GetBlob record (404 on a first drop)", "read", 1, "claim_newest -> Records.get"),
-        Row("submit", "PutBlob record, If-None-Match: *", "write", 1, "claim_newest -> Records.put_if"),
+        Row("submit", "GetBlob record (404 on a first drop)", "read", 1, "FileRecords.claim -> get"),
+        Row("submit", "PutBlob record, If-None-Match: *", "write", 1, "FileRecords.claim -> put_if"),
         Row("node", "GetBlob input (resource file)", "read", 1, "Batch node agent"),
         Row("node", "PutBlob output.mp3 (output file)", "write", 1, "Batch node agent"),
         Row("monitor", "GetBlob + PutBlob monitor/state.json, per run", "read", runs_m / files, "monitor_tick"),
         Row("monitor", "(the PutBlob of that pair)", "write", runs_m / files, "monitor_tick"),
+        Row("monitor", "GetBlob record (its outcome recorded)", "read", 1, "record_outcome -> FileRecords.apply"),
+        Row("monitor", "PutBlob record, If-Match (converted)", "write", 1, "record_outcome -> FileRecords.apply"),
         Row("reconcile", "List Blobs input, one page per run", "list", runs_r / files, "reconcile"),
-        Row("reconcile", "GetBlob record, per blob looked at", "read", checked, "reconcile -> Records.get"),
-        Row("reconcile", "GetBlobProperties output, per blob looked at", "read", checked, "lost_task"),
+        Row("reconcile", "GetBlob record, per blob looked at", "read", checked, "reconcile -> FileRecords.get"),
+        Row("reconcile", "GetBlobProperties output, per blob looked at", "read", checked, "file_life.standing"),
         Row("reconcile", "GetBlob + PutBlob reconcile/state.json, per run", "read", runs_r / files, "reconcile"),
         Row("reconcile", "(the PutBlob of that pair)", "write", runs_r / files, "reconcile"),
     ]
@@ -94,7 +96,7 @@ def fixed_rows(files: float, out: Outcome, monitor_s: int, reconcile_s: int, hor
     runs_r = horizon_s / reconcile_s
     pages = 2 * out.reconcile_checked / CODE.reconcile_page
     in_flight = 0.001  # share of looked-at inputs with no MP3 yet (seconds in flight / a pass): an upper bound
-    rows = [r for r in storage_rows(files, out, monitor_s, reconcile_s, horizon_s)[:8]]
+    rows = [r for r in storage_rows(files, out, monitor_s, reconcile_s, horizon_s)[:10]]
     return rows + [
         Row("reconcile", "List Blobs input + output, 5,000 a page", "list", (pages + runs_r) / files, "reconcile"),
         Row("reconcile", "GetBlob record, inputs with no MP3 only", "read", in_flight * out.reconcile_checked / files,

@@ -14,9 +14,9 @@ from shared.usecases.reconcile import backfill
 
 def redo_forgotten(pipe: LocalPipeline, since: float) -> list[str]:
     """Tasks that uploaded their MP3 after `since` (epoch seconds) and succeeded, but whose MP3 storage no longer
-    has, leave the job, and one backfill pass submits their inputs again (reconcile's "recorded as submitted, but
-    Batch has no such task"); it also records inputs whose record was forgotten. An MP3 deleted before `since`
-    is left alone. Returns the input names redone."""
+    has, leave the job, and one backfill pass submits their inputs again (file_life's "Batch has no task for it",
+    whether the record says submitted or converted); it also records inputs whose record was forgotten. An MP3
+    deleted before `since` is left alone. Returns the input names redone."""
     settings = Settings.from_env({**local_settings_values(), **pipe.env()})
     storage = BlobStorage.from_settings(settings)
     present = {b.name for b in storage.list_blobs(settings.output_container)}

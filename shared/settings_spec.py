@@ -65,7 +65,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OUTPUT_CONTAINER", "output_container", "container", "mp3-out",
             "where MP3s, failure reports (`*.error.json`) and failed tasks' logs (`_mp3pipe-logs/`) land"),
     Setting("STATE_CONTAINER", "state_container", "container", "mp3pipe-state",
-            "the monitor's small state record (failure watermark, last work seen)"),
+            "the monitor's small state record (outcome watermark, last work seen) and the per-file records"),
     Setting("FFMPEG_PRESET", "ffmpeg_preset", "choice", "standard",
             "how the MP3 is made: see [Presets](#presets)", choices=PRESET_NAMES),
     Setting("MONITOR_SCHEDULE", "monitor_schedule", "ncrontab", "0 * * * * *",

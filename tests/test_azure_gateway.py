@@ -15,7 +15,7 @@ import isodate
 import pytest
 from azure.core.credentials import AzureNamedKeyCredential
 
-from shared.adapters.batch.azure import NODE_AGENT_SKU, AzureBatchGateway, account_name_from_url, failed_tasks_filter
+from shared.adapters.batch.azure import NODE_AGENT_SKU, AzureBatchGateway, account_name_from_url, finished_tasks_filter
 from shared.ports.batch import (
     BatchGateway,
     GatewayError,
@@ -27,6 +27,7 @@ from shared.ports.batch import (
     TaskSpec,
 )
 from shared.settings import Settings
+from shared.usecases.monitor.outcomes import OUTCOMES_PER_RUN
 from tests.support.batch_standin import FAKE_TOKEN, SPEC_FILE, BatchStandin, FakeCredential, SpecValidator, parse_filter
 
 pytest_plugins = ["tests.support.batch_fixtures"]
@@ -303,7 +304,7 @@ def test_403_is_a_gateway_error(batch_standin: BatchStandin, ready: AzureBatchGa
 # -- failures -------------------------------------------------------------------------------------------
 
 
-def test_failed_tasks_since_follows_pages_and_returns_only_failures(batch_standin: BatchStandin,
+def test_finished_tasks_since_follows_pages_and_returns_only_failures_when_asked(batch_standin: BatchStandin,
                                                                     ready: AzureBatchGateway) -> None:
     batch_standin.page_size = 2
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -320,7 +321,7 @@ def test_failed_tasks_since_follows_pages_and_returns_only_failures(batch_standi
     batch_standin.bulk_load(JOB, 5, prefix="oldfail", result="failure", at=t0 - dt.timedelta(days=1))
     batch_standin.clear_requests()
 
-    failed = ready.failed_tasks_since(None)
+    failed = ready.finished_tasks_since(None, failed_only=True)
     assert [f.id for f in failed] == ["oldfail-00000", "oldfail-00001", "oldfail-00002", "oldfail-00003",
                                       "oldfail-00004", "clip-7", "clip-4", "clip-1"]
     gets = batch_standin.sent("GET", f"/jobs/{JOB}/tasks")
@@ -338,17 +339,42 @@ def test_failed_tasks_since_follows_pages_and_returns_only_failures(batch_standi
     assert clip4.state_transition_time == t0 + dt.timedelta(minutes=5)
 
     batch_standin.clear_requests()
-    recent = ready.failed_tasks_since(t0 + dt.timedelta(minutes=5))
+    recent = ready.finished_tasks_since(t0 + dt.timedelta(minutes=5), failed_only=True)
     assert [f.id for f in recent] == ["clip-4", "clip-1"]
     assert "stateTransitionTime ge datetime'2026-01-01T00:05:00.000000Z'" in \
         batch_standin.requests[0].query["$filter"]
+
+
+def test_finished_tasks_since_lists_successes_too_and_reads_no_page_past_the_limit(
+        batch_standin: BatchStandin, ready: AzureBatchGateway) -> None:
+    batch_standin.page_size = 2
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    for i in range(5):
+        ready.add_task(spec(f"clip-{i}"))
+        batch_standin.set_task(JOB, f"clip-{i}", exit_code=int(i == 2), at=t0 + dt.timedelta(minutes=i),
+                               failure=("FailureExitCode", "ffmpeg exited with 1") if i == 2 else None)
+    batch_standin.clear_requests()
+
+    finished = ready.finished_tasks_since(t0 + dt.timedelta(minutes=1))
+    assert [(f.id, f.succeeded) for f in finished] == [("clip-1", True), ("clip-2", False), ("clip-3", True),
+                                                       ("clip-4", True)]
+    assert (finished[0].exit_code, finished[0].failure_message) == (0, "")  # a success has no failure to tell
+    assert "ffmpeg exited with 1" in finished[1].failure_message
+    first = batch_standin.requests[0].query
+    assert first["$filter"] == "state eq 'completed' and stateTransitionTime ge datetime'2026-01-01T00:01:00.000000Z'"
+    assert first["$select"] == "id,displayName,stateTransitionTime,executionInfo,environmentSettings"
+
+    batch_standin.clear_requests()
+    assert len(ready.finished_tasks_since(None, 3)) == 3
+    assert len(batch_standin.sent("GET", f"/jobs/{JOB}/tasks")) == 2  # pages of 2 up to the limit, none past it
+    assert batch_standin.validation_errors == []
 
 
 def requests_per_timer_run(standin: BatchStandin, g: AzureBatchGateway, watermark: dt.datetime) -> int:
     standin.clear_requests()
     g.task_counts()
     g.pool_state()
-    g.failed_tasks_since(watermark)
+    g.finished_tasks_since(watermark, OUTCOMES_PER_RUN)
     return len(standin.requests)
 
 
@@ -365,7 +391,7 @@ def test_timer_run_cost_does_not_grow_with_the_job(batch_standin: BatchStandin, 
     batch_standin.bulk_load(JOB, 50, prefix="running", state="running")
     assert len(batch_standin.tasks[JOB]) == 5_000
     large = requests_per_timer_run(batch_standin, ready, watermark)
-    assert small == large == 4  # task counts, pool, node counts, failures since the watermark
+    assert small == large == 4  # task counts, pool, node counts, tasks finished since the watermark
     assert ready.task_counts().failed == 302
 
 
@@ -413,7 +439,7 @@ def test_validator_checks_responses_and_filters() -> None:
     op = validator.operation("GET", "/jobs/j/taskcounts")
     assert op is not None and op.operation_id == "Jobs_GetJobTaskCounts"
     assert validator.response_errors(op, 200, {"taskCounts": {"active": 1}}, selected=False)
-    assert parse_filter(failed_tasks_filter(dt.datetime(2026, 1, 1, tzinfo=dt.UTC)))[-1][0] == "stateTransitionTime"
+    assert parse_filter(finished_tasks_filter(dt.datetime(2026, 1, 1, tzinfo=dt.UTC)))[-1][0] == "stateTransitionTime"
     with pytest.raises(ValueError, match="datetime"):
         parse_filter("stateTransitionTime ge '2026-01-01T00:00:00Z'")
 

@@ -19,12 +19,12 @@ from devhost.azurite import Azurite
 from shared.adapters.batch import azure_pool
 from shared.domain import naming, scaling
 from shared.domain.monitor_state import MonitorState
-from shared.ports.batch import GatewayError, PoolBusy, PoolSpec
+from shared.ports.batch import CompletedTask, GatewayError, PoolBusy, PoolSpec
 from shared.settings import Settings, SettingsError
 from shared.usecases import status
-from shared.usecases.monitor import cleanup
+from shared.usecases.file_records import FileRecords
+from shared.usecases.monitor import cleanup, outcomes
 from shared.usecases.reconcile import reconcile
-from shared.usecases.records import Records
 from shared.usecases.submit import submit_blob
 from tests.support.batch_standin import BatchStandin, iso
 from tests.test_monitor_requests import START, World, fail, make_world, submit
@@ -68,7 +68,7 @@ def test_a_submit_that_keeps_failing_is_not_queued_and_reconcile_submits_it_late
     with pytest.raises(GatewayError, match="403 AuthorizationFailure"):
         submit_blob(blob, world.deps)  # roles still propagating on a first deployment
     assert world.standin.tasks[job] == {}
-    record, _ = Records(world.deps.storage, world.settings.state_container).get("stuck/a.mp4")
+    record, _ = FileRecords.of(world.deps).get("stuck/a.mp4")
     assert record is not None and record.state == "unsubmitted" and "403" in record.reason
 
     (shown,) = status.collect(world.deps).files
@@ -132,11 +132,11 @@ def test_tasks_are_deleted_after_retention_once_their_outcome_is_recorded(world:
 def test_an_unreported_failure_is_never_deleted() -> None:
     watermark = MonitorState.from_json  # the failure watermark as an older monitor stored it
     old = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    task = cleanup.CompletedTask("t", False, old)
-    assert not cleanup.outcome_recorded(task, watermark({}))  # no failure listed yet
-    assert not cleanup.outcome_recorded(task, watermark({"failed_since": old.isoformat(), "seen_at_since": []}))
-    assert cleanup.outcome_recorded(task, watermark({"failed_since": old.isoformat(), "seen_at_since": ["t"]}))
-    assert cleanup.outcome_recorded(task, watermark({"failed_since": (old + dt.timedelta(seconds=1)).isoformat()}))
+    task = CompletedTask("t", False, old)
+    assert not outcomes.outcome_recorded(task, watermark({}))  # no failure listed yet
+    assert not outcomes.outcome_recorded(task, watermark({"failed_since": old.isoformat(), "seen_at_since": []}))
+    assert outcomes.outcome_recorded(task, watermark({"failed_since": old.isoformat(), "seen_at_since": ["t"]}))
+    assert outcomes.outcome_recorded(task, watermark({"failed_since": (old + dt.timedelta(seconds=1)).isoformat()}))
 
 
 # -- item 4: resize errors are seen and acted on ---------------------------------------------------------------

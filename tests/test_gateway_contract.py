@@ -237,7 +237,8 @@ def test_a_running_task_is_counted_open_and_can_be_stopped(kit: Kit) -> None:
     assert (counts.active, counts.running) == (0, 1)
     assert gw.queued_tasks(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5), 10) == []
     assert gw.terminate_task("runs") is True
-    assert gw.task_status("runs") == "completed" and [f.id for f in gw.failed_tasks_since(None)] == ["runs"]
+    assert gw.task_status("runs") == "completed"
+    assert [(f.id, f.succeeded) for f in gw.finished_tasks_since(None)] == [("runs", False)]
 
 
 def test_a_node_whose_start_task_failed_is_counted_listed_and_removed(kit: Kit) -> None:
@@ -293,8 +294,8 @@ def test_terminate_ends_a_waiting_task_as_failed_once(kit: Kit) -> None:
     assert gw.terminate_task("stop-me") is True
     assert gw.terminate_task("stop-me") is False
     assert gw.terminate_task("never-added") is False
-    (ended,) = gw.failed_tasks_since(None)
-    assert (ended.id, ended.exit_code, ended.attempts) == ("stop-me", None, 1)
+    (ended,) = gw.finished_tasks_since(None)
+    assert (ended.id, ended.succeeded, ended.exit_code, ended.attempts) == ("stop-me", False, None, 1)
     assert "TaskEnded" in ended.failure_message
     counts = gw.task_counts()
     assert (counts.active, counts.completed, counts.failed) == (0, 1, 1)
@@ -312,7 +313,10 @@ def test_failed_tasks_are_reported_with_exit_code_attempts_and_environment(kit: 
     counts = gw.task_counts()
     assert (counts.active, counts.running, counts.completed, counts.succeeded, counts.failed) == (0, 0, 3, 1, 2)
 
-    failed = gw.failed_tasks_since(None)
+    finished = gw.finished_tasks_since(None)
+    assert [(f.id, f.succeeded) for f in finished] == [("fail-old", False), ("ok", True), ("fail-new", False)]
+    assert len(gw.finished_tasks_since(None, 2)) == 2  # at most the limit (which ones: Batch lists in no order)
+    failed = gw.finished_tasks_since(None, failed_only=True)
     assert [f.id for f in failed] == ["fail-old", "fail-new"]  # only failures, oldest first
     for f in failed:
         assert isinstance(f.exit_code, int) and f.exit_code != 0
@@ -325,9 +329,9 @@ def test_failed_tasks_are_reported_with_exit_code_attempts_and_environment(kit: 
     assert first.state_transition_time < last.state_transition_time
 
     # The watermark is inclusive: a task exactly at it comes back, older ones do not.
-    assert [f.id for f in gw.failed_tasks_since(last.state_transition_time)] == ["fail-new"]
-    assert [f.id for f in gw.failed_tasks_since(first.state_transition_time)] == ["fail-old", "fail-new"]
-    assert gw.failed_tasks_since(last.state_transition_time + dt.timedelta(milliseconds=1)) == []
+    assert [f.id for f in gw.finished_tasks_since(last.state_transition_time)] == ["fail-new"]
+    assert [f.id for f in gw.finished_tasks_since(first.state_transition_time)] == ["fail-old", "ok", "fail-new"]
+    assert gw.finished_tasks_since(last.state_transition_time + dt.timedelta(milliseconds=1)) == []
 
 
 def test_task_status_follows_the_task(kit: Kit) -> None:
@@ -341,9 +345,9 @@ def test_task_status_follows_the_task(kit: Kit) -> None:
     assert gw.task_status("status") == "completed"
 
 
-def test_failed_tasks_since_before_the_job_exists_is_job_not_found(kit: Kit) -> None:
+def test_finished_tasks_since_before_the_job_exists_is_job_not_found(kit: Kit) -> None:
     with pytest.raises(JobNotFound):
-        kit.gw.failed_tasks_since(None)
+        kit.gw.finished_tasks_since(None)
 
 
 def test_resize_before_the_pool_exists_is_job_not_found(kit: Kit) -> None:

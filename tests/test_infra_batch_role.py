@@ -56,7 +56,7 @@ def exercise(standin: BatchStandin) -> set[str]:
         "broken_nodes": lambda: (standin.finish_resize(POOL), standin.break_node(POOL, "tvm_1", stderr="E: x"),
                                  gateway.broken_nodes()),
         "remove_nodes": lambda: gateway.remove_nodes(["tvm_1"]),
-        "failed_tasks_since": lambda: gateway.failed_tasks_since(None),
+        "finished_tasks_since": lambda: gateway.finished_tasks_since(None),
         "completed_tasks": lambda: gateway.completed_tasks(later, 10),
         "queued_tasks": lambda: gateway.queued_tasks(later, 10),
         "terminate_task": lambda: gateway.terminate_task(task.id),

@@ -19,9 +19,9 @@ from shared.ports.deps import Deps
 from shared.run_deadline import function_timeout_seconds
 from shared.settings import Settings
 from shared.usecases import status
-from shared.usecases.monitor import cleanup
+from shared.usecases.file_records import FileRecords
+from shared.usecases.monitor import cleanup, outcomes
 from shared.usecases.monitor.tick import TickResult, monitor_tick
-from shared.usecases.records import Records
 from shared.usecases.submit import submit_blob
 from tests.support.batch_standin import BatchStandin
 from tests.support.fakes.clock import Clock
@@ -165,8 +165,9 @@ def test_a_tick_costs_the_same_with_10_5000_and_50000_finished_tasks(
     ]
     listing_pages = -(-cleanup.MAX_DELETES_PER_RUN // 1000)  # pages of 1,000 up to the paced bound
     for label in small:
-        # Reads are bounded whatever the job's history: the three reads, a listing of failures, and a clean-up
-        # listing of at most `listing_pages` pages; deletes are bounded by what a run may send in its budget.
+        # Reads are bounded whatever the job's history: the three reads, a listing of finished tasks (at most
+        # OUTCOMES_PER_RUN, else the failures alone), and a clean-up listing of at most `listing_pages` pages;
+        # deletes are bounded by what a run may send in its budget.
         for n in sizes:
             requests = runs[n][label]
             assert len(_reads(requests)) <= 8 + listing_pages, (label, n)
@@ -175,7 +176,8 @@ def test_a_tick_costs_the_same_with_10_5000_and_50000_finished_tasks(
     history = "history: past failures listed once, a batch deleted"
     assert _reads(large[history]) == _reads(largest[history]) == [
         ("GET", pool, 200), ("GET", "/nodecounts", 200), ("GET", f"{job}/taskcounts", 200),
-        ("GET", f"{job}/tasks", 200),  # failures since the watermark
+    ] + [("GET", f"{job}/tasks", 200)] * (outcomes.OUTCOMES_PER_RUN // 1000) + [  # finished since the watermark:
+        ("GET", f"{job}/tasks", 200),  # more than a run records, so the failures alone (as many as they are)
     ] + [("GET", f"{job}/tasks", 200)] * listing_pages  # the clean-up listing, paged up to the bound
     assert [m for m, _, _ in small[history]].count("DELETE") == 10  # everything finished, in one batch
     # A long history drains in runs of the paced bound, far more than DELETE_BATCH.
@@ -196,7 +198,31 @@ def test_a_tick_costs_the_same_with_10_5000_and_50000_finished_tasks(
             print(f"  {label:<52}" + "".join(f" {n:>6,}: {REQUEST_COUNTS[n][label]:>3}" for n in sizes))
 
 
-# -- failure reports --------------------------------------------------------------------------------------
+# -- outcomes --------------------------------------------------------------------------------------
+
+
+def test_a_succeeded_task_is_recorded_converted_with_its_mp3_and_listed_once(world: World) -> None:
+    name, job = "talks/keynote.mp4", world.settings.job_id
+    task_id, etag = submit(world, name)
+    mp3 = world.deps.storage.service.get_blob_client(world.settings.output_container, "talks/keynote.mp3")
+    mp3.upload_blob(b"ID3", overwrite=True)  # what Batch uploads before it completes the task as a success
+    world.standin.set_task(job, task_id, exit_code=0, at=START - dt.timedelta(seconds=10))
+
+    result, _ = world.tick()
+    assert result.reported == () and world.reports() == []
+    record, written = FileRecords.of(world.deps).get(name)
+    assert record is not None and (record.etag, record.state, record.output) == (etag, "converted",
+                                                                                 "talks/keynote.mp3")
+    assert FileRecords.of(world.deps).list_all()[name].state == "converted"  # the headline a records listing reads
+    assert [(f.name, f.state, f.output) for f in status.collect(world.deps).files] == [
+        (name, "done", "talks/keynote.mp3")]
+
+    world.clock.advance(60)
+    world.tick()  # nothing finished since: no listing of finished tasks, the record is left as it is
+    watched = [r for r in world.standin.sent("GET", f"/jobs/{job}/tasks")
+               if "stateTransitionTime lt" not in r.query.get("$filter", "")]
+    assert watched == []
+    assert FileRecords.of(world.deps).get(name) == (record, written)  # not even rewritten
 
 
 def test_a_failed_task_is_reported_once_across_two_ticks(world: World) -> None:
@@ -336,7 +362,7 @@ def test_a_preempted_task_is_requeued_not_reported(world: World) -> None:
     result, _ = world.tick()
     # What the user sees: no failure report, the file still waiting to convert, and a node asked for it.
     assert world.reports() == [] and result.reported == ()
-    record, _ = Records(world.deps.storage, world.settings.state_container).get("preempted.mp4")
+    record, _ = FileRecords.of(world.deps).get("preempted.mp4")
     assert record is not None and (record.etag, record.state) == (etag, "submitted")
     assert [(f.name, f.state) for f in status.collect(world.deps).files] == [("preempted.mp4", "queued")]
     assert result.target_nodes == 1 and world.resizes[-1]["targetDedicatedNodes"] == 1
@@ -345,7 +371,7 @@ def test_a_preempted_task_is_requeued_not_reported(world: World) -> None:
     world.clock.advance(60)
     assert world.tick()[0].reported == ()
     assert world.reports() == []
-    assert Records(world.deps.storage, world.settings.state_container).get("preempted.mp4")[0].state == "submitted"
+    assert FileRecords.of(world.deps).get("preempted.mp4")[0].state == "converted"  # the outcome, recorded
 
 
 def test_throttling_and_server_errors_during_a_tick_are_retried(world: World) -> None:

@@ -33,8 +33,8 @@ def test_a_state_blob_from_the_untyped_monitor_loads_with_every_value() -> None:
     state = MonitorState.from_json(json.loads(OLD_BLOB))
     assert state.arrivals == (1772366400.0, 1772366460.0)
     assert (state.completed, state.known, state.last_work_seen) == (3, 5, 1772366460.0)
-    assert state.failed_since == dt.datetime(2026, 3, 1, 12, 0, 5, tzinfo=dt.UTC)
-    assert state.failures_listed and state.seen_at_since == ("t1", "t2")
+    assert state.outcomes_since == dt.datetime(2026, 3, 1, 12, 0, 5, tzinfo=dt.UTC)
+    assert state.outcomes_listed and state.seen_at_since == ("t1", "t2")
     assert state.resize_retry == ResizeRetry(attempts=2, next_at=1772366700.0, cap=6)
     assert state.node_failure == BrokenNode("tvmps_1", "starttaskfailed", 100, "start task failed", "no ffmpeg")
     assert (state.broken_now, state.broken_nodes_logged, state.renew_checked_at) == (1, ("tvmps_1",), 1772366000.0)
@@ -49,7 +49,7 @@ def test_the_state_is_written_back_in_the_same_form_it_was_read() -> None:
 
 def test_an_empty_or_missing_blob_is_a_first_run() -> None:
     assert MonitorState.from_json(None) == MonitorState.from_json({}) == MonitorState()
-    assert MonitorState().completed is None and MonitorState().failed_since is None
+    assert MonitorState().completed is None and MonitorState().outcomes_since is None
 
 
 def test_a_changed_step_makes_the_state_unequal_so_it_is_written() -> None:

@@ -151,10 +151,10 @@ def test_a_failing_task_is_retried_then_reported_once(tmp_path):
                         resource_files=(), output_files=(), max_task_retry_count=2)
         gw.add_task(spec)
         wait_until(lambda: _state(gw, "bad") == "completed", 30)
-        failed = gw.failed_tasks_since(None)
-        assert [(f.id, f.attempts) for f in failed] == [("bad", 3)]
+        failed = gw.finished_tasks_since(None)
+        assert [(f.id, f.succeeded, f.attempts) for f in failed] == [("bad", False, 3)]
         assert failed[0].exit_code not in (0, None)
-        later = gw.failed_tasks_since(failed[0].state_transition_time)
+        later = gw.finished_tasks_since(failed[0].state_transition_time)
         assert [f.id for f in later] == ["bad"]  # inclusive watermark; the pipeline dedupes at the boundary
     finally:
         gw.close()

@@ -1,1 +1,1 @@
-"""The rules, pure (no I/O): naming, task planning, the ffmpeg command, scaling, reports, records, monitor state."""
+"""The rules, pure (no I/O): naming, planning, the ffmpeg command, scaling, a file's life, reports, monitor state."""

@@ -28,9 +28,10 @@ class MonitorState:
     last_work_seen: float | None = None
     arrivals: tuple[float, ...] = ()
     resize_retry: ResizeRetry = field(default_factory=ResizeRetry)
-    # failure reports: the watermark, and the ids seen at it
-    failures_listed: bool = False
-    failed_since: dt.datetime | None = None
+    # outcomes recorded (monitor/outcomes.py): the watermark, and the ids seen at it. The JSON keys are those of
+    # the failure watermark it generalizes ("failures_listed", "failed_since"), so either version reads the other's.
+    outcomes_listed: bool = False
+    outcomes_since: dt.datetime | None = None
     seen_at_since: tuple[str, ...] = ()
     # pool health (logged once each; shown by `mp3pipe status`)
     resize_errors: tuple[str, ...] = ()
@@ -57,8 +58,8 @@ class MonitorState:
             last_work_seen=d.get("last_work_seen"),
             arrivals=tuple(d.get("arrivals", ())),
             resize_retry=ResizeRetry(**d.get("resize_retry", {})),
-            failures_listed=bool(d.get("failures_listed", False)),
-            failed_since=dt.datetime.fromisoformat(since) if since else None,
+            outcomes_listed=bool(d.get("failures_listed", False)),
+            outcomes_since=dt.datetime.fromisoformat(since) if since else None,
             seen_at_since=tuple(d.get("seen_at_since", ())),
             resize_errors=tuple(d.get("resize_errors", ())),
             resize_errors_logged=tuple(d.get("resize_errors_logged", ())),
@@ -79,8 +80,8 @@ class MonitorState:
             "last_work_seen": self.last_work_seen,
             "arrivals": list(self.arrivals),
             "resize_retry": dataclasses.asdict(self.resize_retry),
-            "failures_listed": self.failures_listed,
-            "failed_since": self.failed_since.isoformat() if self.failed_since else None,
+            "failures_listed": self.outcomes_listed,
+            "failed_since": self.outcomes_since.isoformat() if self.outcomes_since else None,
             "seen_at_since": list(self.seen_at_since),
             "resize_errors": list(self.resize_errors),
             "resize_errors_logged": list(self.resize_errors_logged),

@@ -17,13 +17,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.domain import naming
-from shared.domain.records import FileRecord, RecordState, mp3_landed
+from shared.domain import file_life, naming
+from shared.domain.file_life import FileRecord, FileState
 from shared.events import event
 from shared.ports.deps import Deps
 from shared.ports.storage import BlobInfo, Storage
 from shared.run_deadline import Deadline
-from shared.usecases.records import Records
+from shared.usecases.file_records import FileRecords
 from shared.usecases.submit import submit_blob
 
 STATE_BLOB = "reconcile/state.json"
@@ -120,7 +120,7 @@ def reconcile(deps: Deps, budget: int, deadline: Deadline | None = None) -> Reco
     marker: str | None = state.get("marker")
     done_through: str = state.get("done_through") or ""  # names up to this one, in the page at `marker`, are done
     outputs = OutputWindow(deps.storage, s.output_container, state.get("out_marker") if marker else None)
-    records = Records(deps.storage, s.state_container, deps.clock)
+    records = FileRecords.of(deps)
     checked = submitted = reads = looked = 0
     wrapped = stopped = False
 
@@ -157,7 +157,7 @@ def reconcile(deps: Deps, budget: int, deadline: Deadline | None = None) -> Reco
                 continue
             checked += 1
             tally.inputs += 1
-            if output and mp3_landed(outputs.landed.get(output), blob.last_modified):
+            if output and file_life.mp3_landed(outputs.landed.get(output), blob.last_modified):
                 tally.converted += 1
                 continue
             reads += 1
@@ -184,37 +184,43 @@ def _output(name: str) -> str | None:
 
 
 def _check(deps: Deps, blob: BlobInfo, record: FileRecord | None, tally: PassTally) -> int:
-    """An input with no MP3 yet: submit it unless its record shows this version failed or is on its way."""
-    if record is not None and record.etag == naming.clean_etag(blob.etag):
-        if record.state in (RecordState.FAILED, RecordState.REJECTED):
-            tally.failed += 1
-            return 0
-        why = lost_task(deps, record, blob.last_modified)
-        if not why:
-            tally.unconverted += 1
-            return 0
-        event("resubmit", logging.WARNING, name=blob.name, etag=record.etag, task_id=record.task_id, why=why)
+    """An input with no MP3 yet: submit it when file_life says it waits for a submit (never recorded, its submit
+    failed, or Batch lost its task); not when this version failed or is on its way."""
+    stands = file_life.standing(record, naming.clean_etag(blob.etag), blob.last_modified, Looked(deps, blob.name))
+    if stands.state == FileState.FAILED:
+        tally.failed += 1
+        return 0
     tally.unconverted += 1
+    if not stands.resubmit:
+        return 0
+    if stands.reason and record is not None:
+        event("resubmit", logging.WARNING, name=blob.name, etag=record.etag, task_id=record.task_id, why=stands.reason)
     result = submit_blob(deps.storage.blob(deps.settings.input_container, blob.name), deps)
     return int(result.status in ("submitted", "rejected"))
 
 
-def lost_task(deps: Deps, record: FileRecord, input_modified: dt.datetime) -> str:
-    """Why this recorded version must be submitted again ("" when it need not): its submit failed, or its record
-    says submitted while Batch has no such task and no MP3 landed (the task was never added, or was lost)."""
-    if record.state == RecordState.UNSUBMITTED:
-        return f"the submit failed: {record.reason}" if record.reason else "the submit failed"
-    if record.state != RecordState.SUBMITTED or not record.task_id:
-        return ""
-    try:
-        output = naming.output_name(record.name)
-    except naming.UnmappableName:
-        return ""
-    if mp3_landed(deps.storage.last_modified_of(deps.settings.output_container, output), input_modified):
-        return ""  # converted (its task may since have been deleted)
-    if deps.gateway.task_status(record.task_id) is not None:
-        return ""
-    return "recorded as submitted, but Batch has no such task"
+@dataclass(frozen=True)
+class Looked:
+    """What reconcile knows of an input with no MP3 in the listing: a fresh look at its MP3 (asked only before
+    calling a task lost) and at its task."""
+
+    deps: Deps
+    name: str
+
+    def output_modified(self, *, recheck: bool = False) -> dt.datetime | None:
+        if not recheck:
+            return None  # the listing just showed no MP3 newer than the input
+        try:
+            output = naming.output_name(self.name)
+        except naming.UnmappableName:
+            return None
+        return self.deps.storage.last_modified_of(self.deps.settings.output_container, output)
+
+    def task_state(self, task_id: str) -> str | None:
+        return self.deps.gateway.task_status(task_id)
+
+    def report(self) -> dict[str, Any] | None:
+        return None  # reconcile needs no reason: a failed version is not submitted again
 
 
 def last_pass(deps: Deps) -> dict[str, Any] | None:

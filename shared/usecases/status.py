@@ -9,15 +9,16 @@ import json
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
-from shared.domain import naming
+from shared.domain import file_life, naming
+from shared.domain.file_life import FileRecord, FileState
 from shared.domain.monitor_state import MONITOR_STATE_BLOB, MonitorState
-from shared.domain.records import FileRecord, FileState, RecordState, mp3_landed
 from shared.ports.batch import JobNotFound, PoolState
 from shared.ports.deps import Deps
 from shared.ports.storage import BlobInfo
+from shared.usecases.file_records import FileRecords
 from shared.usecases.reconcile import last_pass
-from shared.usecases.records import Records
 
 STATES = tuple(FileState)
 UNFINISHED = (FileState.WAITING, FileState.QUEUED, FileState.CONVERTING)
@@ -91,48 +92,19 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200, limit: in
     inputs = inputs[:limit]
     outputs = _outputs(deps, prefix, inputs, complete)
     records = _records(deps, inputs, complete and not prefix)
-    lookups = 0
     open_tasks = _open_tasks_if_many(deps, inputs, records, outputs, max_task_lookups)
+    tasks = TaskLookups(deps, open_tasks, max_task_lookups)
     files: list[FileStatus] = []
     for blob in inputs:
-        etag = naming.clean_etag(blob.etag)
-        status = FileStatus(blob.name, FileState.WAITING, blob.last_modified)
-        try:
-            status.output = naming.output_name(blob.name)
-        except naming.UnmappableName:
-            status.output = None
+        output = _output_of(blob)
         record = records.get(blob.name)
-        landed = outputs.get(status.output or "")
-        if record is not None and record.etag == etag:
-            status.task_id = record.task_id
-            if record.state in (RecordState.FAILED, RecordState.REJECTED):
-                status.state = FileState.FAILED
-            elif mp3_landed(landed, blob.last_modified):
-                status.state, status.finished_at = FileState.DONE, landed
-            elif record.state == RecordState.UNSUBMITTED:
-                status.reason = f"its submit failed; reconcile submits it again ({record.reason})"
-            elif record.task_id:
-                if open_tasks is not None:  # many unfinished files: one paged listing instead of a GET each
-                    task = open_tasks.get(record.task_id)
-                    if task is None and lookups < max_task_lookups:  # completed (converting) or missing
-                        lookups += 1
-                        task = deps.gateway.task_status(record.task_id)
-                else:
-                    lookups += 1
-                    task = deps.gateway.task_status(record.task_id)
-                if task is None:  # recorded, but Batch has no such task: not queued anywhere
-                    status.reason = "Batch has no task for it; reconcile submits it again"
-                else:
-                    status.state = FileState.CONVERTING if task in ("running", "completed") else FileState.QUEUED
-        elif mp3_landed(landed, blob.last_modified):
-            status.state, status.finished_at = FileState.DONE, landed
-        if status.state == FileState.FAILED:
-            report = deps.storage.get_json(s.output_container, naming.report_name(blob.name)) or {}
-            status.reason = report.get("reason", "failed (report not written yet)")
-            finished = report.get("finished_at")
-            status.finished_at = dt.datetime.fromisoformat(finished) if finished else None
-            status.output = naming.report_name(blob.name)
-        files.append(status)
+        etag = naming.clean_etag(blob.etag)
+        evidence = Listed(deps, blob.name, outputs.get(output or ""), tasks)
+        stands = file_life.standing(record, etag, blob.last_modified, evidence)
+        files.append(FileStatus(
+            blob.name, stands.state, blob.last_modified,
+            naming.report_name(blob.name) if stands.state == FileState.FAILED else output, stands.reason,
+            stands.finished_at, record.task_id if record is not None and record.etag == etag else None))
     monitor = MonitorState.from_json(deps.storage.get_json(s.state_container, MONITOR_STATE_BLOB))
     report = StatusReport(files, deps.gateway.pool_state(), pool_problems=pool_problems(monitor), complete=complete,
                           summary=None if complete else summary(deps))
@@ -152,7 +124,7 @@ def _outputs(deps: Deps, prefix: str, inputs: list[BlobInfo], complete: bool) ->
 def _records(deps: Deps, inputs: list[BlobInfo], list_all: bool) -> dict[str, FileRecord]:
     """The inputs' records: one listing of every record when that is the whole deployment and more than a few
     files, else a GET each (a record's path is a hash of its name, so a prefix cannot narrow that listing)."""
-    records = Records(deps.storage, deps.settings.state_container)
+    records = FileRecords.of(deps)
     if list_all and len(inputs) > RECORD_GETS_MAX:
         return records.list_all()
     with ThreadPoolExecutor(RECORD_GET_THREADS) as pool:
@@ -177,18 +149,44 @@ def _open_tasks(deps: Deps) -> dict[str, str]:
 def _open_tasks_if_many(deps: Deps, inputs: list[BlobInfo], records: dict[str, FileRecord],
                         outputs: dict[str, dt.datetime], max_lookups: int) -> dict[str, str] | None:
     """The open tasks in one paged listing when more unfinished files than `max_lookups` would each need a GET."""
-    unfinished = 0
-    for blob in inputs:
-        record = records.get(blob.name)
-        if record is None or record.etag != naming.clean_etag(blob.etag) or record.state != RecordState.SUBMITTED:
-            continue
-        try:
-            landed = outputs.get(naming.output_name(blob.name))
-        except naming.UnmappableName:
-            landed = None
-        if not mp3_landed(landed, blob.last_modified):
-            unfinished += 1
+    unfinished = sum(file_life.asks_batch(records.get(b.name), naming.clean_etag(b.etag), b.last_modified,
+                                          outputs.get(_output_of(b) or "")) for b in inputs)
     return _open_tasks(deps) if unfinished > max_lookups else None
+
+
+class TaskLookups:
+    """Task states for status: from the open tasks' listing when there is one (a GET each for the tasks it lacks,
+    up to `max_lookups`), else a GET each."""
+
+    def __init__(self, deps: Deps, open_tasks: dict[str, str] | None, max_lookups: int) -> None:
+        self.deps, self.open_tasks, self.max_lookups, self.lookups = deps, open_tasks, max_lookups, 0
+
+    def state(self, task_id: str) -> str | None:
+        if self.open_tasks is not None:  # many unfinished files: one paged listing instead of a GET each
+            task = self.open_tasks.get(task_id)
+            if task is not None or self.lookups >= self.max_lookups:  # else completed (converting) or missing
+                return task
+        self.lookups += 1
+        return self.deps.gateway.task_status(task_id)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """What status knows of one input beyond its record: its MP3 from the outputs' listing, its task, its report."""
+
+    deps: Deps
+    name: str
+    landed: dt.datetime | None
+    tasks: TaskLookups
+
+    def output_modified(self, *, recheck: bool = False) -> dt.datetime | None:
+        return self.landed  # status lists the outputs just before: that listing is fresh enough
+
+    def task_state(self, task_id: str) -> str | None:
+        return self.tasks.state(task_id)
+
+    def report(self) -> dict[str, Any] | None:
+        return self.deps.storage.get_json(self.deps.settings.output_container, naming.report_name(self.name))
 
 
 def pool_problems(monitor: MonitorState) -> list[str]:

@@ -7,16 +7,16 @@ import logging
 import time
 from dataclasses import dataclass
 
-from shared.domain import naming, planning
-from shared.domain.records import FileRecord, RecordState
+from shared.domain import file_life, naming, planning
+from shared.domain.file_life import RecordState
 from shared.events import event
 from shared.ports.batch import GatewayError, JobNotFound
 from shared.ports.deps import Deps
 from shared.ports.storage import BlobLike, Storage
 from shared.settings import URL_GRACE_SECONDS
+from shared.usecases.file_records import FileRecords
 from shared.usecases.job import ensure_job
-from shared.usecases.records import MAX_RACE_RETRIES, Records
-from shared.usecases.reporting import write_report
+from shared.usecases.report_writer import write_report
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
             deps, name, etag, task_id=None, exit_code=None, reason=f"name cannot be mapped safely: {exc}",
             stderr_tail="", attempts=0,
         )
-        claim_newest(deps, name, etag, props.last_modified, None, blob, state=RecordState.REJECTED, reason=str(exc),
-                     report=report)
+        FileRecords.of(deps).claim(file_life.rejected(name, etag, props.last_modified, str(exc), report),
+                                   lambda: current_etag(deps.storage, blob))
         event("rejected", logging.WARNING, name=name, etag=etag, reason=str(exc), report=report)
         return SubmitResult("rejected", name, detail=str(exc))
 
@@ -70,9 +70,10 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
         max_retries=s.task_max_retries, max_wall_clock_seconds=s.task_max_wall_clock_seconds,
         retention_seconds=s.task_retention_seconds,
     )
-    newest, previous = claim_newest(deps, name, etag, props.last_modified, task.id, blob)
+    state, previous = FileRecords.of(deps).claim(file_life.submitted(name, etag, props.last_modified, task.id),
+                                                 lambda: current_etag(deps.storage, blob))
     previous_task = previous.task_id if previous is not None and previous.etag != etag else None
-    if not newest:
+    if state == RecordState.SUPERSEDED:
         event("superseded", name=name, etag=etag, why="a newer version of this blob exists")
         return SubmitResult("superseded", name, task.id)
     if previous_task and previous_task != task.id:
@@ -88,9 +89,9 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
     except GatewayError as exc:
         # Recorded first, added second: a failing add (403 while roles propagate, 409 JobCompleted, an outage)
         # must not leave the record saying "submitted". Reconcile submits an "unsubmitted" version again.
-        Records(deps.storage, s.state_container, deps.clock).mark(name, etag, state=RecordState.UNSUBMITTED,
-                                                                  reason=str(exc))
-        event("submit-failed", logging.ERROR, name=name, etag=etag, task_id=task.id, error=str(exc))
+        error = str(exc)
+        FileRecords.of(deps).apply(name, etag, lambda record: file_life.submit_failed(record, error))
+        event("submit-failed", logging.ERROR, name=name, etag=etag, task_id=task.id, error=error)
         raise
     if added and previous is not None:
         # A new version is on its way: a report about an older version no longer applies. A name never recorded
@@ -101,44 +102,10 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
     return SubmitResult(status, name, task.id)
 
 
-def claim_newest(
-    deps: Deps, name: str, etag: str, last_modified: dt.datetime, task_id: str | None, blob: BlobLike,
-    *, state: RecordState = RecordState.SUBMITTED, reason: str = "", report: str = "",
-) -> tuple[bool, FileRecord | None]:
-    """Record this version as the name's newest, unless a newer one is recorded; returns (newest, the record found
-    before, if any: this version's own after a re-trigger, else an older version's).
-
-    Conditional writes make two versions racing (a file dropped twice in a second) agree on one winner.
-    """
-    records = Records(deps.storage, deps.settings.state_container, deps.clock)
-    mine = FileRecord(name, etag, last_modified.isoformat(), task_id, state, "", reason, report)
-    # Most names have no record yet: the first try is a create (If-None-Match: *), with no read before it; a
-    # record that exists makes it fail, and the read and the comparison follow.
-    record, record_etag = None, None
-    for attempt in range(MAX_RACE_RETRIES):
-        if attempt:
-            record, record_etag = records.get(name)
-        if record is not None and record.etag == etag:
-            if record.state == RecordState.UNSUBMITTED and state == RecordState.SUBMITTED:
-                # Its earlier submit failed: this one is trying again.
-                record.state, record.reason = state, ""
-                if not records.put_if(record, record_etag):
-                    continue
-            return True, record  # this version is already recorded (a re-trigger or a reconcile)
-        if record is not None and not _is_newer(deps.storage, blob, mine, record):
-            return False, record
-        if records.put_if(mine, record_etag):
-            return True, record
-    raise RuntimeError(f"could not record the newest version of {name!r}: too many concurrent writers")
-
-
-def _is_newer(storage: Storage, blob: BlobLike, mine: FileRecord, theirs: FileRecord) -> bool:
-    ours, other = dt.datetime.fromisoformat(mine.last_modified), dt.datetime.fromisoformat(theirs.last_modified)
-    if ours != other:
-        return ours > other
-    # Same second: the blob's current version decides.
+def current_etag(storage: Storage, blob: BlobLike) -> str | None:
+    """The ETag of the version the blob holds now (None: deleted), which decides between two versions of a second."""
     current = storage.properties(blob)
-    return current is not None and naming.clean_etag(current.etag) == mine.etag
+    return naming.clean_etag(current.etag) if current is not None else None
 
 
 def retry(deps: Deps, name: str) -> SubmitResult:

@@ -4,12 +4,12 @@ where the docs say, tasks cleaned up once their outcome is recorded, broken node
 from __future__ import annotations
 
 from shared.domain import naming
+from shared.domain.file_life import RecordState
 from shared.domain.monitor_state import MonitorState
-from shared.domain.records import RecordState
 from shared.usecases import status
+from shared.usecases.file_records import FileRecords
 from shared.usecases.monitor import cleanup
 from shared.usecases.monitor.tick import monitor_tick
-from shared.usecases.records import Records
 from tests.fast.conftest import World
 
 
@@ -53,7 +53,7 @@ def test_a_failed_task_is_reported_once_beside_its_output_and_its_record_says_fa
     report = world.storage.get_json(world.settings.output_container, path)
     assert report is not None and report["task_id"] == task_id and report["exit_code"] == 1
     assert report["reason"] == "the input has no audio stream" and "matches no streams" in report["stderr_tail"]
-    rec, _ = Records(world.storage, world.settings.state_container).get("clips/no audio.mp4")
+    rec, _ = FileRecords(world.storage, world.settings.state_container).get("clips/no audio.mp4")
     assert rec is not None and (rec.state, rec.report) == (RecordState.FAILED, path)
     world.clock.advance(60)
     assert monitor_tick(world.deps).reported == ()  # once, not every tick

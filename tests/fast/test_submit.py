@@ -6,17 +6,17 @@ from __future__ import annotations
 import pytest
 
 from shared.domain import naming
-from shared.domain.records import FileRecord, RecordState
+from shared.domain.file_life import FileRecord, RecordState
 from shared.ports.batch import GatewayError, JobNotFound, TaskSpec
+from shared.usecases.file_records import FileRecords
 from shared.usecases.monitor.tick import monitor_tick
 from shared.usecases.reconcile import reconcile
-from shared.usecases.records import Records
 from shared.usecases.submit import retry
 from tests.fast.conftest import World
 
 
 def record(w: World, name: str) -> FileRecord:
-    found = Records(w.storage, w.settings.state_container).get(name)[0]
+    found = FileRecords(w.storage, w.settings.state_container).get(name)[0]
     assert found is not None, f"no record of {name}"
     return found
 
@@ -53,7 +53,7 @@ def test_a_newer_version_stops_the_older_versions_queued_task(world: World) -> N
     world.clock.advance(5)
     world.drop("q.mp4", b"newer")
     new = world.submit("q.mp4")
-    (ended,) = world.batch.failed_tasks_since(None)
+    (ended,) = world.batch.finished_tasks_since(None)
     assert ended.id == old.task_id and "TaskEnded" in ended.failure_message  # its MP3 cannot land over the new one
     assert world.batch.task_status(new.task_id or "") == "active"
 

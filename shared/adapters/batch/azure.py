@@ -26,7 +26,7 @@ from shared.adapters.batch.azure_pool import (
     pool_definition,
 )
 from shared.adapters.batch.azure_pool_ops import POOL_STATE_FIELDS, PoolOperations
-from shared.adapters.batch.azure_tasks import TaskOperations, failed_tasks_filter
+from shared.adapters.batch.azure_tasks import TaskOperations, finished_tasks_filter
 from shared.ports.batch import GatewayError, PoolSpec, PoolState
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "APP_NAME", "IMAGE", "NODE_AGENT_SKU", "POOL_STATE_FIELDS", "START_TASK_COMMAND", "AzureBatchGateway",
-    "account_name_from_url", "failed_tasks_filter", "odata_datetime",
+    "account_name_from_url", "finished_tasks_filter", "odata_datetime",
 ]
 
 POOL_DELETE_WAIT_SECONDS = 20.0  # how long ensure_pool waits for a pool being deleted before giving up this run

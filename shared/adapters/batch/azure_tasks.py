@@ -1,4 +1,4 @@
-"""The Azure adapter's task operations: add, terminate, look up, count, list failures, clean up the job."""
+"""The Azure adapter's task operations: add, terminate, look up, count, list finished tasks, clean up the job."""
 
 from __future__ import annotations
 
@@ -12,19 +12,21 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from shared.adapters.batch.azure_errors import AdapterBase, T, error_code, error_text, odata_datetime, utc
 from shared.ports.batch import CompletedTask, FinishedTask, JobNotFound, QueuedTask, TaskCounts, TaskSpec
 
-FAILED_TASK_FIELDS = ["id", "displayName", "stateTransitionTime", "executionInfo", "environmentSettings"]
+FINISHED_TASK_FIELDS = ["id", "displayName", "stateTransitionTime", "executionInfo", "environmentSettings"]
 COMPLETED_TASK_FIELDS = ["id", "stateTransitionTime", "executionInfo"]
-FAILED_FILTER = "state eq 'completed' and executionInfo/result eq 'failure'"
 COMPLETED_FILTER = "state eq 'completed'"
+FAILED_FILTER = f"{COMPLETED_FILTER} and executionInfo/result eq 'failure'"
 QUEUED_TASK_FIELDS = ["id", "creationTime", "environmentSettings"]
 LIST_PAGE_SIZE = 1000  # Batch's maximum page size for list operations
 
 
-def failed_tasks_filter(since: dt.datetime | None) -> str:
-    """The $filter for completed tasks whose final attempt failed, changed at or after `since`."""
+def finished_tasks_filter(since: dt.datetime | None, failed_only: bool = False) -> str:
+    """The $filter for completed tasks (only those whose final attempt failed, with `failed_only`), changed at or
+    after `since`."""
+    query = FAILED_FILTER if failed_only else COMPLETED_FILTER
     if since is None:
-        return FAILED_FILTER
-    return f"{FAILED_FILTER} and stateTransitionTime ge {odata_datetime(since)}"
+        return query
+    return f"{query} and stateTransitionTime ge {odata_datetime(since)}"
 
 
 class TaskOperations(AdapterBase):
@@ -141,18 +143,24 @@ class TaskOperations(AdapterBase):
         tasks = self._job_read("list open tasks", fetch)
         return {t.id or "": str(getattr(t.state, "value", t.state) or "").lower() for t in tasks}
 
-    def failed_tasks_since(self, since: dt.datetime | None) -> list[FinishedTask]:
+    def finished_tasks_since(self, since: dt.datetime | None, limit: int | None = None, *,
+                             failed_only: bool = False) -> list[FinishedTask]:
         def fetch() -> list[bm.BatchTask]:
+            out: list[bm.BatchTask] = []
             pages = self.client.list_tasks(
                 self.job_id,
-                filter=failed_tasks_filter(since),
-                select=FAILED_TASK_FIELDS,
-                max_results=LIST_PAGE_SIZE,
-            )
-            return list(pages)  # follows odata.nextLink to the last page
+                filter=finished_tasks_filter(since, failed_only),
+                select=FINISHED_TASK_FIELDS,
+                max_results=LIST_PAGE_SIZE if limit is None else min(max(limit, 1), LIST_PAGE_SIZE),
+            ).by_page()  # follows odata.nextLink, up to the limit
+            for page in pages:
+                out.extend(page)
+                if limit is not None and len(out) >= limit:
+                    break
+            return out
 
-        tasks = self._job_read("list failed tasks", fetch)
-        found = [_finished(t) for t in tasks]
+        tasks = self._job_read("list finished tasks", fetch)
+        found = [_finished(t) for t in tasks[:limit]]
         found.sort(key=lambda f: (f.state_transition_time, f.id))
         return found
 
@@ -203,18 +211,21 @@ def _finished(task: bm.BatchTask) -> FinishedTask:
     epoch = dt.datetime.fromtimestamp(0, dt.UTC)
     transition = utc(task.state_transition_time) or epoch
     failure = getattr(info, "failure_info", None) if info is not None else None
+    result = getattr(info, "result", None) if info is not None else None
+    succeeded = str(getattr(result, "value", result) or "").lower() == "success"
     message = ""
     if failure is not None:
         message = failure.message or failure.code or ""
         if failure.code and failure.message and failure.code not in failure.message:
             message = f"{failure.code}: {failure.message}"
     exit_code = info.exit_code if info is not None else None
-    if not message and exit_code is not None:
+    if not message and exit_code is not None and not succeeded:
         message = f"exit code {exit_code}"
     env: Mapping[str, str] = {e.name: e.value or "" for e in (task.environment_settings or [])}
     return FinishedTask(
         id=task.id or "",
         display_name=task.display_name or "",
+        succeeded=succeeded,
         exit_code=exit_code,
         failure_message=message,
         attempts=((info.retry_count or 0) if info is not None else 0) + 1,

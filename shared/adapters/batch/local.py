@@ -181,22 +181,23 @@ class LocalBatchGateway:
         self.table.q("UPDATE pools SET target_dedicated=?, target_spot=? WHERE id=?", dedicated, spot, self.pool_id)
         self._notify()
 
-    def failed_tasks_since(self, since: dt.datetime | None) -> list[FinishedTask]:
+    def finished_tasks_since(self, since: dt.datetime | None, limit: int | None = None, *,
+                             failed_only: bool = False) -> list[FinishedTask]:
         self._require_job()
         # Times are stored to the microsecond; half a microsecond of slack absorbs float round-trips.
         t0 = since.timestamp() - 5e-7 if since else 0.0
         rows = self.table.q(
-            "SELECT id, spec, exit_code, failure_message, retry_count, end_time, state_time FROM tasks "
-            "WHERE job_id=? AND state='completed' AND result='failure' AND state_time>=? ORDER BY state_time, seq",
-            self.job_id, t0,
+            "SELECT id, spec, result, exit_code, failure_message, retry_count, end_time, state_time FROM tasks "
+            "WHERE job_id=? AND state='completed' AND (result='failure' OR ?=0) AND state_time>=? "
+            "ORDER BY state_time, seq LIMIT ?", self.job_id, int(failed_only), t0, -1 if limit is None else limit,
         )
         out = []
-        for tid, spec_raw, code, message, retries, end, state_time in rows:
+        for tid, spec_raw, result, code, message, retries, end, state_time in rows:
             spec = spec_from_json(spec_raw)
             out.append(FinishedTask(
-                id=tid, display_name=spec.display_name, exit_code=code, failure_message=message,
-                attempts=retries + 1, finished_at=_utc(end or state_time), state_transition_time=_utc(state_time),
-                environment=spec.env(),
+                id=tid, display_name=spec.display_name, succeeded=result == "success", exit_code=code,
+                failure_message=message, attempts=retries + 1, finished_at=_utc(end or state_time),
+                state_transition_time=_utc(state_time), environment=spec.env(),
             ))
         return out
 

@@ -1,1 +1,1 @@
-"""The monitor: one tick (tick.py) and the steps it calls (pool health, clean-up, URL renewal; reporting.py)."""
+"""The monitor: one tick (tick.py) and the steps it calls (outcomes, pool health, clean-up, URL renewal)."""

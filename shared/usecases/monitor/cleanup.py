@@ -10,8 +10,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from shared.domain.monitor_state import MonitorState
 from shared.events import event
-from shared.ports.batch import CompletedTask, GatewayError, Throttled
+from shared.ports.batch import GatewayError, Throttled
 from shared.ports.deps import Deps
+from shared.usecases.monitor.outcomes import outcome_recorded
 
 DELETE_BATCH = 100  # tasks a monitor run may always delete (the floor of the paced bound)
 DELETE_THREADS = 8  # DELETEs in flight at once (one Batch client; azure-core pipelines are thread-safe)
@@ -27,19 +28,6 @@ def delete_bound(completed: int, completed_before: int | None) -> int:
     before = completed if completed_before is None else min(completed_before, completed)
     new = completed - before
     return max(DELETE_BATCH, min(MAX_DELETES_PER_RUN, 2 * new + before))
-
-
-def outcome_recorded(task: CompletedTask, state: MonitorState) -> bool:
-    """A succeeded task's MP3 is in storage (Batch uploads it before the task completes as a success); a failed
-    one is recorded once the failure watermark has passed it (its report is written, or it was superseded)."""
-    if task.succeeded:
-        return True
-    since = state.failed_since
-    if since is None:
-        return False
-    return task.state_transition_time < since or (
-        task.state_transition_time == since and task.id in state.seen_at_since
-    )
 
 
 def delete_finished(deps: Deps, state: MonitorState, completed: int, now: float,

@@ -1,4 +1,4 @@
-"""One monitor run: read the state, scale the pool, report failures, clean up, renew URLs, write the state back."""
+"""One monitor run: read the state, scale the pool, record outcomes, clean up, renew URLs, write the state back."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from shared.run_deadline import Deadline
 from shared.settings import Settings
 from shared.usecases.job import pool_spec
 from shared.usecases.monitor import cleanup, renewal
+from shared.usecases.monitor.outcomes import record_outcomes
 from shared.usecases.monitor.pool_health import note_resize_errors, remove_broken_nodes
-from shared.usecases.reporting import report_failures
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,9 @@ def scaling_settings(s: Settings) -> ScalingSettings:
 
 
 def monitor_tick(deps: Deps, deadline: Deadline | None = None) -> TickResult:
-    """Ensure pool and job, scale the pool to the work, turn newly failed tasks into failure reports, and delete
-    tasks whose outcome is recorded. Batch requests on a steady run: pool, node counts, task counts. The reports,
+    """Ensure pool and job, scale the pool to the work, record the outcome of each newly finished task (converted,
+    or failed with a failure report), and delete tasks whose outcome is recorded. Batch requests on a steady run:
+    pool, node counts, task counts; one listing more when tasks finished since the last run. The outcomes,
     deletes and renewals stop at the run's deadline (half the function timeout); the state keeps what was done."""
     s = deps.settings
     gw = deps.gateway
@@ -82,12 +83,13 @@ def monitor_tick(deps: Deps, deadline: Deadline | None = None) -> TickResult:
     elif pool is not None:
         reason, target, resized = _scale(deps, pool, demand, now, last_work, state)
 
-    # Failed tasks stay in the job until reported (then deleted), so no failed task counted means none to report;
-    # a count that lags a failure by a run delays its report by a run (the watermark loses nothing).
+    # The completed count grows only when a task finishes (state.completed is last run's count less the tasks it
+    # deleted), so an unchanged count means nothing to record; a count that lags a completion by a run delays its
+    # outcome by a run (the watermark loses nothing).
     reported: list[str] = []
-    if counts.failed > 0 or not state.failures_listed:
-        reported = report_failures(deps, state, deadline)
-        state.failures_listed = True
+    if counts.completed > (state.completed or 0) or not state.outcomes_listed:
+        reported = record_outcomes(deps, state, deadline)
+        state.outcomes_listed = True
     deleted = 0 if deadline.passed() else cleanup.delete_finished(deps, state, counts.completed, now)
     renewed = renewal.renew_old_urls(deps, state, counts.active, now, deadline)
     state.last_work_seen = last_work

@@ -1,4 +1,4 @@
-"""Failure reports: why a conversion failed, in words a user understands, as JSON beside the would-be MP3."""
+"""What a failure report says: why a conversion failed, in words a user understands, and the report's JSON."""
 
 from __future__ import annotations
 
