@@ -50,7 +50,7 @@ def test_the_reconcile_timer_looks_at_reconcile_batch_blobs_a_run_by_default(azu
                        "LOCAL_STATE_DIR": str(tmp_path)}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("RECONCILE_BATCH", raising=False)
-    bootstrap.deps.cache_clear()
+    monkeypatch.setattr(bootstrap, "_built", None)  # the app's Deps, built from this test's settings
     try:
         deps = bootstrap.deps()
         inputs = deps.storage.service.get_container_client(deps.settings.input_container)
@@ -62,6 +62,6 @@ def test_the_reconcile_timer_looks_at_reconcile_batch_blobs_a_run_by_default(azu
         run(None)
     finally:
         deps.gateway.close()  # type: ignore[attr-defined]
-        bootstrap.deps.cache_clear()
+        monkeypatch.setattr(bootstrap, "_built", None)
     runs = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith('{"event": "reconcile"')]
     assert [(r["listed"], r["wrapped"]) for r in runs] == [(500, False), (1, True)]

@@ -27,7 +27,8 @@ def record_outcomes(deps: Deps, state: MonitorState, deadline: Deadline | None =
     history), the run lists the failures alone, all of them as before, and moves the watermark past them: a
     success it skips keeps its MP3 as its outcome (file_life.mp3_landed, what status reads for such a record).
     At the run's deadline it stops between rounds of RECORD_THREADS: the watermark covers the outcomes recorded,
-    the next run goes on from there.
+    and `state.outcomes_listed` stays false so the next run lists again and goes on from there (whatever the
+    task counts say). Sets `state.outcomes_listed` once every outcome listed is recorded.
     """
     since = state.outcomes_since
     finished = deps.gateway.finished_tasks_since(since, OUTCOMES_PER_RUN)
@@ -48,6 +49,7 @@ def record_outcomes(deps: Deps, state: MonitorState, deadline: Deadline | None =
             round_ = new[start:start + RECORD_THREADS]
             reported += [path for path in pool.map(lambda task: record_outcome(deps, task), round_) if path]
             done += round_
+    state.outcomes_listed = len(done) == len(new)
     for task in done:
         if since is None or task.state_transition_time > since:
             since = task.state_transition_time
