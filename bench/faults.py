@@ -21,9 +21,9 @@ from pathlib import Path
 
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import make_mp4
-from devhost.task_audit import TaskAudit
 from shared.domain import naming
 from tests.support.hostile import HOSTILE_NAMES, UNMAPPABLE_NAMES, bad_contents, odd_but_valid
+from tests.support.task_audit import TaskAudit
 
 
 def main(argv: list[str] | None = None) -> int:

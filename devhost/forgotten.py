@@ -4,7 +4,7 @@ its last seconds; it saves its metadata every 5 s), so every file still ends in 
 from __future__ import annotations
 
 from devhost.local_pipeline import LocalPipeline
-from shared.adapters.batch.local import LocalBatchGateway
+from localbatch.gateway import LocalBatchGateway
 from shared.adapters.storage import BlobStorage
 from shared.ports.deps import Deps
 from shared.settings import Settings

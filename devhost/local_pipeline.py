@@ -17,13 +17,13 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from devhost.azurite import REPO, Azurite, free_port
-from devhost.task_audit import TaskAudit, audit
-from shared.adapters.batch.local_history import read_history
-from shared.adapters.drop import Dropper
-from shared.adapters.eventgrid import Notifier
+from localbatch.history import read_history
+from mp3pipe.drop import Dropper
+from mp3pipe.eventgrid import Notifier
 from shared.adapters.storage import BlobStorage, connection_client
 from shared.domain import naming
 from shared.settings import DEFAULTS, Settings
+from tests.support.task_audit import TaskAudit, audit
 
 # Listing 1,000 outputs costs ~0.19 CPU-s here and ~0.10 in Azurite (measured with 1,000 blobs): resting 4x a round,
 # waiting took about a fifth of a core from the conversions it waits for; at 10x a tenth, and the last outcome is

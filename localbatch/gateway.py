@@ -8,8 +8,8 @@ from their URLs and output files uploaded to their container URLs on the stated 
 Batch does. Each task keeps an append-only history (`history/<job>/<task>.jsonl`: its runs, command launches
 and uploads), so a task run or uploaded twice can be seen.
 
-This module is the port; beside it: local_store (SQLite), local_dispatch (running tasks), local_process (locks,
-process groups), local_transfers (downloads, uploads), local_history (the journal).
+This module is the port; beside it: store (SQLite), dispatch (running tasks), process (locks, process groups),
+transfers (downloads, uploads), history (the journal). Local-only: never part of the Function App's package.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from shared.adapters.batch.local_dispatch import Dispatcher
-from shared.adapters.batch.local_history import read_history
-from shared.adapters.batch.local_process import HELD_OWNER_LOCKS, find_ffmpeg, kill_orphan, owner_alive
-from shared.adapters.batch.local_store import TaskTable, database_path, now, spec_from_json, spec_to_json
+from localbatch.dispatch import Dispatcher
+from localbatch.history import read_history
+from localbatch.process import HELD_OWNER_LOCKS, find_ffmpeg, kill_orphan, owner_alive
+from localbatch.store import TaskTable, database_path, now, spec_from_json, spec_to_json
 from shared.ports.batch import (
     BrokenNode,
     CompletedTask,

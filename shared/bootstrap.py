@@ -19,7 +19,7 @@ def build_gateway(settings: Settings, *, run_tasks: bool = True) -> BatchGateway
         from shared.adapters.batch.azure import AzureBatchGateway
 
         return AzureBatchGateway.from_settings(settings)
-    from shared.adapters.batch.local import LocalBatchGateway
+    from localbatch.gateway import LocalBatchGateway
 
     return LocalBatchGateway.from_settings(settings, run_tasks=run_tasks)
 

@@ -13,13 +13,13 @@ import pytest
 from devhost.azurite import REPO, Azurite
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import make_mp4
-from devhost.storage_commits import CommitLog
-from devhost.task_audit import TaskAudit, storage_problems
-from shared.adapters.batch.local import LocalBatchGateway
+from localbatch.gateway import LocalBatchGateway
 from shared.adapters.storage import BlobStorage
 from shared.ports.deps import Deps
 from shared.settings import Settings
 from shared.usecases.job import ensure_job
+from tests.support.storage_commits import CommitLog
+from tests.support.task_audit import TaskAudit, storage_problems
 
 SHARED_SAMPLE = REPO.parent / "shared" / "media" / "LowPriVMs-4.mp4"
 

@@ -7,9 +7,9 @@ import time
 from devhost.azurite import Azurite
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import make_mp4
-from devhost.task_audit import TaskAudit
 from tests.conftest import assert_once_each, ffmpeg_pids, isolated, settled, wait_until
 from tests.support.media import held_seconds
+from tests.support.task_audit import TaskAudit
 
 
 def _converting(task: TaskAudit, pid: int | None = None) -> bool:

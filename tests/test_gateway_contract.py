@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.batch.local import LocalBatchGateway
+from localbatch.gateway import LocalBatchGateway
 from shared.domain import ffmpeg, planning
 from shared.ports.batch import BatchGateway, JobNotFound, PoolBusy, PoolSpec, TaskSpec
 from tests.support.batch_standin import BatchStandin

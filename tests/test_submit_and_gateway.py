@@ -19,8 +19,8 @@ import pytest
 from azure.storage.blob import BlobClient
 
 from devhost.host import blob_client_arg
-from shared.adapters.batch.local import LocalBatchGateway
-from shared.adapters.batch.local_store import spec_from_json
+from localbatch.gateway import LocalBatchGateway
+from localbatch.store import spec_from_json
 from shared.ports.batch import PoolSpec, ResourceFile, TaskSpec
 from shared.usecases.submit import submit_blob, submit_triggered
 from tests.conftest import wait_until
@@ -162,7 +162,7 @@ def test_a_failing_task_is_retried_then_reported_once(tmp_path):
 
 CHILD = """
 import sys, time
-from shared.adapters.batch.local import LocalBatchGateway
+from localbatch.gateway import LocalBatchGateway
 from shared.ports.batch import PoolSpec, TaskSpec
 gw = LocalBatchGateway(sys.argv[1], max_slots=1)
 gw.ensure_pool(PoolSpec(id="mp3pipe-pool", slots_per_node=1, initial_dedicated_nodes=1))

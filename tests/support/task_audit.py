@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from devhost.storage_commits import Commit
-from shared.adapters.batch.local_history import read_history
-from shared.adapters.batch.local_store import read_tasks
+from localbatch.history import read_history
+from localbatch.store import read_tasks
 from shared.domain import planning
+from tests.support.storage_commits import Commit
 
 
 @dataclass
