@@ -23,7 +23,6 @@ from mp3pipe.eventgrid import Notifier
 from shared.adapters.storage import BlobStorage, connection_client
 from shared.domain import naming
 from shared.settings import DEFAULTS, Settings
-from tests.support.task_audit import TaskAudit, audit
 
 # Listing 1,000 outputs costs ~0.19 CPU-s here and ~0.10 in Azurite (measured with 1,000 blobs): resting 4x a round,
 # waiting took about a fifth of a core from the conversions it waits for; at 10x a tenth, and the last outcome is
@@ -92,12 +91,16 @@ class LocalPipeline:
             self._service = (conn, connection_client(conn))
         return self._service[1]
 
-    def check_settings(self) -> None:
-        """Validate the settings the host will run with (environment over local.settings.json), before anything
-        starts; raises SettingsError naming each bad setting."""
+    def app_settings(self) -> Settings:
+        """The settings the host runs with (environment over local.settings.json); raises SettingsError naming each
+        bad setting."""
         from shared.settings_file import local_settings_values
 
-        Settings.from_env({**local_settings_values(), **self.env()})
+        return Settings.from_env({**local_settings_values(), **self.env()})
+
+    def check_settings(self) -> None:
+        """Validate the settings the host will run with, before anything starts."""
+        self.app_settings()
 
     def start(self) -> LocalPipeline:
         self.check_settings()
@@ -232,10 +235,6 @@ class LocalPipeline:
         events = read_history(self.state_dir / "batch", self.value("BATCH_JOB_ID"), naming.task_id(name, etag))
         uploads = [e["etag"] for e in events if e["event"] == "upload" and e.get("path") == mp3]
         return uploads[-1] if uploads else None
-
-    def tasks(self) -> list[TaskAudit]:
-        """Every task of the local gateway with its history (runs, launches, uploads)."""
-        return audit(self.state_dir, self.value("BATCH_JOB_ID"))
 
     def wait(self, dropped: dict[str, str], timeout: float = 300.0, interval: float = 0.1,
              on_progress: Callable[[dict[str, Outcome]], None] | None = None) -> dict[str, Outcome]:

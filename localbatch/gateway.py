@@ -262,6 +262,20 @@ class LocalBatchGateway:
     def history(self, task_id: str) -> list[dict[str, Any]]:
         return read_history(self.root, self.job_id, task_id)
 
+    def success_uploads_since(self, since: float) -> list[tuple[TaskSpec, str]]:
+        """(task, output path) for each on-success output (the MP3) that a task which succeeded uploaded at or after
+        `since` (epoch seconds), oldest task first."""
+        rows = self.table.q("SELECT spec FROM tasks WHERE job_id=? AND state='completed' AND result='success' "
+                            "AND end_time>=? ORDER BY seq", self.job_id, since)
+        out: list[tuple[TaskSpec, str]] = []
+        for (raw,) in rows:
+            spec = spec_from_json(raw)
+            on_success = {o.path for o in spec.output_files if o.upload_condition.lower() == "tasksuccess"}
+            uploaded = {e["path"] for e in self.history(spec.id)
+                        if e["event"] == "upload" and e.get("path") in on_success and e["at"] >= since}
+            out += [(spec, path) for path in sorted(uploaded)]
+        return out
+
 
     # -- execution -----------------------------------------------------------------------------------------------
     def _owner_lock(self, pid: int) -> Path:
