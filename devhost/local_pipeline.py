@@ -162,7 +162,8 @@ class LocalPipeline:
 
     # -- using it ------------------------------------------------------------------------------------------------
     def clear_outcomes(self, names: list[str]) -> int:
-        """clear_outcome for many names: one listing of the output container, a DELETE only for what is there."""
+        """Delete the MP3s and failure reports of these input names: one listing of the output container, a DELETE
+        only for what is there; returns how many went."""
         wanted = set()
         for name in names:
             wanted.add(naming.report_name(name))
@@ -178,14 +179,6 @@ class LocalPipeline:
             except ResourceNotFoundError:
                 pass
         return len(present)
-
-    def clear_outcome(self, name: str) -> None:
-        out = self.service.get_container_client(self.output_container)
-        for path in (naming.output_name(name), naming.report_name(name)):
-            try:
-                out.delete_blob(path)
-            except ResourceNotFoundError:
-                pass
 
     def drop(self, name: str, data: bytes | Path) -> str:
         """Upload one file into the input container and post its BlobCreated event to the host; returns its ETag."""
