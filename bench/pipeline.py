@@ -28,9 +28,9 @@ from devhost.azurite import REPO
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import make_mp4
 from localbatch.process import find_ffmpeg
-from localbatch.store import read_tasks
 from shared.adapters.storage import BlobStorage
 from shared.domain import ffmpeg, naming
+from tests.support.local_tasks import read_tasks
 
 SAMPLE = REPO.parent / "shared" / "media" / "LowPriVMs-4.mp4"
 MEDIA_VERSION = "v1"

@@ -256,9 +256,6 @@ class LocalBatchGateway:
         rows = self.table.q("SELECT state, result, exit_code FROM tasks WHERE job_id=? AND id=?", self.job_id, task_id)
         return rows[0] if rows else None
 
-    def task_ids(self) -> list[str]:
-        return [r[0] for r in self.table.q("SELECT id FROM tasks WHERE job_id=? ORDER BY seq", self.job_id)]
-
     def history(self, task_id: str) -> list[dict[str, Any]]:
         return read_history(self.root, self.job_id, task_id)
 

@@ -18,6 +18,7 @@ from shared.usecases.records import Records
 from shared.usecases.submit import submit_blob
 from tests.conftest import assert_once_each, ffmpeg_pids, isolated, settled, wait_until
 from tests.support.hostile import HOSTILE_NAMES, SHELL_MARKERS, UNMAPPABLE_NAMES, bad_contents, odd_but_valid
+from tests.support.local_tasks import task_ids
 from tests.support.media import held_seconds
 from tests.support.task_audit import tasks_of
 
@@ -136,7 +137,7 @@ def test_an_older_version_triggered_after_the_newer_one_is_superseded(running_de
     assert newer.status == "submitted"
     assert older.status == "superseded"  # claim_newest: a newer version is recorded
     assert older.task_id == naming.task_id(name, naming.clean_etag(stale.etag)) != newer.task_id
-    assert deps.gateway.task_ids() == [newer.task_id]  # version 1 got no task, version 2's was not terminated
+    assert task_ids(deps.gateway) == [newer.task_id]  # version 1 got no task, version 2's was not terminated
     record, _ = Records(deps.storage, deps.settings.state_container).get(name)
     assert record is not None and record.etag == naming.clean_etag(client.get_blob_properties().etag)
     wait_until(lambda: deps.gateway.task_status(newer.task_id) == "completed", 60, what="version 2 converted")

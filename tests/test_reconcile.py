@@ -14,6 +14,7 @@ from shared.adapters.storage import BlobStorage, service_client
 from shared.domain import naming
 from shared.usecases import reconcile as reconcile_module
 from shared.usecases.reconcile import backfill, last_pass, reconcile
+from tests.support.local_tasks import task_ids
 
 
 def _put(deps, name: str, data: bytes = b"\x00\x00\x00\x18ftypmp42") -> None:
@@ -68,7 +69,7 @@ def test_converted_inputs_cost_no_request_of_their_own(deps, monkeypatch):
     result = reconcile(d, budget=5000)
     assert result.wrapped and result.checked == 1003
     assert result.submitted == 4 and result.record_reads == 4  # the three missed, the re-drop; no one else
-    assert sorted(deps.gateway.task_ids()) == sorted(naming.task_id(n, e) for n, e in _etags(deps, missed +
+    assert sorted(task_ids(deps.gateway)) == sorted(naming.task_id(n, e) for n, e in _etags(deps, missed +
                                                                                                 ["memos/0200.mp4"]))
     inputs, outputs, state = (deps.settings.input_container, deps.settings.output_container,
                               deps.settings.state_container)

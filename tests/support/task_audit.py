@@ -12,8 +12,8 @@ from urllib.parse import unquote, urlsplit
 
 from devhost.local_pipeline import LocalPipeline
 from localbatch.history import read_history
-from localbatch.store import read_tasks
 from shared.domain import planning
+from tests.support.local_tasks import read_tasks
 from tests.support.storage_commits import Commit
 
 
