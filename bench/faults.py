@@ -21,9 +21,9 @@ from pathlib import Path
 
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import make_mp4
-from devhost.task_audit import TaskAudit
 from shared.domain import naming
 from tests.support.hostile import HOSTILE_NAMES, UNMAPPABLE_NAMES, bad_contents, odd_but_valid
+from tests.support.task_audit import TaskAudit, tasks_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,12 +90,12 @@ def settled(pipe: LocalPipeline, timeout: float = 120.0) -> list[TaskAudit]:
     """The tasks once every one has completed (an MP3 lands a moment before its task completes); raises
     TimeoutError at the deadline rather than audit tasks still running."""
     deadline = time.monotonic() + timeout
-    while unfinished := [t for t in pipe.tasks() if t.state != "completed"]:
+    while unfinished := [t for t in tasks_of(pipe) if t.state != "completed"]:
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{len(unfinished)} task(s) not completed after {timeout:.0f} s: "
                                + ", ".join(f"{t.name!r} ({t.state})" for t in unfinished[:5]))
         time.sleep(0.1)
-    return pipe.tasks()
+    return tasks_of(pipe)
 
 
 def _mirror(name: str) -> str:

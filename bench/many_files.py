@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from devhost.azurite import ACCESS_LOG_SETTING, REPO
 from devhost.media import make_mp4
-from shared.adapters.batch.local_process import find_ffmpeg
+from localbatch.process import find_ffmpeg
 from shared.domain import ffmpeg
 from shared.settings import DEFAULTS
 

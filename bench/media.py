@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from shared.adapters.batch.local_process import find_ffmpeg
+from localbatch.process import find_ffmpeg
 from shared.domain import ffmpeg
 from shared.node import convert, mp4
 from shared.node.presets import PRESETS, Preset

@@ -27,10 +27,10 @@ from azure.storage.blob import BlobServiceClient
 from devhost.azurite import REPO
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import make_mp4
-from shared.adapters.batch.local_process import find_ffmpeg
-from shared.adapters.batch.local_store import read_tasks
+from localbatch.process import find_ffmpeg
 from shared.adapters.storage import BlobStorage
 from shared.domain import ffmpeg, naming
+from tests.support.local_tasks import read_tasks
 
 SAMPLE = REPO.parent / "shared" / "media" / "LowPriVMs-4.mp4"
 MEDIA_VERSION = "v1"
@@ -494,7 +494,7 @@ def watch_cost(pipe: LocalPipeline, small: Path, total: int, window: float) -> t
 def storage_floor(pipe: LocalPipeline, files: list[Path], tmp: Path, cores: int) -> dict[str, float]:
     """What Azurite alone costs for the throughput's bytes, nothing else running: upload them (as the drop does)
     into a container no function watches, then GET them `cores` at a time with the gateway's own downloader."""
-    from shared.adapters.batch.local_transfers import download
+    from localbatch.transfers import download
 
     storage = BlobStorage(pipe.service)
     storage.ensure_containers("bench-floor")

@@ -80,7 +80,7 @@ class Azurite:
         self.port = port or free_port()
         self._may_move = port is None  # a probed port may be taken before Azurite binds it: then try another
         self.log_file = log_file
-        self.debug_log = debug_log  # Azurite's --debug log: each request it served (devhost/storage_commits.py)
+        self.debug_log = debug_log  # Azurite's --debug log: each request it served (tests/support/storage_commits.py)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"the local host cannot listen on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr)
         return 2
-    from shared.adapters.eventgrid import remove_discovery, webhook_url, write_discovery
+    from mp3pipe.eventgrid import remove_discovery, webhook_url, write_discovery
 
     state_dir = deps.settings.local_state_dir
     if host.webhook is not None:

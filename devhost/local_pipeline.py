@@ -17,10 +17,9 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from devhost.azurite import REPO, Azurite, free_port
-from devhost.task_audit import TaskAudit, audit
-from shared.adapters.batch.local_history import read_history
-from shared.adapters.drop import Dropper
-from shared.adapters.eventgrid import Notifier
+from localbatch.history import read_history
+from mp3pipe.drop import Dropper
+from mp3pipe.eventgrid import Notifier
 from shared.adapters.storage import BlobStorage, connection_client
 from shared.domain import naming
 from shared.settings import DEFAULTS, Settings
@@ -92,12 +91,16 @@ class LocalPipeline:
             self._service = (conn, connection_client(conn))
         return self._service[1]
 
-    def check_settings(self) -> None:
-        """Validate the settings the host will run with (environment over local.settings.json), before anything
-        starts; raises SettingsError naming each bad setting."""
+    def app_settings(self) -> Settings:
+        """The settings the host runs with (environment over local.settings.json); raises SettingsError naming each
+        bad setting."""
         from shared.settings_file import local_settings_values
 
-        Settings.from_env({**local_settings_values(), **self.env()})
+        return Settings.from_env({**local_settings_values(), **self.env()})
+
+    def check_settings(self) -> None:
+        """Validate the settings the host will run with, before anything starts."""
+        self.app_settings()
 
     def start(self) -> LocalPipeline:
         self.check_settings()
@@ -159,7 +162,8 @@ class LocalPipeline:
 
     # -- using it ------------------------------------------------------------------------------------------------
     def clear_outcomes(self, names: list[str]) -> int:
-        """clear_outcome for many names: one listing of the output container, a DELETE only for what is there."""
+        """Delete the MP3s and failure reports of these input names: one listing of the output container, a DELETE
+        only for what is there; returns how many went."""
         wanted = set()
         for name in names:
             wanted.add(naming.report_name(name))
@@ -175,14 +179,6 @@ class LocalPipeline:
             except ResourceNotFoundError:
                 pass
         return len(present)
-
-    def clear_outcome(self, name: str) -> None:
-        out = self.service.get_container_client(self.output_container)
-        for path in (naming.output_name(name), naming.report_name(name)):
-            try:
-                out.delete_blob(path)
-            except ResourceNotFoundError:
-                pass
 
     def drop(self, name: str, data: bytes | Path) -> str:
         """Upload one file into the input container and post its BlobCreated event to the host; returns its ETag."""
@@ -232,10 +228,6 @@ class LocalPipeline:
         events = read_history(self.state_dir / "batch", self.value("BATCH_JOB_ID"), naming.task_id(name, etag))
         uploads = [e["etag"] for e in events if e["event"] == "upload" and e.get("path") == mp3]
         return uploads[-1] if uploads else None
-
-    def tasks(self) -> list[TaskAudit]:
-        """Every task of the local gateway with its history (runs, launches, uploads)."""
-        return audit(self.state_dir, self.value("BATCH_JOB_ID"))
 
     def wait(self, dropped: dict[str, str], timeout: float = 300.0, interval: float = 0.1,
              on_progress: Callable[[dict[str, Outcome]], None] | None = None) -> dict[str, Outcome]:

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from shared.adapters.batch.local_process import find_ffmpeg
+from localbatch.process import find_ffmpeg
 
 
 def make_mp4(path: Path, seconds: float = 5.0, *, audio: bool = True, video: bool = True, size: str = "320x240",

@@ -19,7 +19,7 @@ from typing import Any
 from devhost.azurite import REPO
 from devhost.local_pipeline import LocalPipeline, Outcome
 from devhost.media import duration, make_mp4
-from shared.adapters.drop import collect_files
+from mp3pipe.drop import collect_files
 from shared.domain import naming
 from shared.settings import SettingsError
 

@@ -72,7 +72,7 @@ class Supervisor:
         # MP3s it forgot are converted again; inputs it forgot are gone (dropped in its last seconds: drop again).
         from devhost.forgotten import redo_forgotten
 
-        redone = redo_forgotten(self.pipe, since=time.time() - FORGET_LOOKBACK)
+        redone = redo_forgotten(self.pipe.app_settings(), since=time.time() - FORGET_LOOKBACK)
         if redone:
             self.say(f"Azurite forgot the MP3 of {len(redone)} file(s) it had stored just before it died; "
                      "converting them again")

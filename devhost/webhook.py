@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from shared.adapters.eventgrid import BLOB_CREATED, WEBHOOK_PATH
+from mp3pipe.eventgrid import BLOB_CREATED, WEBHOOK_PATH
 
 log = logging.getLogger("mp3pipe.devhost")
 MAX_BODY = 1024 * 1024  # Event Grid delivers at most 1 MB per batch

@@ -69,8 +69,8 @@ def drop(
     prefix: Annotated[str, typer.Option(help="folder in the input container to drop into")] = "",
 ) -> None:
     """Upload MP4s to the input container, in blocks, several at a time, with a progress bar."""
-    from shared.adapters.drop import Dropper, collect_files
-    from shared.adapters.eventgrid import Notifier
+    from mp3pipe.drop import Dropper, collect_files
+    from mp3pipe.eventgrid import Notifier
 
     deps = _deps()
     try:

@@ -19,7 +19,7 @@ def build_gateway(settings: Settings, *, run_tasks: bool = True) -> BatchGateway
         from shared.adapters.batch.azure import AzureBatchGateway
 
         return AzureBatchGateway.from_settings(settings)
-    from shared.adapters.batch.local import LocalBatchGateway
+    from localbatch.gateway import LocalBatchGateway
 
     return LocalBatchGateway.from_settings(settings, run_tasks=run_tasks)
 
@@ -55,16 +55,16 @@ def preflight(settings: Settings) -> None:
         raise SettingsError("Invalid app settings:\n  - " + "\n  - ".join(errors))
 
 
-def _build(*, run_tasks: bool) -> Deps:
-    settings = Settings.from_env()
+def _build(settings: Settings, *, run_tasks: bool) -> Deps:
     preflight(settings)
     return Deps(settings=settings, storage=BlobStorage.from_settings(settings),
                 gateway=build_gateway(settings, run_tasks=run_tasks))
 
 
-def tool_deps() -> Deps:
-    """Dependencies for command-line tools: same settings and adapters, no task execution."""
-    return _build(run_tasks=False)
+def tool_deps(settings: Settings | None = None) -> Deps:
+    """Dependencies for command-line tools: same settings (the environment's, or those given) and adapters, no task
+    execution."""
+    return _build(settings or Settings.from_env(), run_tasks=False)
 
 
 _built: Deps | None = None
@@ -82,5 +82,5 @@ def deps() -> Deps:
     if _built is None:
         with _building:
             if _built is None:
-                _built = _build(run_tasks=True)
+                _built = _build(Settings.from_env(), run_tasks=True)
     return _built

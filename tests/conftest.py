@@ -13,13 +13,13 @@ import pytest
 from devhost.azurite import REPO, Azurite
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import make_mp4
-from devhost.storage_commits import CommitLog
-from devhost.task_audit import TaskAudit, storage_problems
-from shared.adapters.batch.local import LocalBatchGateway
+from localbatch.gateway import LocalBatchGateway
 from shared.adapters.storage import BlobStorage
 from shared.ports.deps import Deps
 from shared.settings import Settings
 from shared.usecases.job import ensure_job
+from tests.support.storage_commits import CommitLog
+from tests.support.task_audit import TaskAudit, storage_problems, tasks_of
 
 SHARED_SAMPLE = REPO.parent / "shared" / "media" / "LowPriVMs-4.mp4"
 
@@ -72,9 +72,9 @@ def ffmpeg_pids(pipe: LocalPipeline) -> list[int]:
 def settled(pipe: LocalPipeline, timeout: float = 60.0) -> list[TaskAudit]:
     """The tasks once every one has completed and no task process is left (an output lands a moment before its
     task completes, as in Batch; a terminated task's process takes a moment to die)."""
-    wait_until(lambda: all(t.state == "completed" for t in pipe.tasks()) and not task_pids(pipe), timeout,
+    wait_until(lambda: all(t.state == "completed" for t in tasks_of(pipe)) and not task_pids(pipe), timeout,
                what="every task completed and no task process left")
-    return pipe.tasks()
+    return tasks_of(pipe)
 
 
 _COMMIT_LOGS: dict[Path, CommitLog] = {}

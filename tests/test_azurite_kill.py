@@ -14,6 +14,7 @@ from devhost.media import make_mp4
 from devhost.serve import Supervisor
 from tests.conftest import assert_once_each, settled, storage_commits, wait_until
 from tests.support.media import held_seconds
+from tests.support.task_audit import tasks_of
 
 MARGIN_SECONDS = 3.0  # Azurite's 5 s save timer can run late on a busy machine
 
@@ -33,13 +34,14 @@ def test_kill_9_of_azurite_mid_batch_loses_nothing_acknowledged_before_its_save_
             watcher.start()
             # Two long conversions hold both slots past the save window, then the clips' MP3s land one after another.
             etags = {f"k/long-{i}.mp4": pipe.drop(f"k/long-{i}.mp4", long) for i in range(2)}
-            wait_until(lambda: sum(t.state == "running" for t in pipe.tasks()) == 2, 60, what="both long ones running")
+            wait_until(lambda: sum(t.state == "running" for t in tasks_of(pipe)) == 2, 60,
+                       what="both long ones running")
             etags |= {f"k/clip-{i:02d}.mp4": pipe.drop(f"k/clip-{i:02d}.mp4", clip) for i in range(30)}
             acknowledged = time.monotonic()  # every input's upload answered 201 by now
             seconds = {name: 3600.0 if "long" in name else 6.0 for name in etags}
 
             def mid_batch() -> bool:  # past the save window, an MP3 stored just now, conversions still to come
-                tasks = pipe.tasks()
+                tasks = tasks_of(pipe)
                 just_now = [e for t in tasks for e in t.mp3_uploads() if e["at"] > time.time() - 1.0]
                 return (time.monotonic() - acknowledged > SAVE_SECONDS + MARGIN_SECONDS and bool(just_now)
                         and any(t.state == "running" for t in tasks) and any(t.state == "active" for t in tasks))

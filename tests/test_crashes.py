@@ -7,9 +7,9 @@ import time
 from devhost.azurite import Azurite
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import make_mp4
-from devhost.task_audit import TaskAudit
 from tests.conftest import assert_once_each, ffmpeg_pids, isolated, settled, wait_until
 from tests.support.media import held_seconds
+from tests.support.task_audit import TaskAudit, tasks_of
 
 
 def _converting(task: TaskAudit, pid: int | None = None) -> bool:
@@ -48,13 +48,13 @@ def test_kill_9_of_the_host_mid_batch_loses_nothing_and_duplicates_nothing(azuri
         host = pipe.host.pid
 
         def mid_batch() -> bool:  # the long conversion is certainly still in flight when the kill lands
-            tasks = pipe.tasks()
+            tasks = tasks_of(pipe)
             return (sum(t.state == "completed" for t in tasks) >= 3
                     and any(_converting(t, host) for t in tasks if t.name == "batch/long.mp4"))
 
         wait_until(mid_batch, 120, interval=0.02)
         pipe.kill_host()  # mid-batch: some done, some converting, some not yet submitted
-        at_kill = pipe.tasks()
+        at_kill = tasks_of(pipe)
         in_flight = [t.id for t in at_kill if _converting(t, host)]
         assert in_flight, "no conversion was running when the host was killed"
         assert sum(t.state == "completed" for t in at_kill) < len(etags)
@@ -73,7 +73,7 @@ def test_ffmpeg_dies_with_a_killed_host_and_the_file_converts_after_restart(azur
         wait_until(lambda: ffmpeg_pids(pipe), 60, what="ffmpeg started")
         host = pipe.host.pid
         pipe.kill_host()
-        [at_kill] = pipe.tasks()
+        [at_kill] = tasks_of(pipe)
         assert _converting(at_kill, host)
         wait_until(lambda: not ffmpeg_pids(pipe), 5, what="ffmpeg gone with its host")
         pipe.start_host()
@@ -97,14 +97,14 @@ def test_restarting_azurite_with_its_data_mid_batch_loses_nothing(tmp_path):
             etags = {"az/long.mp4": pipe.drop("az/long.mp4", long)}
             etags |= {f"az/file-{i:02d}.mp4": pipe.drop(f"az/file-{i:02d}.mp4", clip) for i in range(10)}
             seconds = {name: 600.0 if "long" in name else 6.0 for name in etags}
-            wait_until(lambda: any(_converting(t) for t in pipe.tasks() if t.name == "az/long.mp4"), 120,
+            wait_until(lambda: any(_converting(t) for t in tasks_of(pipe) if t.name == "az/long.mp4"), 120,
                        interval=0.02, what="the long conversion running")
             azurite.stop()
-            converting = [t.id for t in pipe.tasks() if _converting(t)]
+            converting = [t.id for t in tasks_of(pipe) if _converting(t)]
             assert converting, "no conversion was in flight when storage stopped"
 
             def open_uploads() -> list[str]:  # conversions finished while storage is down: uploads cannot commit
-                return [t.id for t in pipe.tasks()
+                return [t.id for t in tasks_of(pipe)
                         if t.id in converting and [e["event"] for e in t.runs()[-1]][-1:] == ["uploading"]]
 
             wait_until(open_uploads, 60, interval=0.02, what="an MP3 upload open while storage is down")

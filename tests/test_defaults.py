@@ -8,8 +8,8 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from localbatch.gateway import LocalBatchGateway
 from shared import bootstrap
-from shared.adapters.batch.local import LocalBatchGateway
 from shared.ports.batch import TaskSpec
 from shared.settings import Settings
 from shared.usecases.job import pool_spec

@@ -8,8 +8,9 @@ import json
 import pytest
 
 from devhost.local_pipeline import LocalPipeline
-from shared.adapters import eventgrid
+from mp3pipe import eventgrid
 from tests.conftest import isolated, wait_until
+from tests.support.task_audit import tasks_of
 
 NO_LISTING = ("--poll-interval", "600", "--max-poll-interval", "600")  # one listing at start, then none for 10 min
 
@@ -69,7 +70,7 @@ def test_a_wrong_function_name_is_accepted_as_azure_does_but_logged_loudly(pipe,
     later = pipe.drop("events/after-the-wrong-one.mp4", media["tone"])
     assert pipe.wait({"events/after-the-wrong-one.mp4": later}, timeout=120)["events/after-the-wrong-one.mp4"].kind \
         == "converted"
-    assert name not in {t.name for t in pipe.tasks()}
+    assert name not in {t.name for t in tasks_of(pipe)}
     assert pipe.outcome(name, etag.strip('"')).kind == "pending"
 
 

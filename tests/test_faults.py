@@ -18,7 +18,9 @@ from shared.usecases.file_records import FileRecords
 from shared.usecases.submit import submit_blob
 from tests.conftest import assert_once_each, ffmpeg_pids, isolated, settled, wait_until
 from tests.support.hostile import HOSTILE_NAMES, SHELL_MARKERS, UNMAPPABLE_NAMES, bad_contents, odd_but_valid
+from tests.support.local_tasks import task_ids
 from tests.support.media import held_seconds
+from tests.support.task_audit import tasks_of
 
 
 def _tag() -> str:
@@ -90,7 +92,7 @@ def test_overwritten_while_converting_the_older_task_is_terminated_and_the_newer
     slow = make_mp4(tmp_path / "slow.mp4", 1800.0, size="64x64", rate=1)  # ~10 s of conversion
     first = pipe.drop(name, slow)
     old_id = naming.task_id(name, first)
-    wait_until(lambda: any(t.id == old_id and t.state == "running" and t.execs() for t in pipe.tasks()), 60,
+    wait_until(lambda: any(t.id == old_id and t.state == "running" and t.execs() for t in tasks_of(pipe)), 60,
                what="version 1 converting")
     second = pipe.drop(name, media["tone"])  # version 2 arrives while version 1 converts
     assert first != second
@@ -135,7 +137,7 @@ def test_an_older_version_triggered_after_the_newer_one_is_superseded(running_de
     assert newer.status == "submitted"
     assert older.status == "superseded"  # claim_newest: a newer version is recorded
     assert older.task_id == naming.task_id(name, naming.clean_etag(stale.etag)) != newer.task_id
-    assert deps.gateway.task_ids() == [newer.task_id]  # version 1 got no task, version 2's was not terminated
+    assert task_ids(deps.gateway) == [newer.task_id]  # version 1 got no task, version 2's was not terminated
     record, _ = FileRecords.of(deps).get(name)
     assert record is not None and record.etag == naming.clean_etag(client.get_blob_properties().etag)
     wait_until(lambda: deps.gateway.task_status(newer.task_id) == "completed", 60, what="version 2 converted")
@@ -182,8 +184,8 @@ def test_deleted_before_its_task_runs_gets_a_report(azurite, tmp_path, media):
         seen = ticks()
         wait_until(lambda: ticks() > seen, 30, interval=0.02, what="the next monitor tick")
         etag = pipe.drop("gone.mp4", media["tone"])
-        wait_until(lambda: pipe.tasks(), 10, what="the task added")
-        assert [(t.state, t.history) for t in pipe.tasks()] == [("active", [])]  # queued, never run
+        wait_until(lambda: tasks_of(pipe), 10, what="the task added")
+        assert [(t.state, t.history) for t in tasks_of(pipe)] == [("active", [])]  # queued, never run
         pipe.service.get_blob_client(pipe.input_container, "gone.mp4").delete_blob()
         outcome = pipe.wait({"gone.mp4": etag}, timeout=60)["gone.mp4"]
         assert outcome.kind == "failed"

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.batch.local import LocalBatchGateway
+from localbatch.gateway import LocalBatchGateway
 from shared.domain import ffmpeg, planning
 from shared.ports.batch import BatchGateway, JobNotFound, PoolBusy, PoolSpec, TaskSpec
 from tests.support.batch_standin import BatchStandin
 from tests.support.fakes.batch import MemoryBatch
+from tests.support.local_tasks import task_ids
 
 pytest_plugins = ["tests.support.batch_fixtures"]
 
@@ -399,7 +400,7 @@ def test_local_task_folders_go_after_their_retention(tmp_path: Path) -> None:
         assert gw.sweep_retention(time.time() + 601) == 1
         assert not folder.exists()
         assert gw.task_status("kept") == "completed"  # the task itself stays until the monitor deletes it
-        assert gw.delete_task("kept") is True and gw.task_ids() == []
+        assert gw.delete_task("kept") is True and task_ids(gw) == []
     finally:
         gw.close()
 

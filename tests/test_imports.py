@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import ast
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from devhost.azurite import REPO
 
-RUNTIME = ("shared", "functions", "mp3pipe", "devhost", "infra", "function_app.py")  # what `make run` / Azure runs
-OURS = {"shared", "functions", "mp3pipe", "devhost", "infra", "function_app", "tests", "bench"}
+RUNTIME = ("shared", "functions", "localbatch", "mp3pipe", "devhost", "infra", "function_app.py")  # `make run`, Azure
+APP = ("shared", "functions", "function_app.py")  # what deploys to Azure
+OURS = {"shared", "functions", "localbatch", "mp3pipe", "devhost", "infra", "function_app", "tests", "bench"}
 
 
 def sources(*tops: str) -> list[Path]:
@@ -23,8 +25,19 @@ def sources(*tops: str) -> list[Path]:
 
 def imports(path: Path) -> list[tuple[str, str]]:
     """(module, name) for each name a file imports from a module of ours; name is "" for `import module`."""
+    return imports_in(ast.parse(path.read_text(), str(path)))
+
+
+def lazy_imports(path: Path) -> list[tuple[str, str]]:
+    """The (module, name) pairs of `imports` made inside a function body: run only when the function is called."""
+    functions = [n for n in ast.walk(ast.parse(path.read_text(), str(path)))
+                 if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    return [pair for f in functions for statement in f.body for pair in imports_in(statement)]
+
+
+def imports_in(tree: ast.AST) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             out += [(a.name, "") for a in node.names if a.name.split(".")[0] in OURS]
         elif isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] in OURS:
@@ -52,13 +65,27 @@ def where(path: Path) -> str:
 
 @pytest.mark.parametrize(("importers", "forbidden"), [
     (RUNTIME, ("tests", "bench")),
-    (("shared", "functions", "mp3pipe", "function_app.py"), ("devhost",)),
+    (APP, ("devhost", "mp3pipe")),  # and localbatch only as below
+    (("mp3pipe",), ("devhost",)),  # devhost serves the webhook the CLI posts to: it imports mp3pipe, not the reverse
+    (("localbatch",), ("devhost", "mp3pipe")),
     (("tests",), ("bench",)),  # tests and benchmarks share tests/support/, not each other
-], ids=["runtime-never-imports-tests-or-bench", "app-and-cli-never-import-devhost", "tests-never-import-bench"])
+], ids=["runtime-never-imports-tests-or-bench", "app-never-imports-devhost-or-cli", "cli-never-imports-devhost",
+        "localbatch-never-imports-devhost-or-cli", "tests-never-import-bench"])
 def test_no_package_imports_the_ones_above_it(importers: tuple[str, ...], forbidden: tuple[str, ...]) -> None:
     wrong = [f"{where(p)}: {module}" for p in sources(*importers) for module, _ in imports(p)
              if module.split(".")[0] in forbidden]
     assert wrong == []
+
+
+def test_the_app_reaches_the_local_gateway_only_through_bootstraps_lazy_import() -> None:
+    """localbatch/ is not deployed: the app imports it in one place, only when BATCH_GATEWAY=local asks for it."""
+    found = []
+    for path in sources(*APP):
+        lazy = Counter(lazy_imports(path))
+        eager = Counter(imports(path)) - lazy
+        found += [(where(path), module, when) for when, pairs in (("lazy", lazy), ("at import", eager))
+                  for module, _ in pairs.elements() if module.split(".")[0] == "localbatch"]
+    assert found == [("shared/bootstrap.py", "localbatch.gateway", "lazy")]
 
 
 def test_no_private_name_is_imported_or_reached_from_another_package() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.batch.local_history import HistoryError, append_event, history_path, read_history
+from localbatch.history import HistoryError, append_event, history_path, read_history
 
 
 def test_events_read_back_in_order(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from devhost.local_pipeline import LocalPipeline, Outcome
-from shared.adapters.batch.local import LocalBatchGateway
-from shared.adapters.batch.local_process import find_ffmpeg
+from localbatch.gateway import LocalBatchGateway
+from localbatch.process import find_ffmpeg
 from shared.domain import ffmpeg, naming
 from shared.ports.batch import PoolSpec, ResourceFile, TaskSpec
 from tests.conftest import isolated, settled, task_pids, wait_until

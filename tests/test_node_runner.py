@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.batch.local_process import find_ffmpeg
+from localbatch.process import find_ffmpeg
 from shared.domain import ffmpeg
 from shared.node import mp3, mp4
 from tests.support import media_matrix as mm

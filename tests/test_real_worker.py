@@ -11,13 +11,13 @@ from azure.storage.blob import ContainerClient
 
 from devhost.azurite import Azurite
 from devhost.media import make_mp4
-from devhost.task_audit import TaskAudit, audit
 from shared.adapters.storage import connection_client
 from shared.domain import naming
 from shared.settings import DEFAULTS
 from tests.conftest import isolated, wait_until
 from tests.support.media import held_seconds
 from tests.support.realworker import RealWorker, require_real_worker
+from tests.support.task_audit import TaskAudit, audit
 
 FILES = 30
 LOGGED_FILES = 5

@@ -15,6 +15,7 @@ from shared.domain import naming
 from shared.run_deadline import Deadline, function_timeout_seconds, run_seconds
 from shared.usecases import reconcile as reconcile_module
 from shared.usecases.reconcile import backfill, last_pass, reconcile
+from tests.support.local_tasks import task_ids
 from tests.support.slow_storage import SlowStorage, slow_storage
 
 
@@ -70,7 +71,7 @@ def test_converted_inputs_cost_no_request_of_their_own(deps, monkeypatch):
     result = reconcile(d, budget=5000)
     assert result.wrapped and result.checked == 1003
     assert result.submitted == 4 and result.record_reads == 4  # the three missed, the re-drop; no one else
-    assert sorted(deps.gateway.task_ids()) == sorted(naming.task_id(n, e) for n, e in _etags(deps, missed +
+    assert sorted(task_ids(deps.gateway)) == sorted(naming.task_id(n, e) for n, e in _etags(deps, missed +
                                                                                                 ["memos/0200.mp4"]))
     inputs, outputs, state = (deps.settings.input_container, deps.settings.output_container,
                               deps.settings.state_container)
@@ -124,7 +125,7 @@ def test_a_backlog_is_worked_through_across_runs_that_hit_their_deadline(deps, m
     stopped = [r for r in runs if r.stopped]
     assert len(stopped) >= 3 and all(0 < r.submitted < len(names) for r in stopped)
     assert sum(r.checked for r in runs) == len(names)  # no blob looked at twice: each run went on where one stopped
-    tasks = collections.Counter(deps.gateway.task_ids())
+    tasks = collections.Counter(task_ids(deps.gateway))
     assert sorted(tasks) == sorted(naming.task_id(n, e) for n, e in _etags(deps, names))
     assert set(tasks.values()) == {1}
     assert sum(r.submitted for r in runs) == len(names)

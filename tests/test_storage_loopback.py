@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from shared.adapters.batch.local_transfers import upload
+from localbatch.transfers import upload
 from shared.adapters.storage import BlobStorage
 from shared.settings import Settings
 

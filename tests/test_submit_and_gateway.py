@@ -19,11 +19,12 @@ import pytest
 from azure.storage.blob import BlobClient
 
 from devhost.host import blob_client_arg
-from shared.adapters.batch.local import LocalBatchGateway
-from shared.adapters.batch.local_store import spec_from_json
+from localbatch.gateway import LocalBatchGateway
+from localbatch.store import spec_from_json
 from shared.ports.batch import PoolSpec, ResourceFile, TaskSpec
 from shared.usecases.submit import submit_blob, submit_triggered
 from tests.conftest import wait_until
+from tests.support.local_tasks import task_ids
 
 
 def _upload(deps, name, data):
@@ -37,7 +38,7 @@ def test_the_same_blob_version_triggered_twice_makes_one_task(deps, media):
     second = submit_blob(client, deps)
     assert (first.status, second.status) == ("submitted", "duplicate")
     assert first.task_id == second.task_id
-    assert deps.gateway.task_ids() == [first.task_id]
+    assert task_ids(deps.gateway) == [first.task_id]
     assert deps.gateway.task_counts().active == 1
 
 
@@ -49,7 +50,7 @@ def test_a_trigger_is_submitted_through_the_apps_pooled_client_not_the_triggers(
                         credential=deps.storage.service.credential, retry_total=0)
     result = submit_triggered(client, deps)
     assert result.status == "submitted"
-    assert deps.gateway.task_ids() == [result.task_id]
+    assert task_ids(deps.gateway) == [result.task_id]
 
 
 def _sas(url: str) -> dict[str, str]:
@@ -162,7 +163,7 @@ def test_a_failing_task_is_retried_then_reported_once(tmp_path):
 
 CHILD = """
 import sys, time
-from shared.adapters.batch.local import LocalBatchGateway
+from localbatch.gateway import LocalBatchGateway
 from shared.ports.batch import PoolSpec, TaskSpec
 gw = LocalBatchGateway(sys.argv[1], max_slots=1)
 gw.ensure_pool(PoolSpec(id="mp3pipe-pool", slots_per_node=1, initial_dedicated_nodes=1))

@@ -1,1 +1,1 @@
-"""Adapters: the only code that talks to Azure (Blob Storage, Batch) or runs local processes, behind the ports."""
+"""Adapters: the only deployed code that talks to Azure (Blob Storage, Batch), behind the ports."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from shared.adapters.batch.local_process import find_ffmpeg
+from localbatch.process import find_ffmpeg
 
 
 def truncated_copy(src: Path, dest: Path, fraction: float = 0.6) -> Path:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from devhost.azurite import REPO, Azurite
-from shared.adapters.batch.local_process import find_ffmpeg
+from localbatch.process import find_ffmpeg
 
 REALWORKER_DIR = REPO.parent / "shared" / "realworker"
 WORKER_PYTHON = REPO / ".venv-worker" / "bin" / "python"

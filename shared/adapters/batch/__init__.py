@@ -1,1 +1,1 @@
-"""The Batch adapters behind the Batch port (shared/ports/batch.py): local ffmpeg processes and Azure Batch."""
+"""The Azure Batch adapter behind the Batch port (shared/ports/batch.py); the local one is localbatch/."""

@@ -8,8 +8,8 @@ from their URLs and output files uploaded to their container URLs on the stated 
 Batch does. Each task keeps an append-only history (`history/<job>/<task>.jsonl`: its runs, command launches
 and uploads), so a task run or uploaded twice can be seen.
 
-This module is the port; beside it: local_store (SQLite), local_dispatch (running tasks), local_process (locks,
-process groups), local_transfers (downloads, uploads), local_history (the journal).
+This module is the port; beside it: store (SQLite), dispatch (running tasks), process (locks, process groups),
+transfers (downloads, uploads), history (the journal). Local-only: never part of the Function App's package.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from shared.adapters.batch.local_dispatch import Dispatcher
-from shared.adapters.batch.local_history import read_history
-from shared.adapters.batch.local_process import HELD_OWNER_LOCKS, find_ffmpeg, kill_orphan, owner_alive
-from shared.adapters.batch.local_store import TaskTable, database_path, now, spec_from_json, spec_to_json
+from localbatch.dispatch import Dispatcher
+from localbatch.history import read_history
+from localbatch.process import HELD_OWNER_LOCKS, find_ffmpeg, kill_orphan, owner_alive
+from localbatch.store import TaskTable, database_path, now, spec_from_json, spec_to_json
 from shared.ports.batch import (
     BrokenNode,
     CompletedTask,
@@ -257,11 +257,22 @@ class LocalBatchGateway:
         rows = self.table.q("SELECT state, result, exit_code FROM tasks WHERE job_id=? AND id=?", self.job_id, task_id)
         return rows[0] if rows else None
 
-    def task_ids(self) -> list[str]:
-        return [r[0] for r in self.table.q("SELECT id FROM tasks WHERE job_id=? ORDER BY seq", self.job_id)]
-
     def history(self, task_id: str) -> list[dict[str, Any]]:
         return read_history(self.root, self.job_id, task_id)
+
+    def success_uploads_since(self, since: float) -> list[tuple[TaskSpec, str]]:
+        """(task, output path) for each on-success output (the MP3) that a task which succeeded uploaded at or after
+        `since` (epoch seconds), oldest task first."""
+        rows = self.table.q("SELECT spec FROM tasks WHERE job_id=? AND state='completed' AND result='success' "
+                            "AND end_time>=? ORDER BY seq", self.job_id, since)
+        out: list[tuple[TaskSpec, str]] = []
+        for (raw,) in rows:
+            spec = spec_from_json(raw)
+            on_success = {o.path for o in spec.output_files if o.upload_condition.lower() == "tasksuccess"}
+            uploaded = {e["path"] for e in self.history(spec.id)
+                        if e["event"] == "upload" and e.get("path") in on_success and e["at"] >= since}
+            out += [(spec, path) for path in sorted(uploaded)]
+        return out
 
 
     # -- execution -----------------------------------------------------------------------------------------------

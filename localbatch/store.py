@@ -1,4 +1,4 @@
-"""The local Batch adapter's store: pools, the job and its tasks in SQLite (WAL); typed reads for other processes."""
+"""The local Batch adapter's store: pools, the job and its tasks in SQLite (WAL)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -112,53 +112,3 @@ class TaskTable:
             "UPDATE tasks SET state='completed', result=?, exit_code=?, failure_message=?, end_time=?, state_time=?, "
             "owner_pid=NULL WHERE seq=?", result, code, message, t, t, seq,
         )
-
-
-@dataclass(frozen=True)
-class TaskRow:
-    """One task as the store holds it, for tools in other processes (tests, audits, benchmarks)."""
-
-    job_id: str
-    id: str
-    spec: TaskSpec
-    state: str  # "active" | "running" | "completed"
-    result: str | None  # "success" | "failure" once completed
-    exit_code: int | None
-    failure_message: str
-    retry_count: int
-    requeue_count: int
-    owner_pid: int | None
-    created: float
-    start_time: float | None
-    end_time: float | None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.state == "completed" and self.result == "success"
-
-    @property
-    def failed(self) -> bool:
-        return self.state == "completed" and self.result == "failure"
-
-
-_ROW_COLUMNS = ("job_id, id, spec, state, result, exit_code, failure_message, retry_count, requeue_count, owner_pid, "
-                "created, start_time, end_time")
-
-
-def read_tasks(state_dir: Path, job_id: str | None = None) -> list[TaskRow]:
-    """Every task of the local gateway under `state_dir` (of one job, if given), oldest first;
-    [] before the database exists."""
-    path = database_path(state_dir)
-    if not path.exists():
-        return []
-    db = sqlite3.connect(path, timeout=30)
-    try:
-        where, args = ("WHERE job_id=?", (job_id,)) if job_id is not None else ("", ())
-        rows = db.execute(f"SELECT {_ROW_COLUMNS} FROM tasks {where} ORDER BY seq", args).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return []  # the host is creating the database right now
-        raise
-    finally:
-        db.close()
-    return [TaskRow(job, tid, spec_from_json(raw), *rest) for job, tid, raw, *rest in rows]

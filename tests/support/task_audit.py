@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from devhost.storage_commits import Commit
-from shared.adapters.batch.local_history import read_history
-from shared.adapters.batch.local_store import read_tasks
+from devhost.local_pipeline import LocalPipeline
+from localbatch.history import read_history
 from shared.domain import planning
+from tests.support.local_tasks import read_tasks
+from tests.support.storage_commits import Commit
 
 
 @dataclass
@@ -148,3 +149,8 @@ def audit(state_dir: Path, job_id: str) -> list[TaskAudit]:
                              rule.path if rule else None, output_container(rule.container_url) if rule else None,
                              read_history(root, job_id, t.id)))
     return out
+
+
+def tasks_of(pipe: LocalPipeline) -> list[TaskAudit]:
+    """Every task of a local pipeline's gateway with its history (runs, launches, uploads)."""
+    return audit(pipe.state_dir, pipe.value("BATCH_JOB_ID"))

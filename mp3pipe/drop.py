@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shared.adapters.eventgrid import Notifier
+from mp3pipe.eventgrid import Notifier
 from shared.adapters.storage import BlobStorage
 from shared.domain import naming
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.adapters.batch.local_history import append_event
-from shared.adapters.batch.local_process import dies_with_host, hold_owner_lock, kill_group, split_command
-from shared.adapters.batch.local_store import TaskTable
-from shared.adapters.batch.local_transfers import download, upload
+from localbatch.history import append_event
+from localbatch.process import dies_with_host, hold_owner_lock, kill_group, split_command
+from localbatch.store import TaskTable
+from localbatch.transfers import download, upload
 from shared.ports.batch import TaskSpec
 
 log = logging.getLogger("mp3pipe.local_batch")
