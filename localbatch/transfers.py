@@ -9,7 +9,7 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.domain.output_headers import Headers, blob_properties
+from shared.domain.planning import CONTENT_TYPE, META_PREFIX, Headers
 
 
 @functools.cache
@@ -78,3 +78,19 @@ def upload(container_url: str, name: str, path: Path, headers: Headers = ()) -> 
         # A block blob appears only when its block list commits: readers never see half an MP3.
         return str(blob.upload_blob(fh, overwrite=True, max_concurrency=4, content_settings=settings,
                                     metadata=metadata or None)["etag"]).strip('"')
+
+
+def blob_properties(headers: Headers) -> tuple[str | None, dict[str, str]]:
+    """A task's Put Blob upload headers -> (content type, metadata), as an upload through the storage SDK takes
+    them: the local counterpart of Batch applying `uploadHeaders`."""
+    content_type: str | None = None
+    metadata: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        if key == CONTENT_TYPE:
+            content_type = value
+        elif key.startswith(META_PREFIX):
+            metadata[name[len(META_PREFIX):]] = value
+        else:
+            raise ValueError(f"no local mapping for the upload header {name!r}")
+    return content_type, metadata

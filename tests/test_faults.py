@@ -13,7 +13,7 @@ import pytest
 from devhost.host import blob_client_arg
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import make_mp4
-from shared.domain import naming, output_headers
+from shared.domain import naming, planning
 from shared.usecases.file_records import FileRecords
 from shared.usecases.submit import submit_blob
 from tests.conftest import assert_once_each, ffmpeg_pids, isolated, settled, wait_until
@@ -49,7 +49,7 @@ def test_hostile_names_never_reach_a_shell_and_land_at_their_mirror(pipe, media,
         assert o.kind == "failed", name
         assert "cannot be mapped safely" in o.report["reason"] and o.report["input"] == name
     listed = pipe.service.get_container_client(pipe.output_container).list_blobs(include=["metadata"])
-    sources = {b.name: output_headers.decode(b.metadata.get("mp3pipe_input", "")) for b in listed}
+    sources = {b.name: planning.decode(b.metadata.get("mp3pipe_input", "")) for b in listed}
     assert {name: sources.get(naming.output_name(name)) for name in HOSTILE_NAMES} == {n: n for n in HOSTILE_NAMES}
     present = set(sources)
     assert {"LOUD.MP3", "Twin.mp3", "twin.mp3"} <= present  # case kept: nothing collides

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from devhost.azurite import Azurite
-from shared.domain import naming, output_headers
+from shared.domain import naming, planning
 from tests.support.batch_standin import BatchStandin
 from tests.support.hostile import HOSTILE_NAMES
 from tests.test_monitor_requests import World, make_world, submit
@@ -67,7 +67,7 @@ def test_batch_uploads_the_mp3_as_audio_mpeg_with_metadata_naming_its_source(wor
 
     props = properties(world, naming.output_name(NAME))
     assert props.content_settings.content_type == "audio/mpeg"
-    source = {k: output_headers.decode(v) for k, v in props.metadata.items()}
+    source = {k: planning.decode(v) for k, v in props.metadata.items()}
     assert source == {"mp3pipe_input": NAME, "mp3pipe_input_etag": etag, "mp3pipe_preset": "small"}
     # What Batch was asked for: Put Blob headers, plain ASCII whatever the name.
     rules = {o["filePattern"]: o["destination"]["container"] for o in body["outputFiles"]}
@@ -97,15 +97,15 @@ def test_a_failed_tasks_logs_are_text_and_its_report_is_json(world: World, media
 
 @pytest.mark.parametrize("name", [NAME, *HOSTILE_NAMES, "100%25 literally.mp4", "emoji 🎧 ünï.mp4"])
 def test_every_name_travels_as_ascii_and_decodes_to_itself(name: str) -> None:
-    meta = output_headers.source_metadata(name, '"0x8DC0FFEE"', "standard")
+    meta = planning.source_metadata(name, '"0x8DC0FFEE"', "standard")
     assert all(v.isascii() and v.isprintable() for v in meta.values()), meta
-    assert {k: output_headers.decode(v) for k, v in meta.items()} == {
+    assert {k: planning.decode(v) for k, v in meta.items()} == {
         "mp3pipe_input": name, "mp3pipe_input_etag": "0x8DC0FFEE", "mp3pipe_preset": "standard"}
 
 
 def test_a_name_too_long_for_azures_metadata_cap_is_left_out_not_failed() -> None:
     name = "東京/" + "音" * 1000 + ".mp4"  # storage takes 1,024 characters; encoded, 9 bytes each
-    headers = dict(output_headers.mp3_headers(name, "0x8DC0FFEE", "standard"))
+    headers = dict(planning.mp3_headers(name, "0x8DC0FFEE", "standard"))
     meta = {k.removeprefix("x-ms-meta-"): v for k, v in headers.items() if k.startswith("x-ms-meta-")}
     assert sum(len(k) + len(v) for k, v in meta.items()) <= 8 * 1024  # else Storage refuses the MP3's upload
     assert meta == {"mp3pipe_input_etag": "0x8DC0FFEE", "mp3pipe_preset": "standard"}

@@ -10,7 +10,7 @@ from azure.storage.blob import ContainerClient
 
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import duration
-from shared.domain import naming, output_headers
+from shared.domain import naming, planning
 from tests.conftest import isolated
 from tests.support.media import held_seconds
 
@@ -62,7 +62,7 @@ def test_a_file_without_audio_fails_with_a_report_and_blocks_nothing(pipe, media
     # Each opens where users open them: the report as JSON, the task's logs as text.
     out = pipe.service.get_container_client(pipe.output_container)
     assert content_type(out, naming.report_name("broken/noaudio.mp4")).startswith("application/json")
-    assert content_type(out, f"{report['logs']}/stderr.txt") == output_headers.LOG_CONTENT_TYPE
+    assert content_type(out, f"{report['logs']}/stderr.txt") == planning.LOG_CONTENT_TYPE
 
 
 def test_an_mp3_is_audio_mpeg_and_names_its_source_whatever_the_name(pipe, media):
@@ -73,7 +73,7 @@ def test_an_mp3_is_audio_mpeg_and_names_its_source_whatever_the_name(pipe, media
     props = pipe.service.get_blob_client(pipe.output_container, outcome.output).get_blob_properties()
     assert props.content_settings.content_type == "audio/mpeg"
     assert all(v.isascii() and v.isprintable() for v in props.metadata.values()), props.metadata
-    source = {k: output_headers.decode(v) for k, v in props.metadata.items()}
+    source = {k: planning.decode(v) for k, v in props.metadata.items()}
     assert source == {"mp3pipe_input": name, "mp3pipe_input_etag": etags[name],
                       "mp3pipe_preset": pipe.value("FFMPEG_PRESET")}
 
