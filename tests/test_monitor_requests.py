@@ -166,7 +166,7 @@ def test_a_tick_costs_the_same_with_10_5000_and_50000_finished_tasks(
     listing_pages = -(-cleanup.MAX_DELETES_PER_RUN // 1000)  # pages of 1,000 up to the paced bound
     for label in small:
         # Reads are bounded whatever the job's history: the three reads, a listing of finished tasks (at most
-        # OUTCOMES_PER_RUN, else the failures alone), and a clean-up listing of at most `listing_pages` pages;
+        # OUTCOMES_PER_RUN: the next run goes on), and a clean-up listing of at most `listing_pages` pages;
         # deletes are bounded by what a run may send in its budget.
         for n in sizes:
             requests = runs[n][label]
@@ -176,9 +176,8 @@ def test_a_tick_costs_the_same_with_10_5000_and_50000_finished_tasks(
     history = "history: past failures listed once, a batch deleted"
     assert _reads(large[history]) == _reads(largest[history]) == [
         ("GET", pool, 200), ("GET", "/nodecounts", 200), ("GET", f"{job}/taskcounts", 200),
-    ] + [("GET", f"{job}/tasks", 200)] * (outcomes.OUTCOMES_PER_RUN // 1000) + [  # finished since the watermark:
-        ("GET", f"{job}/tasks", 200),  # more than a run records, so the failures alone (as many as they are)
-    ] + [("GET", f"{job}/tasks", 200)] * listing_pages  # the clean-up listing, paged up to the bound
+    ] + [("GET", f"{job}/tasks", 200)] * (outcomes.OUTCOMES_PER_RUN // 1000) + [  # finished since the watermark,
+    ] + [("GET", f"{job}/tasks", 200)] * listing_pages  # up to what a run records; the clean-up listing, paged
     assert [m for m, _, _ in small[history]].count("DELETE") == 10  # everything finished, in one batch
     # A long history drains in runs of the paced bound, far more than DELETE_BATCH.
     assert [m for m, _, _ in large[history]].count("DELETE") == cleanup.MAX_DELETES_PER_RUN

@@ -15,7 +15,7 @@ from shared.run_deadline import Deadline
 from shared.usecases.file_records import FileRecords
 from shared.usecases.report_writer import write_report
 
-OUTCOMES_PER_RUN = 2000  # finished tasks a run records (two listing pages); past it, the failures alone
+OUTCOMES_PER_RUN = 2000  # finished tasks a run records at most (two listing pages); the next run goes on
 RECORD_THREADS = 8  # outcomes recorded at once (each a record read and write, a failure also its report)
 
 
@@ -23,18 +23,15 @@ def record_outcomes(deps: Deps, state: MonitorState, deadline: Deadline | None =
     """Record the outcome of every task finished since the watermark; ids at the watermark are remembered, so none
     twice. Returns the failure reports written.
 
-    When more tasks finished since the watermark than a run records (OUTCOMES_PER_RUN: a first run over a long
-    history), the run lists the failures alone, all of them as before, and moves the watermark past them: a
-    success it skips keeps its MP3 as its outcome (file_life.mp3_landed, what status reads for such a record).
-    At the run's deadline it stops between rounds of RECORD_THREADS: the watermark covers the outcomes recorded,
-    and `state.outcomes_listed` stays false so the next run lists again and goes on from there (whatever the
-    task counts say). Sets `state.outcomes_listed` once every outcome listed is recorded.
+    A run records at most OUTCOMES_PER_RUN (two listing pages, oldest first) and stops between rounds of
+    RECORD_THREADS at the run's deadline: the watermark covers the outcomes recorded, and `state.outcomes_listed`
+    stays false so the next run lists again from there (whatever the task counts say), until a backlog (a first
+    run over a long history, a burst) is drained. Sets `state.outcomes_listed` once every outcome listed is
+    recorded and the listing was not cut at OUTCOMES_PER_RUN.
     """
     since = state.outcomes_since
     finished = deps.gateway.finished_tasks_since(since, OUTCOMES_PER_RUN)
-    if len(finished) >= OUTCOMES_PER_RUN:
-        event("outcomes-behind", logging.WARNING, listed=len(finished), since=since.isoformat() if since else None)
-        finished = deps.gateway.finished_tasks_since(since, failed_only=True)
+    capped = len(finished) >= OUTCOMES_PER_RUN
     seen_at_since = set(state.seen_at_since)
     new = [t for t in finished
            if not (t.id in seen_at_since and since is not None and t.state_transition_time <= since)]
@@ -49,7 +46,10 @@ def record_outcomes(deps: Deps, state: MonitorState, deadline: Deadline | None =
             round_ = new[start:start + RECORD_THREADS]
             reported += [path for path in pool.map(lambda task: record_outcome(deps, task), round_) if path]
             done += round_
-    state.outcomes_listed = len(done) == len(new)
+    state.outcomes_listed = not capped and len(done) == len(new)
+    if capped:
+        event("outcomes-behind", logging.WARNING, listed=len(finished), recorded=len(done),
+              since=since.isoformat() if since else None)
     for task in done:
         if since is None or task.state_transition_time > since:
             since = task.state_transition_time
