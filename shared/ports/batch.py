@@ -60,6 +60,7 @@ class TaskSpec:
     max_task_retry_count: int = 1
     max_wall_clock_seconds: int = 3600
     retention_seconds: int = 7 * 24 * 3600
+    required_slots: int = 1  # of the node's task slots (shared/domain/task_slots.py)
 
     def env(self) -> dict[str, str]:
         return dict(self.environment)

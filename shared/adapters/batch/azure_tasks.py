@@ -33,6 +33,20 @@ class TaskOperations(AdapterBase):
     """Tasks of the persistent job."""
 
     pool_identity_id: str
+    pool_id: str
+    slots_per_node: int
+    _pool_slots: int | None = None  # the pool's taskSlotsPerNode, read once (it is fixed at the pool's creation)
+
+    def pool_slots(self) -> int:
+        """The pool's taskSlotsPerNode: one GET the first time, then kept; the app's own BATCH_SLOTS_PER_NODE while
+        the pool does not exist (the monitor creates it with that)."""
+        if self._pool_slots is None:
+            try:
+                pool = self._call("get pool", self.client.get_pool, self.pool_id, select=["taskSlotsPerNode"])
+            except ResourceNotFoundError:
+                return self.slots_per_node
+            self._pool_slots = pool.task_slots_per_node or 1
+        return self._pool_slots
 
     def _identity(self) -> bm.BatchNodeIdentityReference | None:
         if not self.pool_identity_id:
@@ -43,7 +57,8 @@ class TaskOperations(AdapterBase):
         return JobNotFound(f"Batch job {self.job_id} not found ({error_text(exc)})")
 
     def task_create_options(self, task: TaskSpec) -> bm.BatchTaskCreateOptions:
-        """TaskSpec -> the Batch task body, field for field."""
+        """TaskSpec -> the Batch task body, field for field; requiredSlots within the pool's slots per node (Batch
+        accepts more, and the task then never runs: docs/scaling.md)."""
         identity = self._identity()
         return bm.BatchTaskCreateOptions(
             id=task.id,
@@ -75,6 +90,7 @@ class TaskOperations(AdapterBase):
                 max_wall_clock_time=dt.timedelta(seconds=task.max_wall_clock_seconds),
                 retention_time=dt.timedelta(seconds=task.retention_seconds),
             ),
+            required_slots=min(max(task.required_slots, 1), self.pool_slots()),
         )
 
     def add_task(self, task: TaskSpec) -> bool:
