@@ -103,3 +103,18 @@ def test_the_local_gateway_runs_tasks_in_the_slots_they_ask_for(tmp_path) -> Non
         assert _most_at_once(gw, 8, 2) == 1  # more than this machine's slots: it runs alone, never stuck
     finally:
         gw.close()
+
+
+# -- the pool policy counts slots ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("size", "nodes"), [(MEMO, 1), (2_000_000, 3)])
+def test_the_monitor_sizes_the_pool_by_the_slots_queued(default_slots: World, size: int, nodes: int) -> None:
+    """Ten files queued on 8-slot nodes: ten memos (a slot each) fit on one node with queues 2 deep; ten long files
+    (a core's worth each, 40 slots) need three. Counted in tasks, both would get one."""
+    w = default_slots
+    w.standin.add_pool(w.settings.pool_id, taskSlotsPerNode=w.settings.slots_per_node)
+    w.deps.gateway.ensure_job(w.settings.pool_id)
+    for i in range(10):
+        submit(w, f"f{i}.mp4", bytes([i]) * size)
+    result, _ = w.tick()
+    assert result.target_nodes == nodes and w.resizes[-1]["targetDedicatedNodes"] == nodes

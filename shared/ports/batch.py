@@ -78,13 +78,16 @@ class PoolSpec:
 
 @dataclass(frozen=True)
 class TaskCounts:
-    """Job task counts, from one cheap call (Batch's get_job_task_counts)."""
+    """Job task counts, from one cheap call (Batch's get_job_task_counts), with the slots the active and running
+    tasks ask for (its `taskSlotCounts`, in the same response): what the scaling policy counts."""
 
     active: int = 0
     running: int = 0
     completed: int = 0
     succeeded: int = 0
     failed: int = 0
+    active_slots: int = 0
+    running_slots: int = 0
 
 
 @dataclass(frozen=True)

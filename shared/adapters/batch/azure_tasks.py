@@ -142,13 +142,16 @@ class TaskOperations(AdapterBase):
 
     def task_counts(self) -> TaskCounts:
         result = self._job_read("get task counts", self.client.get_job_task_counts, self.job_id)
-        c = result.task_counts
+        c, s = result.task_counts, result.task_slot_counts
         return TaskCounts(
             active=c.active or 0,
             running=c.running or 0,
             completed=c.completed or 0,
             succeeded=c.succeeded or 0,
             failed=c.failed or 0,
+            # Absent (an older API), a task is a slot, as before requiredSlots.
+            active_slots=(c.active or 0) if s is None else s.active or 0,
+            running_slots=(c.running or 0) if s is None else s.running or 0,
         )
 
     def open_tasks(self) -> dict[str, str]:
