@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterator
 
 import pytest
+from azure.batch import models as bm
 
 from devhost.azurite import Azurite
 from shared.adapters.batch.local import LocalBatchGateway
@@ -118,3 +120,25 @@ def test_the_monitor_sizes_the_pool_by_the_slots_queued(default_slots: World, si
         submit(w, f"f{i}.mp4", bytes([i]) * size)
     result, _ = w.tick()
     assert result.target_nodes == nodes and w.resizes[-1]["targetDedicatedNodes"] == nodes
+
+
+# -- Batch's contract in the stand-in ------------------------------------------------------------------------------
+
+def test_batch_accepts_a_task_wanting_more_slots_than_a_node_has_and_never_runs_it(batch_standin: BatchStandin) -> None:
+    """Through the real SDK: Batch does not validate requiredSlots at submit; such a task stays queued for ever (a
+    schedule failure each try), which is why the adapter keeps requiredSlots within the pool's nodes."""
+    batch_standin.add_pool("p", taskSlotsPerNode=2)
+    gw = batch_standin.gateway(pool_id="p", job_id="j", slots_per_node=2)
+    try:
+        gw.ensure_job("p")
+        for task_id, slots in (("fits", 2), ("too-big", 3)):
+            gw.client.create_task("j", bm.BatchTaskCreateOptions(id=task_id, command_line="true",
+                                                                  required_slots=slots))
+        now = dt.datetime.now(dt.UTC)
+        assert batch_standin.start_task("j", "fits", now) == "running"
+        assert batch_standin.start_task("j", "too-big", now) == "active"
+        assert [(e["id"], e["requiredSlots"]) for e in batch_standin.schedule_failures] == [("too-big", 3)]
+        counts = gw.task_counts()
+        assert (counts.active, counts.active_slots, counts.running, counts.running_slots) == (1, 3, 1, 2)
+    finally:
+        gw.close()
