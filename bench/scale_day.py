@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
           f"RECONCILE_BATCH={CODE.reconcile_budget} every {CODE.reconcile_s} s, RENEW_BATCH={CODE.renew_batch} "
           f"every {CODE.renew_check_s} s, TASK_RETENTION_SECONDS {CODE.retention_local_s} (settings default) / "
           f"{CODE.retention_azure_s} (infra), BATCH_MAX_NODES {CODE.max_nodes_azure} (infra), {CODE.vm_size} "
-          f"{CODE.slots_default} slots/node")
+          f"{CODE.slots_before} slots/node before issue 29, {CODE.slots_default} now (a memo asks for "
+          f"{CODE.memo_slots})")
     print()
 
     # --- (b) node time per file and the pool --------------------------------------------------------------------
@@ -161,21 +162,24 @@ def main(argv: list[str] | None = None) -> None:
           f"of work, plus Batch's per-task overhead")
     print(f"  {'overhead':>9} {'slot s':>7} {'slots':>6} {'nodes':>6} {'$/day dedicated':>16} {'$/day Spot':>11}"
           f" {'CPU busy/node':>14}")
-    node_usd_day = 0.0
-    nodes_headline = 0
+    node_usd_day = node_usd_day_before = 0.0
+    nodes_headline = nodes_before = 0
+    memos_per_node = CODE.slots_default // CODE.memo_slots  # memo tasks a node runs at once now
     for overhead in BATCH_OVERHEAD_S:
-        for slots in (CODE.slots_default, 4 * CODE.slots_default):
+        for slots in (CODE.slots_before, memos_per_node):
             s = work_s + overhead
             n = nodes_for(load.files_per_day, slots, s)
             usd = n * PRICE_D2S_V3_H * 24
-            cpu = rate * (RUNNER_S + FFMPEG_S) / n / CODE.slots_default
-            if overhead == BATCH_OVERHEAD_S[1] and slots == CODE.slots_default:
+            cpu = rate * (RUNNER_S + FFMPEG_S) / n / CODE.vcpus
+            if overhead == BATCH_OVERHEAD_S[1] and slots == CODE.slots_before:
+                node_usd_day_before, nodes_before = usd, n
+            if overhead == BATCH_OVERHEAD_S[1] and slots == memos_per_node:
                 node_usd_day, nodes_headline = usd, n
             print(f"  {overhead:9.1f} {s:7.3f} {slots:6d} {n:6d} {usd:16.2f} {usd * SPOT_SHARE_OF_PRICE:11.2f}"
                   f" {cpu:13.0%}")
     print()
 
-    pool = Pool(nodes_headline, CODE.slots_default, slot_s)
+    pool = Pool(nodes_before, CODE.slots_before, slot_s)
     now_name = f"now: paced (<= {CODE.max_deletes_per_run}/run), {CODE.retention_azure_s} s"
     policies = {
         f"before: {BEFORE_DELETE_BOUND}/run, 900 s": Policy("before", CODE.retention_local_s, BEFORE_DELETE_BOUND,
@@ -226,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
 
     # --- renewal (SAS mode) with the deployment's pool bound ----------------------------------------------------
-    slow = Pool(CODE.max_nodes_azure, CODE.slots_default, work_s + BATCH_OVERHEAD_S[2])
+    slow = Pool(CODE.max_nodes_azure, CODE.slots_before, work_s + BATCH_OVERHEAD_S[2])
     days = 1 if smoke else 3
     backlog = simulate(replace(load, horizon_s=days * load.horizon_s), slow, policies[now_name], probes=10)
     cap = slow.nodes * slow.slots / slow.slot_s
@@ -302,7 +306,8 @@ def main(argv: list[str] | None = None) -> None:
           f"reconcile_seen_7d_inputs={seven.probes_seen_within(end):.3f} "
           f"storage_requests_per_file_before={req_today:.3f} storage_requests_per_file={req_fix:.3f} "
           f"batch_requests_per_file={batch_fix:.3f} batch_requests_per_s={rate * batch_fix:.1f} "
-          f"batch_requests_per_file_collection={batch_collection:.3f} nodes_d2s_v3={nodes_headline} "
+          f"batch_requests_per_file_collection={batch_collection:.3f} nodes_d2s_v3_before={nodes_before} "
+          f"nodes_d2s_v3={nodes_headline} node_usd_day_before={node_usd_day_before:.2f} "
           f"node_usd_day={node_usd_day:.2f} usd_per_day={usd_day:.2f}")
 
 

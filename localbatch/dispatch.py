@@ -19,7 +19,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from localbatch.history import append_event
 from localbatch.process import dies_with_host, hold_owner_lock, kill_group, split_command
-from localbatch.store import TaskTable
+from localbatch.store import TaskTable, slots_taken
 from localbatch.transfers import download, upload
 from shared.ports.batch import TaskSpec
 
@@ -29,7 +29,8 @@ RETENTION_SWEEP_SECONDS = 30.0
 
 
 class Dispatcher:
-    """Runs this process's share of the job: as many tasks at once as `slots()` allows."""
+    """Runs this process's share of the job: as many tasks at once as fit in `slots()`, each holding its
+    required slots, as on a Batch node."""
 
     def __init__(self, table: TaskTable, root: Path, job_id: str, ffmpeg_path: str, owner_lock: Path,
                  slots: Callable[[], int], sweep: Callable[[], object]) -> None:
@@ -37,7 +38,7 @@ class Dispatcher:
         self._owner_lock, self._slots, self._sweep = owner_lock, slots, sweep
         self._lock = threading.Lock()
         self._wake = threading.Condition()
-        self._running_here = 0
+        self._slots_used_here = 0
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._task_locks: dict[str, threading.Lock] = {}
         self._stop = threading.Event()
@@ -89,16 +90,18 @@ class Dispatcher:
                 except Exception:  # noqa: BLE001 - a failed sweep must not stop the dispatcher
                     log.exception("retention sweep failed")
             with self._wake:
-                while self._running_here < self._slots() and not self._stop.is_set():
-                    claimed = self.table.claim(self.job_id)
+                capacity = self._slots()
+                while self._slots_used_here < capacity and not self._stop.is_set():
+                    claimed = self.table.claim(self.job_id, capacity - self._slots_used_here, capacity)
                     if claimed is None:
                         break
-                    self._running_here += 1
-                    threading.Thread(target=self._run_claimed, args=claimed, daemon=True).start()
+                    taken = slots_taken(claimed[1], capacity)
+                    self._slots_used_here += taken
+                    threading.Thread(target=self._run_claimed, args=(*claimed, taken), daemon=True).start()
                 # Tasks added by another process are picked up within the timeout; ours wake us at once.
                 self._wake.wait(timeout=0.5)
 
-    def _run_claimed(self, seq: int, spec: TaskSpec, retry_count: int) -> None:
+    def _run_claimed(self, seq: int, spec: TaskSpec, retry_count: int, taken: int) -> None:
         try:
             self._run(seq, spec, retry_count)
         except Exception:  # noqa: BLE001 - a bug here must not kill the dispatcher; the task fails visibly
@@ -106,7 +109,7 @@ class Dispatcher:
             self.table.complete(seq, "failure", None, "local gateway error (see host log)")
         finally:
             with self._wake:
-                self._running_here -= 1
+                self._slots_used_here -= taken
                 self._wake.notify_all()
 
     def _run(self, seq: int, spec: TaskSpec, retry_count: int) -> None:

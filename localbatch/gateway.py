@@ -153,13 +153,17 @@ class LocalBatchGateway:
     def task_counts(self) -> TaskCounts:
         self._require_job()
         rows = self.table.q(
-            "SELECT state, result, COUNT(*) FROM tasks WHERE job_id=? GROUP BY state, result", self.job_id
+            "SELECT state, result, COUNT(*), SUM(COALESCE(json_extract(spec, '$.required_slots'), 1)) FROM tasks "
+            "WHERE job_id=? GROUP BY state, result", self.job_id
         )
-        c = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}
-        for state, result, n in rows:
+        c = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0, "active_slots": 0,
+             "running_slots": 0}
+        for state, result, n, slots in rows:
             c[state] += n
             if state == "completed":
                 c["succeeded" if result == "success" else "failed"] += n
+            else:
+                c[f"{state}_slots"] += slots
         return TaskCounts(**c)
 
     def open_tasks(self) -> dict[str, str]:

@@ -45,8 +45,14 @@ def spec_from_json(raw: str) -> TaskSpec:
         max_task_retry_count=d["max_task_retry_count"],
         max_wall_clock_seconds=d["max_wall_clock_seconds"],
         retention_seconds=d["retention_seconds"],
+        required_slots=d.get("required_slots", 1),
     )
 
+
+
+def slots_taken(spec: TaskSpec, all_slots: int) -> int:
+    """The local slots a task holds while it runs: its required slots, at most every slot this machine has."""
+    return min(max(spec.required_slots, 1), max(all_slots, 1))
 
 
 def now() -> float:
@@ -72,8 +78,10 @@ class TaskTable:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
-    def claim(self, job_id: str) -> tuple[int, TaskSpec, int] | None:
-        """Take the oldest queued task for this process: (seq, spec, retries so far), or None."""
+    def claim(self, job_id: str, free_slots: int, all_slots: int) -> tuple[int, TaskSpec, int] | None:
+        """Take the oldest queued task for this process when its slots fit in `free_slots`: (seq, spec, retries so
+        far), or None. Oldest first, so a task that asks for many slots is not starved by smaller ones behind it;
+        one asking for more than `all_slots` (this machine's cap, not Batch's node) runs on all of them."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -81,7 +89,7 @@ class TaskTable:
                     "SELECT seq, spec, retry_count FROM tasks WHERE job_id=? AND state='active' ORDER BY seq LIMIT 1",
                     (job_id,),
                 ).fetchone()
-                if row is None:
+                if row is None or slots_taken(spec_from_json(row[1]), all_slots) > free_slots:
                     self._db.execute("COMMIT")
                     return None
                 t = now()

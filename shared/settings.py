@@ -17,6 +17,7 @@ from shared.settings_spec import (
     MAX_SLOTS,
     MAX_WALL_CLOCK_WITH_SAS,
     SETTINGS,
+    SLOTS_PER_VCPU,
     URL_GRACE_SECONDS,
     Kind,
     Setting,
@@ -47,10 +48,11 @@ Parsed = tuple[Any, list[str]]  # the value (a stand-in when malformed) and what
 
 
 def default_local_task_slots() -> int:
-    """LOCAL_TASK_SLOTS when unset: two per core. Short files spend much of a slot's time on storage and the host,
-    not ffmpeg: with one slot per core the cores sat idle 44% of a 1,000-file run; two per core cut its wall time
-    20% (bench/many_files.py --slots)."""
-    return min(2 * (os.cpu_count() or 1), MAX_SLOTS)
+    """LOCAL_TASK_SLOTS when unset: four per core, as a pool node has per vCPU, so a file asks for the same share
+    of a core here as on Azure (shared/domain/task_slots.py). Short files spend much of a slot's time on storage
+    and the host, not ffmpeg: with one slot per core the cores sat idle 44% of a 1,000-file run; two per core cut
+    its wall time 20% (bench/many_files.py --slots); a long file holds a core's worth of slots."""
+    return min(SLOTS_PER_VCPU * (os.cpu_count() or 1), MAX_SLOTS)
 
 
 def _bounds(s: Setting, value: float) -> list[str]:
@@ -154,12 +156,13 @@ def _rules(v: dict[str, Any], raw: dict[str, str], env: Mapping[str, str], bad: 
 
     vm_size, vcpus = v["vm_size"], vcpus_of(v["vm_size"])
     if v["slots_per_node"] is None:
-        # libmp3lame encodes on one thread: one conversion per vCPU keeps every core busy.
-        v["slots_per_node"] = min(vcpus or 1, MAX_SLOTS)
-    elif vcpus is not None and v["slots_per_node"] > 4 * vcpus and "BATCH_SLOTS_PER_NODE" not in bad:
+        # Batch's most slots: a short file takes one and overlaps Batch's per-task gap with three others on a core;
+        # a long one asks for a core's worth (libmp3lame encodes on one thread). shared/domain/task_slots.py
+        v["slots_per_node"] = min(SLOTS_PER_VCPU * vcpus, MAX_SLOTS) if vcpus else 1
+    elif vcpus is not None and v["slots_per_node"] > SLOTS_PER_VCPU * vcpus and "BATCH_SLOTS_PER_NODE" not in bad:
         errors.append(f"BATCH_SLOTS_PER_NODE={v['slots_per_node']} is more than Batch allows on "
-                      f"BATCH_VM_SIZE={vm_size} ({vcpus} vCPUs: at most 4 x vCPUs = {min(4 * vcpus, MAX_SLOTS)} "
-                      f"slots per node)")
+                      f"BATCH_VM_SIZE={vm_size} ({vcpus} vCPUs: at most 4 x vCPUs = "
+                      f"{min(SLOTS_PER_VCPU * vcpus, MAX_SLOTS)} slots per node)")
     if v["min_nodes"] is None:
         # Idle local slots cost nothing, so locally the floor is the machine's cores.
         v["min_nodes"] = min(os.cpu_count() or 1, v["max_nodes"]) if v["batch_gateway"] == "local" else 0

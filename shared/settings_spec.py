@@ -29,6 +29,7 @@ DELEGATION_KEY_MAX_SECONDS = 7 * 24 * 3600
 DELEGATION_KEY_MARGIN_SECONDS = 65 * 60
 MAX_WALL_CLOCK_WITH_SAS = DELEGATION_KEY_MAX_SECONDS - URL_GRACE_SECONDS - DELEGATION_KEY_MARGIN_SECONDS
 MAX_SLOTS = 256  # Batch: taskSlotsPerNode at most 4 x the node's vCPUs, and 256
+SLOTS_PER_VCPU = 4  # Batch's most, the default: short tasks overlap their per-task gaps (docs/scaling.md)
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BATCH_JOB_ID", "job_id", "batch_id", "mp3pipe-job", "the persistent job"),
     Setting("BATCH_VM_SIZE", "vm_size", "text", "standard_d2s_v3", "node size when the app creates the pool"),
     Setting("BATCH_SLOTS_PER_NODE", "slots_per_node", "whole", "",
-            "concurrent conversions per node (libmp3lame uses one core); at most 4 × vCPUs",
-            low=1, high=MAX_SLOTS, computed="vCPUs of `BATCH_VM_SIZE` (2)"),
+            "task slots per node; a conversion asks for 1 to a core's worth (slots / vCPUs) by its input's size "
+            "(docs/scaling.md); at most 4 × vCPUs",
+            low=1, high=MAX_SLOTS, computed="4 × vCPUs of `BATCH_VM_SIZE` (8)"),
     Setting("BATCH_MIN_NODES", "min_nodes", "whole", "",
             "pool size lower bound for the scaling policy (at most `BATCH_MAX_NODES`)",
             low=0, computed="cores locally, 0 in Azure"),
@@ -114,9 +116,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOCAL_STATE_DIR", "local_state_dir", "path", ".state", "local gateway state (SQLite, task folders)"),
     Setting("FFMPEG_PATH", "ffmpeg_path", "text", "", "local gateway: an ffmpeg other than the imageio-ffmpeg wheel's"),
     Setting("LOCAL_TASK_SLOTS", "local_task_slots", "whole", "",
-            "local gateway: conversions at once on this machine, whatever the pool's size (two per core: a slot "
-            "waiting on storage or the host leaves its core to another's ffmpeg)", low=1, high=MAX_SLOTS,
-            computed="twice the core count"),
+            "local gateway: task slots on this machine, whatever the pool's size; a conversion holds the slots it "
+            "asks for, as on a node (four per core, as the pool has per vCPU: a short file holds one, a long one a "
+            "core's worth)", low=1, high=MAX_SLOTS, computed="4 × the core count"),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

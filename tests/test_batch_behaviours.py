@@ -340,9 +340,10 @@ def test_the_start_task_retries_apt_with_backoff(tmp_path: Path, failures: int, 
 # -- items 7 and 10: settings checked at start-up -----------------------------------------------------------------
 
 
-def test_slots_default_to_the_vm_sizes_vcpus_and_too_many_are_refused() -> None:
-    assert Settings.from_env({}).slots_per_node == 2  # standard_d2s_v3
-    assert Settings.from_env({"BATCH_VM_SIZE": "standard_f8s_v2"}).slots_per_node == 8
+def test_slots_default_to_four_per_vcpu_and_too_many_are_refused() -> None:
+    assert Settings.from_env({}).slots_per_node == 8  # standard_d2s_v3: 4 x 2 vCPUs, Batch's most
+    assert Settings.from_env({"BATCH_VM_SIZE": "standard_f8s_v2"}).slots_per_node == 32
+    assert Settings.from_env({"BATCH_VM_SIZE": "standard_hb120rs_v3"}).slots_per_node == 256  # Batch's cap
     assert Settings.from_env({"BATCH_SLOTS_PER_NODE": "8"}).slots_per_node == 8  # 4 x 2 vCPUs is allowed
     with pytest.raises(SettingsError, match=r"BATCH_SLOTS_PER_NODE=9 .* at most 4 x vCPUs = 8"):
         Settings.from_env({"BATCH_SLOTS_PER_NODE": "9"})

@@ -29,8 +29,8 @@ FIGURES = {
     "scale_day": ("files_per_s", "job_tasks_before", "job_tasks_before_infra", "job_tasks", "deletes_per_run",
                   "reconcile_seen_before", "reconcile_seen", "reconcile_seen_7d_inputs",
                   "storage_requests_per_file_before", "storage_requests_per_file", "batch_requests_per_file",
-                  "batch_requests_per_s", "batch_requests_per_file_collection", "nodes_d2s_v3", "node_usd_day",
-                  "usd_per_day"),
+                  "batch_requests_per_s", "batch_requests_per_file_collection", "nodes_d2s_v3_before", "nodes_d2s_v3",
+                  "node_usd_day_before", "node_usd_day", "usd_per_day"),
 }
 
 

@@ -15,9 +15,10 @@ from shared.settings import Settings
 from shared.usecases.job import pool_spec
 
 
-def test_a_local_run_with_the_defaults_starts_at_once_and_runs_two_conversions_per_core(tmp_path):
+def test_a_local_run_with_the_defaults_starts_at_once_and_runs_four_short_conversions_per_core(tmp_path):
     """README: the local minimum pool is the core count (a dropped file starts at once), each node has the VM
-    size's 2 slots, and LOCAL_TASK_SLOTS caps them at twice the cores: with nothing set, 2 x cores run at once."""
+    size's 8 slots, and LOCAL_TASK_SLOTS caps them at four per core: with nothing set, 4 x cores one-slot (short)
+    conversions run at once."""
     settings = Settings.from_env({"LOCAL_STATE_DIR": str(tmp_path)})
     gw = LocalBatchGateway.from_settings(settings)
     cores = os.cpu_count() or 1
@@ -25,16 +26,16 @@ def test_a_local_run_with_the_defaults_starts_at_once_and_runs_two_conversions_p
         gw.ensure_pool(pool_spec(settings))
         gw.ensure_job(settings.pool_id)
         command = "ffmpeg -nostdin -hide_banner -re -f lavfi -i sine=duration=2 -f null -"
-        for i in range(2 * cores + 2):
+        for i in range(4 * cores + 2):
             gw.add_task(TaskSpec(id=f"t{i}", display_name=f"t{i}", command_line=command, resource_files=(),
                                  output_files=(), max_task_retry_count=0))
         most = 0
         deadline = time.monotonic() + 60
-        while gw.task_counts().succeeded < 2 * cores + 2 and time.monotonic() < deadline:
+        while gw.task_counts().succeeded < 4 * cores + 2 and time.monotonic() < deadline:
             most = max(most, gw.task_counts().running)
             time.sleep(0.05)
-        assert gw.task_counts().succeeded == 2 * cores + 2
-        assert most == 2 * cores
+        assert gw.task_counts().succeeded == 4 * cores + 2
+        assert most == 4 * cores
     finally:
         gw.close()
 

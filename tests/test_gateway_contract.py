@@ -3,6 +3,7 @@ in-memory fake the fast use-case tests run on (tests/support/fakes/batch.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Iterator
@@ -287,6 +288,16 @@ def test_task_counts_reflect_active_tasks(kit: Kit) -> None:
         assert gw.add_task(task(f"queued-{i}")) is True
     counts = gw.task_counts()
     assert (counts.active, counts.running, counts.completed, counts.succeeded, counts.failed) == (3, 0, 0, 0, 0)
+
+
+def test_task_counts_carry_the_slots_the_tasks_ask_for(kit: Kit) -> None:
+    """Batch's task counts call returns taskSlotCounts beside taskCounts: what the scaling policy counts."""
+    kit.gw.ensure_pool(PoolSpec(id=POOL, slots_per_node=4))  # no nodes: the tasks wait
+    kit.gw.ensure_job(POOL)
+    for i, slots in enumerate((1, 1, 4)):
+        assert kit.gw.add_task(dataclasses.replace(task(f"sized-{i}"), required_slots=slots)) is True
+    counts = kit.gw.task_counts()
+    assert (counts.active, counts.active_slots, counts.running, counts.running_slots) == (3, 6, 0, 0)
 
 
 def test_terminate_ends_a_waiting_task_as_failed_once(kit: Kit) -> None:

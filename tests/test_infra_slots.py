@@ -1,5 +1,5 @@
 """One slot setting: the pool the hook makes and the app's scaling plan take the same conversions per node, decided
-in one place (shared/settings.py: one per vCPU of the VM size unless BATCH_SLOTS_PER_NODE says otherwise)."""
+in one place (shared/settings.py: four per vCPU of the VM size unless BATCH_SLOTS_PER_NODE says otherwise)."""
 
 from __future__ import annotations
 
@@ -44,16 +44,16 @@ def deployed(slots_param: int, vm_size: str) -> tuple[Settings, Settings]:
             Settings.from_env({**base, "BATCH_SLOTS_PER_NODE": output}))  # the hook reads azd's outputs
 
 
-def test_by_default_template_app_and_pool_take_one_conversion_per_vcpu():
+def test_by_default_template_app_and_pool_take_four_slots_per_vcpu():
     params = MAIN["parameters"]
     vm_size = params["batchVmSize"]["default"]
     assert vm_size == DEFAULTS["BATCH_VM_SIZE"]  # the app's default VM size is the template's
     app, hook = deployed(params["batchSlotsPerNode"]["default"], vm_size)
-    assert app.slots_per_node == hook.slots_per_node == vcpus_of(vm_size) == 2
+    assert app.slots_per_node == hook.slots_per_node == 4 * vcpus_of(vm_size) == 8
     assert app_pool(hook)["taskSlotsPerNode"] == app.slots_per_node  # what the pool is created with
 
 
-@pytest.mark.parametrize(("slots", "vm_size", "expected"), [(3, "standard_d2s_v3", 3), (0, "standard_f8s_v2", 8)])
+@pytest.mark.parametrize(("slots", "vm_size", "expected"), [(3, "standard_d2s_v3", 3), (0, "standard_f8s_v2", 32)])
 def test_a_chosen_slot_count_or_vm_size_reaches_both_alike(slots, vm_size, expected):
     app, hook = deployed(slots, vm_size)
     assert app.slots_per_node == hook.slots_per_node == expected

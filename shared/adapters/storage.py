@@ -106,7 +106,7 @@ class BlobStorage:
             props = blob.get_blob_properties()
         except ResourceNotFoundError:
             return None
-        return BlobInfo(blob.blob_name, props.etag, props.last_modified, dict(props.metadata or {}))
+        return BlobInfo(blob.blob_name, props.etag, props.last_modified, dict(props.metadata or {}), props.size)
 
     def list_blobs(self, container: str, prefix: str = "", *, metadata: bool = False) -> Iterator[BlobInfo]:
         listing = self.service.get_container_client(container).list_blobs(

@@ -70,6 +70,7 @@ def plan_task(
     max_retries: int = 1,
     max_wall_clock_seconds: int = 3600,
     retention_seconds: int = 7 * 24 * 3600,
+    required_slots: int = 1,
 ) -> TaskSpec:
     """One task per blob version: download to input.mp4, ffmpeg to output.mp3, upload to the mirrored name."""
     tid = naming.task_id(name, etag)
@@ -89,4 +90,5 @@ def plan_task(
         max_task_retry_count=max_retries,
         max_wall_clock_seconds=max_wall_clock_seconds,
         retention_seconds=retention_seconds,
+        required_slots=required_slots,
     )

@@ -31,6 +31,14 @@ class Demand:
     active: int
     running: int
     completed_since_last: int = 0  # tasks finished since the previous tick: work was seen even if none is left
+    active_slots: int | None = None  # the slots the queued tasks ask for (None: a slot each)
+    running_slots: int | None = None  # the slots the running tasks hold (None: a slot each)
+
+    def slots(self) -> tuple[int, int]:
+        """(queued, running) in slots: what fills the nodes."""
+        active = self.active if self.active_slots is None else self.active_slots
+        running = self.running if self.running_slots is None else self.running_slots
+        return max(active, 0), max(running, 0)
 
 
 @dataclass(frozen=True)
@@ -42,11 +50,13 @@ class Decision:
     stop_resize: bool = False  # stop the shrink in progress: demand wants more than its target
 
 
-def observe(active: int, running: int, completed_total: int, completed_before: int | None) -> Demand:
-    """This tick's demand from the job's task counts; `completed_before` is the cumulative count the previous tick
-    saw (None on the first tick), so tasks that started and ended between two ticks still count as work."""
+def observe(active: int, running: int, completed_total: int, completed_before: int | None,
+            active_slots: int | None = None, running_slots: int | None = None) -> Demand:
+    """This tick's demand from the job's task counts and slot counts; `completed_before` is the cumulative count the
+    previous tick saw (None on the first tick), so tasks that started and ended between two ticks still count as
+    work."""
     before = completed_total if completed_before is None else completed_before
-    return Demand(active, running, max(0, completed_total - before))
+    return Demand(active, running, max(0, completed_total - before), active_slots, running_slots)
 
 
 def work_seen(demand: Demand, now: float, last_work_seen: float | None) -> float | None:
@@ -106,14 +116,17 @@ def decide(
     high = max(settings.max_nodes, low)
     active, running = max(demand.active, 0), max(demand.running, 0)
     work = active + running
+    active_slots, running_slots = demand.slots()  # a task fills the slots it asks for, not one
     last_work_seen = work_seen(demand, now, last_work_seen)
-    needed = math.ceil(work / slots)
-    busy = math.ceil(running / slots)  # nodes that running tasks occupy; never shrink below these
+    needed = math.ceil((active_slots + running_slots) / slots)
+    busy = math.ceil(running_slots / slots)  # nodes that running tasks occupy; never shrink below these
     current = keep_d + keep_s
     counts = f"active={active} running={running}"
+    if (active_slots, running_slots) != (active, running):
+        counts += f" (slots {active_slots}+{running_slots})"
 
     depth = max(settings.grow_queue_depth, 1.0)
-    grow = math.ceil(work / (slots * depth))
+    grow = math.ceil((active_slots + running_slots) / (slots * depth))
     idle_for = None if last_work_seen is None else now - last_work_seen
     # When the next file is due: a gap after the newest arrival (or, not knowing that, after the last work seen).
     since = idle_for if last_arrival is None or last_work_seen is None else now - min(last_arrival, last_work_seen)

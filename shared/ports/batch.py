@@ -60,6 +60,7 @@ class TaskSpec:
     max_task_retry_count: int = 1
     max_wall_clock_seconds: int = 3600
     retention_seconds: int = 7 * 24 * 3600
+    required_slots: int = 1  # of the node's task slots (shared/domain/task_slots.py)
 
     def env(self) -> dict[str, str]:
         return dict(self.environment)
@@ -77,13 +78,16 @@ class PoolSpec:
 
 @dataclass(frozen=True)
 class TaskCounts:
-    """Job task counts, from one cheap call (Batch's get_job_task_counts)."""
+    """Job task counts, from one cheap call (Batch's get_job_task_counts), with the slots the active and running
+    tasks ask for (its `taskSlotCounts`, in the same response): what the scaling policy counts."""
 
     active: int = 0
     running: int = 0
     completed: int = 0
     succeeded: int = 0
     failed: int = 0
+    active_slots: int = 0
+    running_slots: int = 0
 
 
 @dataclass(frozen=True)

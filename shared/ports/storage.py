@@ -26,6 +26,7 @@ class BlobInfo:
     etag: str
     last_modified: dt.datetime
     metadata: dict[str, str] = field(default_factory=dict)
+    size: int | None = None  # bytes, where the read gives it (a properties read does)
 
 
 class Storage(Protocol):

@@ -7,13 +7,13 @@ import logging
 import time
 from dataclasses import dataclass
 
-from shared.domain import file_life, naming, planning
+from shared.domain import file_life, naming, planning, task_slots
 from shared.domain.file_life import RecordState
 from shared.events import event
 from shared.ports.batch import GatewayError, JobNotFound
 from shared.ports.deps import Deps
 from shared.ports.storage import BlobLike, Storage
-from shared.settings import URL_GRACE_SECONDS
+from shared.settings import URL_GRACE_SECONDS, vcpus_of
 from shared.usecases.file_records import FileRecords
 from shared.usecases.job import ensure_job
 from shared.usecases.report_writer import write_report
@@ -69,6 +69,7 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
         name, etag, input_url=input_url, output_container_url=output_url, preset=s.ffmpeg_preset,
         max_retries=s.task_max_retries, max_wall_clock_seconds=s.task_max_wall_clock_seconds,
         retention_seconds=s.task_retention_seconds,
+        required_slots=task_slots.required_slots(props.size, s.slots_per_node, vcpus_of(s.vm_size)),
     )
     state, previous = FileRecords.of(deps).claim(file_life.submitted(name, etag, props.last_modified, task.id),
                                                  lambda: current_etag(deps.storage, blob))

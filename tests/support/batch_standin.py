@@ -107,6 +107,8 @@ class BatchStandin(TlsStandin):
     faults: list[Fault] = field(default_factory=list)
     preempted: dict[str, int] = field(default_factory=dict)  # pool id -> Spot nodes preempted (still in the pool)
     nodes: dict[str, PoolNodes] = field(default_factory=dict)  # pool id -> its broken nodes and node files
+    # Batch's TaskScheduleFailEvent bodies: a task that asks for more slots than the pool's nodes have stays queued
+    schedule_failures: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.validate is None:
@@ -222,9 +224,21 @@ class BatchStandin(TlsStandin):
     def start_task(self, job_id: str, task_id: str, at: dt.datetime) -> str:
         """A node picks the task up at `at` and downloads its resource files. A SAS URL expired by then fails
         the download (storage answers 403), and Batch completes the task as failed without a retry; returns the
-        task's state afterwards ("running" or "completed")."""
+        task's state afterwards ("running" or "completed"). A task asking for more slots than the pool's
+        `taskSlotsPerNode` stays "active": Batch accepts it and never runs it ("Be sure you don't specify a task's
+        requiredSlots to be greater than the pool's taskSlotsPerNode, or the task never runs. The Batch Service
+        doesn't currently validate this conflict when you submit tasks": "Run tasks concurrently to maximize usage
+        of Batch compute nodes"); it records a TaskScheduleFailEvent body (its published fields; no error code is
+        published for this case), as Batch emits one each time it tries."""
         with self._lock:
             task = self.tasks[job_id][task_id]
+            pool_id = self.jobs[job_id].get("poolInfo", {}).get("poolId", "")
+            node_slots = self.pools.get(pool_id, {}).get("taskSlotsPerNode", 1)
+            if task.get("requiredSlots", 1) > node_slots:
+                self.schedule_failures.append({
+                    "jobId": job_id, "id": task_id, "taskType": "User", "requiredSlots": task["requiredSlots"],
+                    "nodeInfo": {"poolId": pool_id, "nodeId": " "}})  # Batch publishes no error code for it
+                return task["state"]
             for rf in task.get("resourceFiles", []):
                 expiry = parse_qs(urlsplit(rf.get("httpUrl", "")).query).get("se")
                 if expiry and parse_time(expiry[0].replace("Z", "+00:00")) < at:

@@ -156,6 +156,7 @@ class AzureBatchGateway(PoolOperations, TaskOperations):
             except ResourceNotFoundError as exc:
                 raise self._unexpected("create pool", exc) from exc
             log.info("Created Batch pool %s (%s, %d slots per node)", spec.id, self.vm_size, spec.slots_per_node)
+            self._pool_slots = spec.slots_per_node
             return True
 
     def ensure_job(self, pool_id: str) -> bool:

@@ -43,6 +43,7 @@ class PoolOperations(AdapterBase):
     """The pool's size and health."""
 
     _last_state: tuple[float, PoolState | None]
+    _pool_slots: int | None
 
     def pool_state(self) -> PoolState | None:
         """GET /pools/{id} ($select: size, allocation state, resize errors) and GET /nodecounts: two requests."""
@@ -67,6 +68,8 @@ class PoolOperations(AdapterBase):
             deleting=_lower(pool.state) == "deleting",
         )
         self._last_state = (time.monotonic(), state)
+        if pool.task_slots_per_node:
+            self._pool_slots = pool.task_slots_per_node  # what add_task keeps requiredSlots within
         return state
 
     def _node_health(self) -> tuple[int, int]:

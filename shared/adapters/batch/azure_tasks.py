@@ -33,6 +33,20 @@ class TaskOperations(AdapterBase):
     """Tasks of the persistent job."""
 
     pool_identity_id: str
+    pool_id: str
+    slots_per_node: int
+    _pool_slots: int | None = None  # the pool's taskSlotsPerNode, read once (it is fixed at the pool's creation)
+
+    def pool_slots(self) -> int:
+        """The pool's taskSlotsPerNode: one GET the first time, then kept; the app's own BATCH_SLOTS_PER_NODE while
+        the pool does not exist (the monitor creates it with that)."""
+        if self._pool_slots is None:
+            try:
+                pool = self._call("get pool", self.client.get_pool, self.pool_id, select=["taskSlotsPerNode"])
+            except ResourceNotFoundError:
+                return self.slots_per_node
+            self._pool_slots = pool.task_slots_per_node or 1
+        return self._pool_slots
 
     def _identity(self) -> bm.BatchNodeIdentityReference | None:
         if not self.pool_identity_id:
@@ -43,7 +57,8 @@ class TaskOperations(AdapterBase):
         return JobNotFound(f"Batch job {self.job_id} not found ({error_text(exc)})")
 
     def task_create_options(self, task: TaskSpec) -> bm.BatchTaskCreateOptions:
-        """TaskSpec -> the Batch task body, field for field."""
+        """TaskSpec -> the Batch task body, field for field; requiredSlots within the pool's slots per node (Batch
+        accepts more, and the task then never runs: docs/scaling.md)."""
         identity = self._identity()
         return bm.BatchTaskCreateOptions(
             id=task.id,
@@ -75,6 +90,7 @@ class TaskOperations(AdapterBase):
                 max_wall_clock_time=dt.timedelta(seconds=task.max_wall_clock_seconds),
                 retention_time=dt.timedelta(seconds=task.retention_seconds),
             ),
+            required_slots=min(max(task.required_slots, 1), self.pool_slots()),
         )
 
     def add_task(self, task: TaskSpec) -> bool:
@@ -126,13 +142,16 @@ class TaskOperations(AdapterBase):
 
     def task_counts(self) -> TaskCounts:
         result = self._job_read("get task counts", self.client.get_job_task_counts, self.job_id)
-        c = result.task_counts
+        c, s = result.task_counts, result.task_slot_counts
         return TaskCounts(
             active=c.active or 0,
             running=c.running or 0,
             completed=c.completed or 0,
             succeeded=c.succeeded or 0,
             failed=c.failed or 0,
+            # Absent (an older API), a task is a slot, as before requiredSlots.
+            active_slots=(c.active or 0) if s is None else s.active or 0,
+            running_slots=(c.running or 0) if s is None else s.running or 0,
         )
 
     def open_tasks(self) -> dict[str, str]:

@@ -70,7 +70,8 @@ def monitor_tick(deps: Deps, deadline: Deadline | None = None) -> TickResult:
         gw.ensure_job(s.pool_id)
         counts = gw.task_counts()
 
-    demand = observe(counts.active, counts.running, counts.completed, state.completed)
+    demand = observe(counts.active, counts.running, counts.completed, state.completed, counts.active_slots,
+                     counts.running_slots)
     last_work = work_seen(demand, now, state.last_work_seen)
     known = counts.active + counts.running + counts.completed
     state.arrivals = tuple(learn_arrivals(list(state.arrivals), now, known - (known if state.known is None

@@ -96,8 +96,11 @@ class MemoryBatch:
         self._job()
         states = [(t.state, t.succeeded) for t in self.tasks.values()]
         done = [ok for state, ok in states if state == "completed"]
+        slots = {state: sum(t.spec.required_slots for t in self.tasks.values() if t.state == state)
+                 for state in ("active", "running")}
         return TaskCounts(active=sum(s == "active" for s, _ in states), running=sum(s == "running" for s, _ in states),
-                          completed=len(done), succeeded=sum(done), failed=len(done) - sum(done))
+                          completed=len(done), succeeded=sum(done), failed=len(done) - sum(done),
+                          active_slots=slots["active"], running_slots=slots["running"])
 
     def open_tasks(self) -> dict[str, str]:
         self._job()

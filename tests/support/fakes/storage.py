@@ -75,7 +75,7 @@ class MemoryStorage:
     def properties(self, blob: Any) -> BlobInfo | None:
         found = self._get(blob.container_name, blob.blob_name)
         return None if found is None else BlobInfo(blob.blob_name, found.etag, found.last_modified,
-                                                   dict(found.metadata))
+                                                   dict(found.metadata), len(found.data))
 
     def list_blobs(self, container: str, prefix: str = "", *, metadata: bool = False) -> Iterator[BlobInfo]:
         for name in sorted(self._container(container)):

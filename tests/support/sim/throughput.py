@@ -34,8 +34,9 @@ from pathlib import Path
 
 # --- The code's own constants: the ONE place this benchmark imports them (fix these paths when modules move). ------
 from shared.adapters.batch.azure_tasks import LIST_PAGE_SIZE
+from shared.domain.task_slots import required_slots
 from shared.run_deadline import run_seconds
-from shared.settings import DEFAULTS, URL_GRACE_SECONDS, vcpus_of
+from shared.settings import DEFAULTS, URL_GRACE_SECONDS, Settings, vcpus_of
 from shared.usecases.monitor.cleanup import DELETE_BATCH, MAX_DELETES_PER_RUN, delete_bound
 from shared.usecases.monitor.renewal import CHECK_EVERY_SECONDS as RENEW_CHECK_EVERY_SECONDS
 from shared.usecases.monitor.renewal import RENEW_BATCH, RENEW_MARGIN_SECONDS
@@ -76,6 +77,9 @@ def bicep_param_default(name: str) -> str:
     return m.group(1).strip("'")
 
 
+MEMO_BYTES = 62_000  # a 2 s voice memo MP4 (docs/many-files-on-azure.md)
+
+
 @dataclass(frozen=True)
 class Code:
     """What today's code and deployment set, read from them (never retyped here)."""
@@ -95,7 +99,11 @@ class Code:
     retention_azure_s: int = int(bicep_app_setting("TASK_RETENTION_SECONDS"))
     max_nodes_azure: int = int(bicep_param_default("batchMaxNodes"))
     vm_size: str = DEFAULTS["BATCH_VM_SIZE"]
-    slots_default: int = vcpus_of(DEFAULTS["BATCH_VM_SIZE"]) or 1
+    vcpus: int = vcpus_of(DEFAULTS["BATCH_VM_SIZE"]) or 1
+    slots_before: int = vcpus_of(DEFAULTS["BATCH_VM_SIZE"]) or 1  # a slot per vCPU, before issue 29
+    slots_default: int = Settings.from_env({}).slots_per_node  # BATCH_SLOTS_PER_NODE's default now
+    memo_slots: int = required_slots(MEMO_BYTES, Settings.from_env({}).slots_per_node,
+                                     vcpus_of(DEFAULTS["BATCH_VM_SIZE"]))  # what a 2 s memo's task asks for
 
 
 CODE = Code()
