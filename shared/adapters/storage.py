@@ -106,7 +106,7 @@ class BlobStorage:
             props = blob.get_blob_properties()
         except ResourceNotFoundError:
             return None
-        return BlobInfo(blob.blob_name, props.etag, props.last_modified, dict(props.metadata or {}))
+        return BlobInfo(blob.blob_name, props.etag, props.last_modified, dict(props.metadata or {}), props.size)
 
     def list_blobs(self, container: str, prefix: str = "", *, metadata: bool = False) -> Iterator[BlobInfo]:
         listing = self.service.get_container_client(container).list_blobs(
@@ -268,4 +268,4 @@ def _json_content() -> Any:
 
 
 def _info(item: Any) -> BlobInfo:
-    return BlobInfo(item.name, item.etag, item.last_modified, dict(item.metadata or {}))
+    return BlobInfo(item.name, item.etag, item.last_modified, dict(item.metadata or {}), item.size)

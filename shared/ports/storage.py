@@ -26,6 +26,7 @@ class BlobInfo:
     etag: str
     last_modified: dt.datetime
     metadata: dict[str, str] = field(default_factory=dict)
+    size: int | None = None  # bytes; None where the read does not say
 
 
 class Storage(Protocol):
