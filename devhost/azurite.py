@@ -1,4 +1,4 @@
-"""Starts and stops Azurite (the npm storage emulator) on a free loopback port with a data folder."""
+"""Starts and stops Azurite (the npm storage emulator: blob and queue services) on free loopback ports."""
 
 from __future__ import annotations
 
@@ -52,25 +52,28 @@ def _listens(pid: int, port: int) -> bool:
     return False
 
 
-def connection_string(port: int) -> str:
+def connection_string(port: int, queue_port: int | None = None) -> str:
+    queue = f"QueueEndpoint=http://127.0.0.1:{queue_port}/{DEV_ACCOUNT};" if queue_port else ""
     return (
         f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
-        f"BlobEndpoint=http://127.0.0.1:{port}/{DEV_ACCOUNT};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{DEV_ACCOUNT};{queue}"
     )
 
 
 def azurite_binary() -> str:
-    local = REPO / "node_modules" / ".bin" / "azurite-blob"
+    """The combined `azurite` (blob, queue and table services in one process; the table port goes unused)."""
+    local = REPO / "node_modules" / ".bin" / "azurite"
     if local.exists():
         return str(local)
-    found = shutil.which("azurite-blob")
+    found = shutil.which("azurite")
     if not found:
         raise RuntimeError("Azurite is not installed: run `npm ci` in the repo (make setup does it)")
     return found
 
 
 class Azurite:
-    """One Azurite blob service; `with Azurite(folder) as az: az.connection_string`."""
+    """One Azurite: blob service on `port`, queue service on `queue_port`; `with Azurite(folder) as az:
+    az.connection_string`."""
 
     def __init__(self, location: Path, port: int | None = None, log_file: Path | None = None,
                  debug_log: Path | None = None, access_log: bool | None = None) -> None:
@@ -78,27 +81,31 @@ class Azurite:
         # One line per request in the log file (bench/many_files.py counts them); off unless asked for.
         self.access_log = os.environ.get(ACCESS_LOG_SETTING) == "1" if access_log is None else access_log
         self.port = port or free_port()
+        self.queue_port = free_port()
+        self.table_port = free_port()
         self._may_move = port is None  # a probed port may be taken before Azurite binds it: then try another
+        self._started = False  # once started, a restart keeps every port (connection strings name them)
         self.log_file = log_file
         self.debug_log = debug_log  # Azurite's --debug log: each request it served (tests/support/storage_commits.py)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def connection_string(self) -> str:
-        return connection_string(self.port)
+        return connection_string(self.port, self.queue_port)
 
     def start(self, timeout: float = 30.0) -> Azurite:
-        """Start on `port`; a port probed free but taken meanwhile (first start only) is replaced by another.
-
-        A restart keeps its port: clients hold connection strings naming it.
+        """Start on `port` (and `queue_port`); a port probed free but taken meanwhile (first start only) is replaced
+        by another. A restart keeps its ports: clients hold connection strings naming them.
         """
         for _ in range(4):
             if self._start_once(timeout):
-                self._may_move = False
+                self._may_move, self._started = False, True
                 return self
-            if not self._may_move:
+            if self._started:
                 break
-            self.port = free_port()
+            self.queue_port, self.table_port = free_port(), free_port()  # always probed: another try may move them
+            if self._may_move:
+                self.port = free_port()
         raise RuntimeError(f"Azurite could not listen on 127.0.0.1:{self.port} (exit code {self._exit_code})")
 
     def _start_once(self, timeout: float) -> bool:
@@ -108,6 +115,8 @@ class Azurite:
         self.proc = subprocess.Popen(
             [
                 azurite_binary(), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
+                "--queueHost", "127.0.0.1", "--queuePort", str(self.queue_port),
+                "--tableHost", "127.0.0.1", "--tablePort", str(self.table_port),
                 "--location", str(self.location), "--disableTelemetry", "--skipApiVersionCheck",
                 *(() if self.access_log and self.log_file else ("--silent",)),
                 *(["--debug", str(self.debug_log)] if self.debug_log else []),
@@ -121,7 +130,7 @@ class Azurite:
                 self._exit_code = self.proc.returncode  # e.g. EADDRINUSE: another process has the port
                 self.proc = None
                 return False
-            if _listens(self.proc.pid, self.port):
+            if all(_listens(self.proc.pid, port) for port in (self.port, self.queue_port)):
                 return True
             time.sleep(0.05)
         self.stop()

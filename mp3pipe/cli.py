@@ -203,6 +203,43 @@ def backfill(
 
 
 @app.command()
+def events(
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new events as they arrive")] = False,
+    take: Annotated[bool, typer.Option("--take", help="delete each event printed (you are then its receiver)")] = False,
+    output: Annotated[str, typer.Option("--output", "-o", help="`text` (one line each) or `json` (the CloudEvents)")
+                      ] = "text",
+    interval: Annotated[float, typer.Option(help="seconds between reads with --follow")] = 2.0,
+) -> None:
+    """Print the outcome events in the outcome queue (OUTCOME_QUEUE), oldest first: one per input version that
+    ended (converted, failed, rejected, superseded). Peeks, leaving the queue as it is (at most the 32 oldest:
+    Azure's cap); `--take` receives and deletes them instead."""
+    from mp3pipe.events_view import as_json, line, new_events
+    from shared.ports.outcome_queue import OutcomeQueueUnreachable
+
+    if output not in ("text", "json"):
+        console.print(f"[red]--output {output!r}: choose text or json[/red]")
+        raise typer.Exit(2)
+    queue = _deps().outcomes
+    assert queue is not None
+    seen: set[str] = set()
+    try:
+        while True:
+            for event in new_events(queue.take if take else queue.peek, seen, take):
+                if output == "json":
+                    typer.echo(as_json(event))
+                else:
+                    console.print(line(event), highlight=False, soft_wrap=True)
+            if not follow:
+                return
+            time.sleep(interval)
+    except OutcomeQueueUnreachable as exc:
+        console.print(f"[red]cannot read the outcome queue: {exc}[/red]")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        return
+
+
+@app.command()
 def doctor() -> None:
     """Check the deployed environment (`mp3pipe --azure doctor`): each check ok or PROBLEM, with the fix."""
     from mp3pipe.doctor import main as run_doctor

@@ -1,9 +1,10 @@
-"""The composition root: settings -> the Storage adapter and the chosen Batch adapter, as Deps, once per process."""
+"""The composition root: settings -> the Storage, outcome-queue and chosen Batch adapters, as Deps, once per process."""
 
 from __future__ import annotations
 
 import threading
 
+from shared.adapters.outcome_queue import StorageQueue
 from shared.adapters.storage import BlobStorage, service_client
 from shared.ports.batch import BatchGateway
 from shared.ports.deps import Deps
@@ -58,7 +59,7 @@ def preflight(settings: Settings) -> None:
 def _build(settings: Settings, *, run_tasks: bool) -> Deps:
     preflight(settings)
     return Deps(settings=settings, storage=BlobStorage.from_settings(settings),
-                gateway=build_gateway(settings, run_tasks=run_tasks))
+                gateway=build_gateway(settings, run_tasks=run_tasks), outcomes=StorageQueue.from_settings(settings))
 
 
 def tool_deps(settings: Settings | None = None) -> Deps:

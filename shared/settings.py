@@ -195,6 +195,7 @@ class Settings:
     input_container: str
     output_container: str
     state_container: str
+    outcome_queue: str
     ffmpeg_preset: str
     monitor_schedule: str
     reconcile_schedule: str

@@ -59,6 +59,9 @@ SETTINGS: tuple[Setting, ...] = (
             f"{_STORAGE_IDENTITY}: the storage account's name", local=False),
     Setting("AzureWebJobsStorage__blobServiceUri", None, "text", "",
             f"{_STORAGE_IDENTITY}: the blob endpoint, e.g. `https://myacct.blob.core.windows.net`", local=False),
+    Setting("AzureWebJobsStorage__queueServiceUri", None, "text", "",
+            f"{_STORAGE_IDENTITY}: the queue endpoint (the outcome queue), e.g. "
+            "`https://myacct.queue.core.windows.net`; worked out from the account's name when unset", local=False),
     Setting("AzureWebJobsStorage__clientId", None, "text", "",
             f"{_STORAGE_IDENTITY}: client id of the user-assigned identity to sign in with", local=False),
     Setting("INPUT_CONTAINER", "input_container", "container", "mp4-in",
@@ -67,6 +70,9 @@ SETTINGS: tuple[Setting, ...] = (
             "where MP3s, failure reports (`*.error.json`) and failed tasks' logs (`_mp3pipe-logs/`) land"),
     Setting("STATE_CONTAINER", "state_container", "container", "mp3pipe-state",
             "the monitor's small state record (outcome watermark, last work seen) and the per-file records"),
+    Setting("OUTCOME_QUEUE", "outcome_queue", "container", "mp3pipe-outcomes",
+            "the Storage queue (in the app's storage account) that gets one CloudEvent per input version when it "
+            "ends: see [Outcome events](#outcome-events)"),
     Setting("FFMPEG_PRESET", "ffmpeg_preset", "choice", "standard",
             "how the MP3 is made: see [Presets](#presets)", choices=PRESET_NAMES),
     Setting("MONITOR_SCHEDULE", "monitor_schedule", "ncrontab", "0 * * * * *",

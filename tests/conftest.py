@@ -25,12 +25,13 @@ SHARED_SAMPLE = REPO.parent / "shared" / "media" / "LowPriVMs-4.mp4"
 
 
 def isolated(**extra: str) -> dict[str, str]:
-    """Settings with containers of their own, so pipelines sharing one Azurite never see each other's files."""
+    """Settings with containers (and an outcome queue) of their own, so pipelines sharing one Azurite never see
+    each other's files or events."""
     import uuid
 
     tag = uuid.uuid4().hex[:8]
     return {"INPUT_CONTAINER": f"in-{tag}", "OUTPUT_CONTAINER": f"out-{tag}", "STATE_CONTAINER": f"st-{tag}",
-            "MONITOR_SCHEDULE": "*/1 * * * * *", **extra}
+            "OUTCOME_QUEUE": f"ev-{tag}", "MONITOR_SCHEDULE": "*/1 * * * * *", **extra}
 
 
 def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.05, what: str = "") -> bool:

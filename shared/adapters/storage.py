@@ -268,4 +268,4 @@ def _json_content() -> Any:
 
 
 def _info(item: Any) -> BlobInfo:
-    return BlobInfo(item.name, item.etag, item.last_modified, dict(item.metadata or {}))
+    return BlobInfo(item.name, item.etag, item.last_modified, dict(item.metadata or {}), item.size)

@@ -1,4 +1,4 @@
-"""What every use-case receives: the settings, the Storage and Batch ports, and the one clock."""
+"""What every use-case receives: the settings, the Storage, Batch and outcome-queue ports, and the one clock."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.ports.batch import BatchGateway
+from shared.ports.outcome_queue import OutcomeQueue
 from shared.ports.storage import Storage
 from shared.settings import Settings
 
@@ -18,6 +19,7 @@ class Deps:
     storage: Storage
     gateway: BatchGateway
     clock: Callable[[], float] = field(default=time.time)  # epoch seconds; tests move it
+    outcomes: OutcomeQueue | None = None  # where outcome events go; None: none are sent (nor held)
 
     def now(self) -> dt.datetime:
         """The clock as an aware UTC datetime."""

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 
 from shared.domain import file_life, naming, planning, task_slots
 from shared.domain.file_life import RecordState
+from shared.domain.outcome_event import Outcome
 from shared.events import event
 from shared.ports.batch import GatewayError, JobNotFound
 from shared.ports.deps import Deps
 from shared.ports.storage import BlobLike, Storage
 from shared.settings import URL_GRACE_SECONDS, vcpus_of
+from shared.usecases import notify
 from shared.usecases.file_records import FileRecords
 from shared.usecases.job import ensure_job
 from shared.usecases.report_writer import write_report
@@ -53,10 +55,13 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
             deps, name, etag, task_id=None, exit_code=None, reason=f"name cannot be mapped safely: {exc}",
             stderr_tail="", attempts=0,
         )
-        FileRecords.of(deps).claim(file_life.rejected(name, etag, props.last_modified, str(exc), report),
-                                   lambda: current_etag(deps.storage, blob))
-        event("rejected", logging.WARNING, name=name, etag=etag, reason=str(exc), report=report)
-        return SubmitResult("rejected", name, detail=str(exc))
+        why = str(exc)
+        mine = file_life.rejected(name, etag, props.last_modified, why, report)
+        notify.decide(deps, lambda: Outcome(name, etag, RecordState.REJECTED, None, s.ffmpeg_preset, reason=why,
+                                            report_url=deps.storage.plain_blob_url(s.output_container, report)),
+                      lambda: FileRecords.of(deps).claim(mine, lambda: current_etag(deps.storage, blob)))
+        event("rejected", logging.WARNING, name=name, etag=etag, reason=why, report=report)
+        return SubmitResult("rejected", name, detail=why)
 
     ttl = dt.timedelta(seconds=s.task_max_wall_clock_seconds + URL_GRACE_SECONDS)  # renewal.py counts on it
     if s.pool_identity_id:
@@ -75,7 +80,9 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
                                                  lambda: current_etag(deps.storage, blob))
     previous_task = previous.task_id if previous is not None and previous.etag != etag else None
     if state == RecordState.SUPERSEDED:
-        event("superseded", name=name, etag=etag, why="a newer version of this blob exists")
+        why = "a newer version of this blob exists"
+        notify.decide(deps, lambda: Outcome(name, etag, RecordState.SUPERSEDED, task.id, s.ffmpeg_preset, reason=why))
+        event("superseded", name=name, etag=etag, why=why)
         return SubmitResult("superseded", name, task.id)
     if previous_task and previous_task != task.id:
         # The older version's conversion must not land after (and over) this one's.

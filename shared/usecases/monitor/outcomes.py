@@ -6,12 +6,15 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from shared.domain import failure_report, file_life, naming, planning
+from shared.domain import failure_report, file_life, naming, output_headers, planning
+from shared.domain.file_life import RecordState
 from shared.domain.monitor_state import MonitorState
+from shared.domain.outcome_event import Outcome
 from shared.events import event
 from shared.ports.batch import CompletedTask, FinishedTask
 from shared.ports.deps import Deps
 from shared.run_deadline import Deadline
+from shared.usecases import notify
 from shared.usecases.file_records import FileRecords
 from shared.usecases.report_writer import write_report
 
@@ -85,9 +88,21 @@ def record_outcome(deps: Deps, task: FinishedTask) -> str | None:
         return None
     if task.succeeded:
         output = naming.output_name(name)  # a task is planned only for a name that maps to an output
-        FileRecords.of(deps).apply(name, etag, lambda record: file_life.converted(record, output))
+        records = FileRecords.of(deps)
+        notify.decide(deps, lambda: converted_outcome(deps, task, name, etag, output),
+                      lambda: records.apply(name, etag, lambda record: file_life.converted(record, output)))
         return None
     return report_failure(deps, task, name, etag)
+
+
+def converted_outcome(deps: Deps, task: FinishedTask, name: str, etag: str, output: str) -> Outcome:
+    """The converted event's content: the MP3's URL, size and preset (one properties read)."""
+    s = deps.settings
+    mp3 = deps.storage.properties(deps.storage.blob(s.output_container, output))
+    preset = (mp3.metadata.get(output_headers.META_PRESET) if mp3 is not None else None) or s.ffmpeg_preset
+    return Outcome(name, etag, RecordState.CONVERTED, task.id, output_headers.decode(preset),
+                   output_url=deps.storage.plain_blob_url(s.output_container, output),
+                   output_bytes=mp3.size if mp3 is not None else None)
 
 
 def report_failure(deps: Deps, task: FinishedTask, name: str, etag: str) -> str | None:
@@ -96,6 +111,8 @@ def report_failure(deps: Deps, task: FinishedTask, name: str, etag: str) -> str 
     current = deps.storage.etag_of(s.input_container, name)
     if file_life.superseded(etag, None if current is None else naming.clean_etag(current)):
         event("failed-superseded", name=name, etag=etag, task_id=task.id, current_etag=naming.clean_etag(current or ""))
+        notify.decide(deps, lambda: Outcome(name, etag, RecordState.SUPERSEDED, task.id, s.ffmpeg_preset,
+                                            reason="a newer version of this blob exists"))
         return None
     logs = naming.logs_folder(task.id)
     tail = deps.storage.read_tail(s.output_container, f"{logs}/stderr.txt") or ""
@@ -106,7 +123,9 @@ def report_failure(deps: Deps, task: FinishedTask, name: str, etag: str) -> str 
         deps, name, etag, task_id=task.id, exit_code=task.exit_code, reason=reason, stderr_tail=tail,
         attempts=task.attempts, finished_at=task.finished_at, logs=logs,
     )
-    FileRecords.of(deps).apply(name, etag, lambda record: file_life.failed(record, reason, path))
+    notify.decide(deps, lambda: Outcome(name, etag, RecordState.FAILED, task.id, s.ffmpeg_preset, reason=reason,
+                                        report_url=deps.storage.plain_blob_url(s.output_container, path)),
+                  lambda: FileRecords.of(deps).apply(name, etag, lambda record: file_life.failed(record, reason, path)))
     event("failed", logging.WARNING, name=name, etag=etag, task_id=task.id, exit_code=task.exit_code,
           reason=reason, report=path, attempts=task.attempts)
     return path

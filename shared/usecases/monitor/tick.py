@@ -22,6 +22,7 @@ from shared.ports.batch import GatewayError, JobNotFound, PoolBusy, PoolState
 from shared.ports.deps import Deps
 from shared.run_deadline import Deadline
 from shared.settings import Settings
+from shared.usecases import notify
 from shared.usecases.job import pool_spec
 from shared.usecases.monitor import cleanup, renewal
 from shared.usecases.monitor.outcomes import record_outcomes
@@ -87,6 +88,7 @@ def monitor_tick(deps: Deps, deadline: Deadline | None = None) -> TickResult:
     # The completed count grows only when a task finishes (state.completed is last run's count less the tasks it
     # deleted), so an unchanged count means nothing to record; a count that lags a completion by a run delays its
     # outcome by a run (the watermark loses nothing).
+    resent = 0 if deadline.passed() else notify.resend_held(deps, deadline)  # what a crash or a down queue held
     reported: list[str] = []
     if counts.completed > (state.completed or 0) or not state.outcomes_listed:
         reported = record_outcomes(deps, state, deadline)
@@ -101,7 +103,7 @@ def monitor_tick(deps: Deps, deadline: Deadline | None = None) -> TickResult:
     event(
         "monitor", active=counts.active, running=counts.running, completed=counts.completed,
         failed=counts.failed, target_nodes=target, resized=resized, reason=reason, reported=len(reported),
-        deleted=deleted, renewed=renewed,
+        deleted=deleted, renewed=renewed, resent=resent,
     )
     return TickResult(counts.active, counts.running, target, resized, reason, tuple(reported))
 

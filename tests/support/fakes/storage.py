@@ -81,11 +81,12 @@ class MemoryStorage:
         for name in sorted(self._container(container)):
             b = self.containers[container].get(name)
             if name.startswith(prefix) and b is not None:
-                yield BlobInfo(name, b.etag.strip('"'), b.last_modified, dict(b.metadata) if metadata else {})
+                yield BlobInfo(name, b.etag.strip('"'), b.last_modified, dict(b.metadata) if metadata else {},
+                               len(b.data))
 
     def list_page(self, container: str, size: int, marker: str | None) -> tuple[list[BlobInfo], str | None]:
         names = sorted(n for n in self._container(container) if marker is None or n >= marker)
-        page = [BlobInfo(n, b.etag.strip('"'), b.last_modified) for n in names[:size]
+        page = [BlobInfo(n, b.etag.strip('"'), b.last_modified, size=len(b.data)) for n in names[:size]
                 for b in [self.containers[container][n]]]
         return page, (names[size] if len(names) > size else None)
 
