@@ -49,7 +49,7 @@ OutputOption = Annotated[Output, typer.Option("--output", "-o", metavar="table|j
                                               help="table for people, json for scripts")]
 AsJson = Annotated[bool, typer.Option("--json", hidden=True, help="same as -o json")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="say what would happen, change nothing")]
-_state = {"azure": False}
+_state = {"azure": False, "debug": False}
 
 
 @app.callback(epilog=errors.EXIT_CODES_HELP)
@@ -58,8 +58,10 @@ def options(
         "--azure", help="work on the deployed Azure account (azd's environment, your own Entra ID sign-in)")] = False,
     azure_env: Annotated[str, typer.Option(metavar="NAME", help="azd environment to use (default: azd's default)")]
     = "",
+    debug: Annotated[bool, typer.Option("--debug", help="show the traceback of an unexpected error")] = False,
 ) -> None:
     """Operate the mp3pipe MP4-to-MP3 pipeline."""
+    _state["debug"] = debug
     if azure or azure_env:
         from mp3pipe.azd_env import AzdEnvError, apply
 
@@ -343,7 +345,7 @@ def _say(message: str) -> None:
 
 
 def main() -> int:
-    return errors.run(lambda: app(prog_name="mp3pipe"), _say)
+    return errors.run(lambda: app(prog_name="mp3pipe"), _say, lambda: _state["debug"])
 
 
 if __name__ == "__main__":

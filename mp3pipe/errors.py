@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 OK = 0  # everything asked for was done
 FILE_FAILED = 1  # it ran, and at least one file's conversion failed
 USAGE = 2  # a wrong argument, a bad setting, or storage/Batch not reachable or not signed in
 # Ctrl-C ends with 1 and "Aborted!", as click does.
-UNEXPECTED = 3  # a bug or an answer nobody planned for (MP3PIPE_DEBUG=1 shows the traceback)
+UNEXPECTED = 3  # a bug or an answer nobody planned for (--debug shows the traceback)
 
 EXIT_CODES_HELP = ("Exit codes: 0 ok; 1 some file failed; 2 usage, settings, or storage/Batch not reachable; "
                    "3 unexpected error.")
@@ -50,18 +49,19 @@ def explain(exc: BaseException) -> tuple[str, int]:
                 f"{_first_line(exc)}", USAGE)
     if isinstance(exc, GatewayError):
         return f"Batch: {_first_line(exc)}: check the Batch account settings (`mp3pipe --azure doctor`)", USAGE
-    return (f"unexpected error: {type(exc).__name__}: {_first_line(exc)} (MP3PIPE_DEBUG=1 shows the traceback)",
+    return (f"unexpected error: {type(exc).__name__}: {_first_line(exc)} (`mp3pipe --debug ...` shows the traceback)",
             UNEXPECTED)
 
 
-def run(command: Callable[[], object], say: Callable[[str], object]) -> int:
-    """Run the command line; an exception becomes one line (through `say`) and its exit code."""
+def run(command: Callable[[], object], say: Callable[[str], object], debug: Callable[[], bool]) -> int:
+    """Run the command line; an exception becomes one line (through `say`) and its exit code (with `debug()`
+    true, an unexpected one is raised with its traceback)."""
     try:
         command()
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else (0 if done.code is None else USAGE)
     except Exception as exc:  # noqa: BLE001 - every error ends as one line, never a traceback
-        if os.environ.get("MP3PIPE_DEBUG") and not isinstance(exc, CliError):
+        if debug() and not isinstance(exc, CliError):
             raise
         message, code = explain(exc)
         say(message)
