@@ -188,3 +188,26 @@ def test_backfill_dry_run_names_what_it_would_submit_and_submits_nothing(pipe, m
     finally:
         pipe.start_host()
         pipe.wait_host_ready()
+
+
+def test_retry_on_a_terminal_asks_and_no_changes_nothing(pipe, media):
+    import os
+    import pty
+
+    converted(pipe, "ask/bad.mp4", b"no video here")
+    before = pipe.service.get_blob_client(pipe.input_container, "ask/bad.mp4").get_blob_properties().etag
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "mp3pipe", "retry", "--failed", "--prefix", "ask/"], cwd=REPO,
+                                env={**pipe.env(), "COLUMNS": "200"}, stdin=follower, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        os.write(leader, b"n\n")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert proc.returncode == 0, out + err
+    assert "1 failed file(s) under 'ask/' to convert again" in out
+    assert "Convert again 1 file(s)? [y/N]" in out and "nothing retried" in out
+    after = pipe.service.get_blob_client(pipe.input_container, "ask/bad.mp4").get_blob_properties().etag
+    assert after == before
