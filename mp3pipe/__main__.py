@@ -1,5 +1,7 @@
 """`python -m mp3pipe` runs the operator command line."""
 
+import sys
+
 from mp3pipe.cli import main
 
-main()
+sys.exit(main())

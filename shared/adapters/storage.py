@@ -210,6 +210,21 @@ class BlobStorage:
         """Upload bytes as one blob (overwriting); returns the new blob's ETag."""
         return self.service.get_blob_client(container, name).upload_blob(data, overwrite=True)["etag"]
 
+    def download_file(self, container: str, name: str, path: Path,
+                      progress: Callable[[int, int | None], Any] | None = None) -> int:
+        """Download one blob into a local file, in ranges, several at a time (written beside it and renamed, so a
+        broken download leaves no partial file under the name); returns its size in bytes."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        try:
+            with open(partial, "wb") as fh:
+                size = self.service.get_blob_client(container, name).download_blob(
+                    max_concurrency=4, progress_hook=progress).readinto(fh)
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
+        return size
+
     # -- URLs for Batch nodes ------------------------------------------------------------------------------------
     def _signing(self, expiry: dt.datetime) -> dict[str, Any]:
         """Account key when the connection has one (Azurite), else a user-delegation key from our identity."""

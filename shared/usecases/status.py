@@ -38,6 +38,7 @@ class FileStatus:
     reason: str = ""
     finished_at: dt.datetime | None = None
     task_id: str | None = None
+    resubmit: bool = False  # reconcile or backfill would submit it (no task yet, its submit failed, task lost)
 
 
 @dataclass
@@ -104,7 +105,8 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200, limit: in
         files.append(FileStatus(
             blob.name, stands.state, blob.last_modified,
             naming.report_name(blob.name) if stands.state == FileState.FAILED else output, stands.reason,
-            stands.finished_at, record.task_id if record is not None and record.etag == etag else None))
+            stands.finished_at, record.task_id if record is not None and record.etag == etag else None,
+            stands.resubmit))
     monitor = MonitorState.from_json(deps.storage.get_json(s.state_container, MONITOR_STATE_BLOB))
     report = StatusReport(files, deps.gateway.pool_state(), pool_problems=pool_problems(monitor), complete=complete,
                           summary=None if complete else summary(deps))
