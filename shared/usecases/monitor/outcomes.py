@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from shared.domain import failure_report, file_life, naming, output_headers, planning
+from shared.domain import failure_report, file_life, naming, planning
 from shared.domain.file_life import RecordState
 from shared.domain.monitor_state import MonitorState
 from shared.domain.outcome_event import Outcome
@@ -99,8 +99,8 @@ def converted_outcome(deps: Deps, task: FinishedTask, name: str, etag: str, outp
     """The converted event's content: the MP3's URL, size and preset (one properties read)."""
     s = deps.settings
     mp3 = deps.storage.properties(deps.storage.blob(s.output_container, output))
-    preset = (mp3.metadata.get(output_headers.META_PRESET) if mp3 is not None else None) or s.ffmpeg_preset
-    return Outcome(name, etag, RecordState.CONVERTED, task.id, output_headers.decode(preset),
+    preset = (mp3.metadata.get(planning.META_PRESET) if mp3 is not None else None) or s.ffmpeg_preset
+    return Outcome(name, etag, RecordState.CONVERTED, task.id, planning.decode(preset),
                    output_url=deps.storage.plain_blob_url(s.output_container, output),
                    output_bytes=mp3.size if mp3 is not None else None)
 
