@@ -68,7 +68,7 @@ def drop(
     paths: Annotated[list[Path], typer.Argument(help="MP4 files or folders (sub-folders kept)")],
     prefix: Annotated[str, typer.Option(help="folder in the input container to drop into")] = "",
 ) -> None:
-    """Upload MP4s to the input container, in blocks, several at a time, with a progress bar."""
+    """Upload inputs (.mp4, .mov, .m4a...) to the input container, in blocks, several at a time, with a progress bar."""
     from shared.adapters.drop import Dropper, collect_files
     from shared.adapters.eventgrid import Notifier
 
@@ -78,9 +78,9 @@ def drop(
     except FileNotFoundError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    skipped = [n for n in files if not naming.is_mp4(n)]
+    skipped = [n for n in files if not naming.is_input(n)]
     for name in skipped:
-        console.print(f"[yellow]skipping {name}: not an .mp4[/yellow]")
+        console.print(f"[yellow]skipping {name}: not one of {', '.join(naming.INPUT_SUFFIXES)}[/yellow]")
         files.pop(name)
     prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
     # The local host is told of each file when one runs (in Azure, Event Grid does this).

@@ -86,7 +86,7 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200, limit: in
     when there are more than `max_task_lookups`. Past `limit` files the report carries a `summary` instead of
     complete counts."""
     s = deps.settings
-    listing = (b for b in deps.storage.list_blobs(s.input_container, prefix) if naming.is_mp4(b.name))
+    listing = (b for b in deps.storage.list_blobs(s.input_container, prefix) if naming.is_input(b.name))
     inputs = list(itertools.islice(listing, limit + 1))
     complete = len(inputs) <= limit
     inputs = inputs[:limit]

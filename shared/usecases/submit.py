@@ -38,8 +38,8 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
     started = time.perf_counter()
     name = blob.blob_name
     s = deps.settings
-    if not naming.is_mp4(name):
-        event("skipped", name=name, why="not an .mp4 name")
+    if not naming.is_input(name):
+        event("skipped", name=name, why=f"not an input name ({', '.join(naming.INPUT_SUFFIXES)})")
         return SubmitResult("skipped", name)
     props = deps.storage.properties(blob)
     if props is None:  # a blob deleted before we looked is not an error
