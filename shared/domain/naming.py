@@ -73,6 +73,14 @@ def output_name(name: str) -> str:
     return _stem(name) + (".MP3" if suffix.isupper() else ".mp3")
 
 
+def mapped_output(name: str) -> str | None:
+    """output_name, or None for a name that cannot be mapped."""
+    try:
+        return output_name(name)
+    except UnmappableName:
+        return None
+
+
 def siblings_prefix(name: str) -> str:
     """The listing prefix that holds every input that could map to the same MP3 as this one."""
     return _stem(name) + "."

@@ -142,7 +142,7 @@ def reconcile(deps: Deps, budget: int, deadline: Deadline | None = None) -> Reco
             break
         page, next_marker = deps.storage.list_page(s.input_container, min(PAGE_SIZE, want - looked), marker)
         page = [b for b in page if b.name > done_through]  # a page the last run stopped in: the rest of it
-        mapped = [_output(b.name) if naming.is_input(b.name) else None for b in page]
+        mapped = [naming.mapped_output(b.name) if naming.is_input(b.name) else None for b in page]
         wanted = [m for m in mapped if m]
         if wanted:
             outputs.reach(max(wanted))
@@ -174,13 +174,6 @@ def reconcile(deps: Deps, budget: int, deadline: Deadline | None = None) -> Reco
     event("reconcile", checked=checked, submitted=submitted, wrapped=wrapped, record_reads=reads, listed=looked,
           stopped_at_deadline=stopped)
     return ReconcileResult(checked, submitted, wrapped, reads, stopped)
-
-
-def _output(name: str) -> str | None:
-    try:
-        return naming.output_name(name)
-    except naming.UnmappableName:
-        return None
 
 
 def _check(deps: Deps, blob: BlobInfo, record: FileRecord | None, tally: PassTally) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.domain import file_life, naming
-from shared.domain.file_life import FileRecord, FileState
+from shared.domain.file_life import FileRecord, FileState, RecordState
 from shared.domain.monitor_state import MONITOR_STATE_BLOB, MonitorState
 from shared.ports.batch import JobNotFound, PoolState
 from shared.ports.deps import Deps
@@ -99,11 +99,13 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200, limit: in
         output = _output_of(blob)
         record = records.get(blob.name)
         etag = naming.clean_etag(blob.etag)
-        evidence = Listed(deps, blob.name, outputs.get(output or ""), tasks)
+        rejected = record is not None and record.etag == etag and record.state == RecordState.REJECTED
+        report = naming.unmapped_report_name(blob.name) if rejected else naming.report_name(blob.name)
+        evidence = Listed(deps, blob.name, outputs.get(output or ""), tasks, report)
         stands = file_life.standing(record, etag, blob.last_modified, evidence)
         files.append(FileStatus(
-            blob.name, stands.state, blob.last_modified,
-            naming.report_name(blob.name) if stands.state == FileState.FAILED else output, stands.reason,
+            blob.name, stands.state, blob.last_modified, report if stands.state == FileState.FAILED else output,
+            stands.reason,
             stands.finished_at, record.task_id if record is not None and record.etag == etag else None))
     monitor = MonitorState.from_json(deps.storage.get_json(s.state_container, MONITOR_STATE_BLOB))
     report = StatusReport(files, deps.gateway.pool_state(), pool_problems=pool_problems(monitor), complete=complete,
@@ -178,6 +180,7 @@ class Listed:
     name: str
     landed: dt.datetime | None
     tasks: TaskLookups
+    report_path: str  # a rejected version's report is by its hash (its name, or its rival's MP3, holds no place)
 
     def output_modified(self, *, recheck: bool = False) -> dt.datetime | None:
         return self.landed  # status lists the outputs just before: that listing is fresh enough
@@ -186,7 +189,7 @@ class Listed:
         return self.tasks.state(task_id)
 
     def report(self) -> dict[str, Any] | None:
-        return self.deps.storage.get_json(self.deps.settings.output_container, naming.report_name(self.name))
+        return self.deps.storage.get_json(self.deps.settings.output_container, self.report_path)
 
 
 def pool_problems(monitor: MonitorState) -> list[str]:

@@ -17,6 +17,7 @@ from shared.settings import URL_GRACE_SECONDS
 from shared.usecases.file_records import FileRecords
 from shared.usecases.job import ensure_job
 from shared.usecases.report_writer import write_report
+from shared.usecases.rivals import owner, reject_losers, rival_inputs, write_rival_report
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,12 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
             deps, name, etag, task_id=None, exit_code=None, reason=f"name cannot be mapped safely: {exc}",
             stderr_tail="", attempts=0,
         )
-        FileRecords.of(deps).claim(file_life.rejected(name, etag, props.last_modified, str(exc), report),
-                                   lambda: current_etag(deps.storage, blob))
-        event("rejected", logging.WARNING, name=name, etag=etag, reason=str(exc), report=report)
-        return SubmitResult("rejected", name, detail=str(exc))
+        return _rejected(deps, blob, props.last_modified, etag, str(exc), report)
+    rivals = rival_inputs(deps, name)
+    winner = owner(name, rivals)
+    if winner is not None:
+        reason, report = write_rival_report(deps, name, etag, winner)
+        return _rejected(deps, blob, props.last_modified, etag, reason, report)
 
     ttl = dt.timedelta(seconds=s.task_max_wall_clock_seconds + URL_GRACE_SECONDS)  # renewal.py counts on it
     if s.pool_identity_id:
@@ -76,6 +79,7 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
     if state == RecordState.SUPERSEDED:
         event("superseded", name=name, etag=etag, why="a newer version of this blob exists")
         return SubmitResult("superseded", name, task.id)
+    reject_losers(deps, name, rivals)  # before this task is added: a loser's MP3 must not land after this one's
     if previous_task and previous_task != task.id:
         # The older version's conversion must not land after (and over) this one's.
         stopped = deps.gateway.terminate_task(previous_task)
@@ -100,6 +104,15 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
     status = "submitted" if added else "duplicate"
     event(status, name=name, etag=etag, task_id=task.id, ms=round((time.perf_counter() - started) * 1000, 1))
     return SubmitResult(status, name, task.id)
+
+
+def _rejected(deps: Deps, blob: BlobLike, last_modified: dt.datetime, etag: str, reason: str,
+              report: str) -> SubmitResult:
+    name = blob.blob_name
+    FileRecords.of(deps).claim(file_life.rejected(name, etag, last_modified, reason, report),
+                               lambda: current_etag(deps.storage, blob))
+    event("rejected", logging.WARNING, name=name, etag=etag, reason=reason, report=report)
+    return SubmitResult("rejected", name, detail=reason)
 
 
 def current_etag(storage: Storage, blob: BlobLike) -> str | None:

@@ -85,3 +85,40 @@ def test_each_suffix_gets_its_own_mp3_name() -> None:
     assert naming.output_name("a.Mp4") == "a.Mp3"  # an .mp4 keeps its case letter for letter, as before
     assert naming.report_name("IMG_0001.MOV") == "IMG_0001.MP3.error.json"
     assert naming.report_name("x/clip.mov") == "x/clip.error.json"
+
+
+def _report(world: World, name: str) -> dict:
+    report = world.storage.get_json(world.settings.output_container, naming.unmapped_report_name(name))
+    assert report is not None, f"no report for {name}"
+    return report
+
+
+def test_a_later_rival_of_an_mp4_is_rejected_and_never_touches_its_mp3(world: World) -> None:
+    (mp4_task,) = world.dropped("talks/a.mp4")
+    world.convert("talks/a.mp4", mp4_task)
+    world.drop("talks/a.mov")
+    result = world.submit("talks/a.mov")
+    assert result.status == "rejected" and "'talks/a.mp4'" in result.detail and "talks/a.mp3" in result.detail
+    assert len(world.batch.tasks) == 1  # no task that could overwrite talks/a.mp3
+    assert "rename this file" in _report(world, "talks/a.mov")["reason"]
+    assert "talks/a.error.json" not in world.outputs()  # the owner's report place stays free
+    by_name = {f.name: f for f in status.collect(world.deps).files}
+    assert (by_name["talks/a.mp4"].state, by_name["talks/a.mov"].state) == ("done", "failed")
+    assert "'talks/a.mp4'" in by_name["talks/a.mov"].reason
+    assert by_name["talks/a.mov"].output == naming.unmapped_report_name("talks/a.mov")
+    assert backfill(world.deps, budget=10).submitted == 0  # reconcile leaves the loser rejected
+
+
+def test_an_earlier_rival_loses_when_the_owner_arrives_and_its_task_is_stopped(world: World) -> None:
+    (mov_task,) = world.dropped("b.mov")
+    (mp4_task,) = world.dropped("b.mp4")
+    assert world.batch.task_status(mov_task) == "completed"  # terminated: its MP3 cannot land after the owner's
+    world.convert("b.mp4", mp4_task)
+    by_name = {f.name: f for f in status.collect(world.deps).files}
+    assert (by_name["b.mp4"].state, by_name["b.mov"].state) == ("done", "failed")
+    assert "'b.mp4'" in _report(world, "b.mov")["reason"]
+
+
+def test_names_that_map_apart_are_no_rivals(world: World) -> None:
+    world.dropped("c.mp4", "c.MOV", "c.b.mov", "c.Mp4")  # c.mp3, c.MP3, c.b.mp3, c.Mp3
+    assert len(world.batch.tasks) == 4
