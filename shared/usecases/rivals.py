@@ -11,10 +11,15 @@ from shared.usecases.file_records import FileRecords
 from shared.usecases.report_writer import write_report
 
 
-def rival_inputs(deps: Deps, name: str) -> list[BlobInfo]:
-    """The other inputs whose MP3 name is this one's (one listing of the names that share its stem)."""
+def stem_listing(deps: Deps, name: str) -> list[BlobInfo]:
+    """The input blobs that share this name's stem, itself included: one listing (which submit reads instead of
+    the blob's properties, so finding rivals costs no request of its own)."""
+    return list(deps.storage.list_blobs(deps.settings.input_container, naming.siblings_prefix(name)))
+
+
+def rival_inputs(name: str, listing: list[BlobInfo]) -> list[BlobInfo]:
+    """The other inputs in the stem's listing whose MP3 name is this one's."""
     output = naming.output_name(name)
-    listing = deps.storage.list_blobs(deps.settings.input_container, naming.siblings_prefix(name))
     return [b for b in listing if b.name != name and naming.is_input(b.name) and naming.mapped_output(b.name) == output]
 
 
@@ -39,8 +44,8 @@ def write_rival_report(deps: Deps, name: str, etag: str, winner: str) -> tuple[s
 
 def reject_losers(deps: Deps, winner: str, losers: list[BlobInfo]) -> None:
     """Each loser recorded before the winner came (submitted, or even converted): rejected with its report, its
-    task stopped so its MP3 cannot land after the winner's. A loser with no record yet rejects itself when its own
-    trigger (or reconcile) submits it."""
+    task stopped (so its MP3 cannot land after the winner's) and deleted (so the monitor reports nothing of it).
+    A loser with no record yet rejects itself when its own trigger (or reconcile) submits it."""
     records = FileRecords.of(deps)
     for blob in losers:
         etag = naming.clean_etag(blob.etag)
@@ -51,3 +56,4 @@ def reject_losers(deps: Deps, winner: str, losers: list[BlobInfo]) -> None:
         records.apply(blob.name, etag, lambda r, why=reason, at=path: file_life.lost_to_rival(r, why, at))
         if record.task_id and record.state in (RecordState.SUBMITTED, RecordState.UNSUBMITTED):
             deps.gateway.terminate_task(record.task_id)
+            deps.gateway.delete_task(record.task_id)

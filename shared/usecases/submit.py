@@ -17,7 +17,7 @@ from shared.settings import URL_GRACE_SECONDS
 from shared.usecases.file_records import FileRecords
 from shared.usecases.job import ensure_job
 from shared.usecases.report_writer import write_report
-from shared.usecases.rivals import owner, reject_losers, rival_inputs, write_rival_report
+from shared.usecases.rivals import owner, reject_losers, rival_inputs, stem_listing, write_rival_report
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
     if not naming.is_input(name):
         event("skipped", name=name, why=f"not an input name ({', '.join(naming.INPUT_SUFFIXES)})")
         return SubmitResult("skipped", name)
-    props = deps.storage.properties(blob)
+    listing = stem_listing(deps, name)  # this blob and the inputs beside it that could map to its MP3
+    props = next((b for b in listing if b.name == name), None)
     if props is None:  # a blob deleted before we looked is not an error
         event("gone", name=name, why="deleted before it was submitted")
         return SubmitResult("gone", name)
@@ -55,7 +56,7 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
             stderr_tail="", attempts=0,
         )
         return _rejected(deps, blob, props.last_modified, etag, str(exc), report)
-    rivals = rival_inputs(deps, name)
+    rivals = rival_inputs(name, listing)
     winner = owner(name, rivals)
     if winner is not None:
         reason, report = write_rival_report(deps, name, etag, winner)

@@ -112,7 +112,7 @@ def test_a_later_rival_of_an_mp4_is_rejected_and_never_touches_its_mp3(world: Wo
 def test_an_earlier_rival_loses_when_the_owner_arrives_and_its_task_is_stopped(world: World) -> None:
     (mov_task,) = world.dropped("b.mov")
     (mp4_task,) = world.dropped("b.mp4")
-    assert world.batch.task_status(mov_task) == "completed"  # terminated: its MP3 cannot land after the owner's
+    assert world.batch.task_status(mov_task) is None  # stopped and deleted: its MP3 cannot land after the owner's
     world.convert("b.mp4", mp4_task)
     by_name = {f.name: f for f in status.collect(world.deps).files}
     assert (by_name["b.mp4"].state, by_name["b.mov"].state) == ("done", "failed")

@@ -7,7 +7,6 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from shared.domain import failure_report, file_life, naming, planning
-from shared.domain.file_life import RecordState
 from shared.domain.monitor_state import MonitorState
 from shared.events import event
 from shared.ports.batch import CompletedTask, FinishedTask
@@ -98,9 +97,6 @@ def report_failure(deps: Deps, task: FinishedTask, name: str, etag: str) -> str 
     if file_life.superseded(etag, None if current is None else naming.clean_etag(current)):
         event("failed-superseded", name=name, etag=etag, task_id=task.id, current_etag=naming.clean_etag(current or ""))
         return None
-    record, _ = FileRecords.of(deps).get(name)
-    if record is not None and record.etag == etag and record.state == RecordState.REJECTED:
-        return None  # a version that lost to a rival input has its report already; the MP3's place is the rival's
     logs = naming.logs_folder(task.id)
     tail = deps.storage.read_tail(s.output_container, f"{logs}/stderr.txt") or ""
     reason = failure_report.reason_from(tail, task.failure_message, task.exit_code)
