@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"duplicated work: {t.name!r} ({t.id}): {problem}")
     duplicated = sum(1 for n in etags if versions[(n, etags[n])] > 1 or (n, etags[n]) in twice)
     duplicated += sum(1 for n, o in outcomes.items()
-                      if o.kind == "failed" and naming.is_mp4(n) and _mirror(n) in present)
+                      if o.kind == "failed" and naming.is_input(n) and _mirror(n) in present)
     unexpected = [n for n, o in outcomes.items()
                   if (o.kind == "failed") != (n in expected_failures) and o.kind != "pending"]
     print(f"{'input':60} outcome")

@@ -191,8 +191,9 @@ class LocalPipeline:
         the task recorded), not merely that an MP3 of that name exists: an older version's MP3 does not count.
         """
         out = self.service.get_container_client(self.output_container)
-        report_path = naming.report_name(name)
-        if present is None or report_path in present:
+        for report_path in dict.fromkeys((naming.report_name(name), naming.unmapped_report_name(name))):
+            if present is not None and report_path not in present:  # beside its MP3, or by hash when rejected
+                continue
             try:
                 report = json.loads(out.download_blob(report_path).readall())
                 if report.get("etag") == etag:

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     files = collect_files([source])
     if not files:
-        console.print(f"[yellow]no .mp4 files under {source}[/yellow]")
+        console.print(f"[yellow]no input files (.mp4, .mov, .m4a...) under {source}[/yellow]")
         return 0
     console.print(f"mp3pipe: {len(files)} file(s) from {source}; state in {args.state}")
     started = time.monotonic()

@@ -1,4 +1,4 @@
-"""Dropping files into the input container, as `mp3pipe drop`, `make run` and the tests do: the MP4s of some paths,
+"""Dropping files into the input container, as `mp3pipe drop`, `make run` and the tests do: the inputs of some paths,
 each uploaded in blocks and announced to a local host (BlobCreated), as Event Grid announces it in Azure."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from shared.domain import naming
 
 
 def collect_files(paths: list[Path]) -> dict[str, Path]:
-    """Blob name -> local file: a file by its own name, a folder's MP4s by their '/'-separated path inside it.
+    """Blob name -> local file: a file by its own name, a folder's inputs (naming.INPUT_SUFFIXES) by their
+    '/'-separated path inside it.
 
     Raises FileNotFoundError naming a path that is neither a file nor a folder.
     """
@@ -21,7 +22,7 @@ def collect_files(paths: list[Path]) -> dict[str, Path]:
     for path in paths:
         if path.is_dir():
             for p in sorted(path.rglob("*")):
-                if p.is_file() and naming.is_mp4(p.name):
+                if p.is_file() and naming.is_input(p.name):
                     files[p.relative_to(path).as_posix()] = p
         elif path.is_file():
             files[path.name] = path

@@ -116,9 +116,11 @@ def test_the_subscription_feeds_the_registered_blob_trigger_with_its_key(arm):
                        "?functionName=Host.Functions.submit&code=Bx_ky%2F%2B%3D%3D", "maxEventsPerBatch": 1}}
     assert p["filter"] == {"includedEventTypes": ["Microsoft.Storage.BlobCreated"],
                            "subjectBeginsWith": "/blobServices/default/containers/mp4-in/",
-                           "subjectEndsWith": ".mp4", "isSubjectCaseSensitive": False, "advancedFilters": [
+                           "subjectEndsWith": "", "isSubjectCaseSensitive": False, "advancedFilters": [
                                {"operatorType": "StringIn", "key": "data.api", "values": [
-                                   "PutBlob", "PutBlockList", "CopyBlob", "FlushWithClose", "SftpCommit"]}]}
+                                   "PutBlob", "PutBlockList", "CopyBlob", "FlushWithClose", "SftpCommit"]},
+                               {"operatorType": "StringEndsWith", "key": "subject",
+                                "values": [".mp4", ".m4v", ".mov", ".m4a", ".3gp"]}]}
     assert p["retryPolicy"] == {"maxDeliveryAttempts": 30, "eventTimeToLiveInMinutes": 1440}
     dead = p["deadLetterWithResourceIdentity"]
     assert dead["identity"] == {"type": "SystemAssigned"}
@@ -151,6 +153,20 @@ def test_a_subscription_made_without_the_upload_filter_gets_it(arm):
                            f"mp3pipe-submit -> func-t{MgmtStandin.host_suffix} function submit")
     (put,) = arm.sent("PUT", "/eventSubscriptions/mp3pipe-submit")
     assert put.body["properties"]["filter"]["advancedFilters"][0]["key"] == "data.api"
+
+
+def test_a_subscription_an_older_hook_made_for_mp4_only_takes_every_input_suffix(arm):
+    deploy(arm)
+    old = arm.subscriptions["mp3pipe-submit"]["properties"]["filter"]
+    old["subjectEndsWith"] = ".mp4"
+    old["advancedFilters"] = old["advancedFilters"][:1]
+    arm.calls.clear()
+    assert deploy(arm).startswith(
+        "updated (properties.filter.subjectEndsWith, properties.filter.advancedFilters differed)")
+    (put,) = arm.sent("PUT", "/eventSubscriptions/mp3pipe-submit")
+    assert put.body["properties"]["filter"]["subjectEndsWith"] == ""
+    arm.calls.clear()
+    assert "up to date" in deploy(arm) and arm.sent("PUT") == []
 
 
 def test_a_rotated_key_updates_the_subscription(arm):

@@ -22,14 +22,14 @@ def test_report_sits_where_the_mp3_would_be():
     assert naming.report_name("videos/2024/a.b.mp4") == "videos/2024/a.b.error.json"
 
 
-@pytest.mark.parametrize("name", ["a.mp4", "A.MP4", "x/y.Mp4"])
-def test_mp4_names_any_case(name):
-    assert naming.is_mp4(name)
+@pytest.mark.parametrize("name", ["a.mp4", "A.MP4", "x/y.Mp4", "IMG_1.MOV", "v.m4a", "p.3gp", "t.M4V"])
+def test_input_names_any_case(name):
+    assert naming.is_input(name)
 
 
-@pytest.mark.parametrize("name", ["a.mp3", "a.mp4.txt", "mp4", "folder.mp4/"])
-def test_other_names_are_not_mp4(name):
-    assert not naming.is_mp4(name)
+@pytest.mark.parametrize("name", ["a.mp3", "a.mp4.txt", "mp4", "folder.mp4/", "a.mkv", "folder.mov/"])
+def test_other_names_are_not_inputs(name):
+    assert not naming.is_input(name)
 
 
 @pytest.mark.parametrize("name", ["../up.mp4", "a/../b.mp4", "a//b.mp4", "/abs.mp4", "new\nline.mp4", "a\\b.mp4",

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from infra.hooks.common import HookError, client_options, need, run_main, until_ready
+from shared.domain.naming import INPUT_SUFFIXES
 
 SUBSCRIPTION_NAME = "mp3pipe-submit"
 SUBMIT_FUNCTION = "submit"  # functions/submit.py; tests/test_infra_hooks.py checks it is registered in function_app.py
@@ -44,8 +45,12 @@ def webhook_url(host: str, function: str, key: str) -> str:
 
 
 def desired(env: Mapping[str, str], storage_id: str, url: str) -> dict[str, Any]:
-    """The subscription, as its REST body: BlobCreated under the input container, .mp4 (any case), only from the
-    operations that finish a blob (never a half-written Data Lake or SFTP upload), dead letters."""
+    """The subscription, as its REST body: BlobCreated under the input container, names ending in one of the input
+    suffixes, only from the operations that finish a blob (never a half-written Data Lake or SFTP upload), dead letters.
+
+    subjectEndsWith takes one value, so the suffixes are an advanced StringEndsWith filter on the subject; Event Grid
+    compares advanced filters' strings ignoring case (learn.microsoft.com/azure/event-grid/event-filtering), so .MOV
+    passes as .mov does."""
     input_container, dead_letter = need(env, "INPUT_CONTAINER", "EVENTGRID_DEADLETTER_CONTAINER")
     return {"properties": {
         "eventDeliverySchema": "EventGridSchema",
@@ -53,9 +58,10 @@ def desired(env: Mapping[str, str], storage_id: str, url: str) -> dict[str, Any]
         "filter": {
             "includedEventTypes": ["Microsoft.Storage.BlobCreated"],
             "subjectBeginsWith": f"/blobServices/default/containers/{input_container}/",
-            "subjectEndsWith": ".mp4",
-            "isSubjectCaseSensitive": False,  # .MP4 passes too
-            "advancedFilters": [{"operatorType": "StringIn", "key": "data.api", "values": list(COMPLETE_BLOB_APIS)}],
+            "subjectEndsWith": "",  # cleared: an older hook filtered on ".mp4" here, which would stop every .mov
+            "isSubjectCaseSensitive": False,
+            "advancedFilters": [{"operatorType": "StringIn", "key": "data.api", "values": list(COMPLETE_BLOB_APIS)},
+                                {"operatorType": "StringEndsWith", "key": "subject", "values": list(INPUT_SUFFIXES)}],
         },
         "retryPolicy": {"maxDeliveryAttempts": MAX_DELIVERY_ATTEMPTS, "eventTimeToLiveInMinutes": EVENT_TTL_MINUTES},
         "deadLetterWithResourceIdentity": {
@@ -88,13 +94,13 @@ def _norm(value: Any, exact: bool) -> Any:
 
 def drift(want: Any, have: Any, path: str = "", *, exact: bool = False) -> list[str]:
     """The paths of `want` whose value `have` (what ARM returns) does not hold. ARM adds read-only and default
-    fields: only wanted fields count; strings compare ignoring case, lists of strings as sets; an empty list
-    and an absent one are the same."""
+    fields: only wanted fields count; strings compare ignoring case, lists of strings as sets; an empty list or
+    string and an absent one are the same."""
     if isinstance(want, dict):
         if not isinstance(have, dict):
             return [path or "<body>"]
         return [p for k, v in want.items() for p in drift(v, have.get(k), f"{path}.{k}" if path else k, exact=exact)]
-    if isinstance(want, list) and not want and not have:
+    if isinstance(want, list | str) and not want and not have:
         return []
     if isinstance(want, list) and want and isinstance(want[0], dict):
         if not isinstance(have, list) or len(have) != len(want):

@@ -141,6 +141,13 @@ def failed(record: FileRecord, reason: str, report: str) -> FileRecord | None:
     return dataclasses.replace(record, state=RecordState.FAILED, reason=reason, report=report)
 
 
+def lost_to_rival(record: FileRecord, reason: str, report: str) -> FileRecord | None:
+    """Another input maps to the same MP3 and comes first (naming.precedence): this version is rejected."""
+    if record.state == RecordState.REJECTED:
+        return None
+    return dataclasses.replace(record, state=RecordState.REJECTED, reason=reason, report=report)
+
+
 def stamped(record: FileRecord, at: dt.datetime) -> FileRecord:
     """The record as written at `at`."""
     return dataclasses.replace(record, updated_at=at.isoformat())

@@ -44,7 +44,7 @@ class ReconcileResult:
 class PassTally:
     """What a pass has seen so far (kept in the state blob; the last finished pass's is what `status` shows)."""
 
-    blobs: int = 0  # every blob listed, .mp4 or not: the container's size for the next pass's sizing
+    blobs: int = 0  # every blob listed, an input or not: the container's size for the next pass's sizing
     inputs: int = 0
     converted: int = 0
     failed: int = 0
@@ -142,7 +142,7 @@ def reconcile(deps: Deps, budget: int, deadline: Deadline | None = None) -> Reco
             break
         page, next_marker = deps.storage.list_page(s.input_container, min(PAGE_SIZE, want - looked), marker)
         page = [b for b in page if b.name > done_through]  # a page the last run stopped in: the rest of it
-        mapped = [_output(b.name) if naming.is_mp4(b.name) else None for b in page]
+        mapped = [naming.mapped_output(b.name) if naming.is_input(b.name) else None for b in page]
         wanted = [m for m in mapped if m]
         if wanted:
             outputs.reach(max(wanted))
@@ -153,7 +153,7 @@ def reconcile(deps: Deps, budget: int, deadline: Deadline | None = None) -> Reco
             looked += 1
             tally.blobs += 1
             done_through = blob.name
-            if not naming.is_mp4(blob.name):
+            if not naming.is_input(blob.name):
                 continue
             checked += 1
             tally.inputs += 1
@@ -174,13 +174,6 @@ def reconcile(deps: Deps, budget: int, deadline: Deadline | None = None) -> Reco
     event("reconcile", checked=checked, submitted=submitted, wrapped=wrapped, record_reads=reads, listed=looked,
           stopped_at_deadline=stopped)
     return ReconcileResult(checked, submitted, wrapped, reads, stopped)
-
-
-def _output(name: str) -> str | None:
-    try:
-        return naming.output_name(name)
-    except naming.UnmappableName:
-        return None
 
 
 def _check(deps: Deps, blob: BlobInfo, record: FileRecord | None, tally: PassTally) -> int:

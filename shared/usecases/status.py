@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.domain import file_life, naming
-from shared.domain.file_life import FileRecord, FileState
+from shared.domain.file_life import FileRecord, FileState, RecordState
 from shared.domain.monitor_state import MONITOR_STATE_BLOB, MonitorState
 from shared.ports.batch import JobNotFound, PoolState
 from shared.ports.deps import Deps
@@ -87,7 +87,7 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200, limit: in
     when there are more than `max_task_lookups`. Past `limit` files the report carries a `summary` instead of
     complete counts."""
     s = deps.settings
-    listing = (b for b in deps.storage.list_blobs(s.input_container, prefix) if naming.is_mp4(b.name))
+    listing = (b for b in deps.storage.list_blobs(s.input_container, prefix) if naming.is_input(b.name))
     inputs = list(itertools.islice(listing, limit + 1))
     complete = len(inputs) <= limit
     inputs = inputs[:limit]
@@ -100,12 +100,13 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200, limit: in
         output = _output_of(blob)
         record = records.get(blob.name)
         etag = naming.clean_etag(blob.etag)
-        evidence = Listed(deps, blob.name, outputs.get(output or ""), tasks)
+        rejected = record is not None and record.etag == etag and record.state == RecordState.REJECTED
+        report = naming.unmapped_report_name(blob.name) if rejected else naming.report_name(blob.name)
+        evidence = Listed(deps, blob.name, outputs.get(output or ""), tasks, report)
         stands = file_life.standing(record, etag, blob.last_modified, evidence)
         files.append(FileStatus(
-            blob.name, stands.state, blob.last_modified,
-            naming.report_name(blob.name) if stands.state == FileState.FAILED else output, stands.reason,
-            stands.finished_at, record.task_id if record is not None and record.etag == etag else None,
+            blob.name, stands.state, blob.last_modified, report if stands.state == FileState.FAILED else output,
+            stands.reason, stands.finished_at, record.task_id if record is not None and record.etag == etag else None,
             stands.resubmit))
     monitor = MonitorState.from_json(deps.storage.get_json(s.state_container, MONITOR_STATE_BLOB))
     report = StatusReport(files, deps.gateway.pool_state(), pool_problems=pool_problems(monitor), complete=complete,
@@ -180,6 +181,7 @@ class Listed:
     name: str
     landed: dt.datetime | None
     tasks: TaskLookups
+    report_path: str  # a rejected version's report is by its hash (its name, or its rival's MP3, holds no place)
 
     def output_modified(self, *, recheck: bool = False) -> dt.datetime | None:
         return self.landed  # status lists the outputs just before: that listing is fresh enough
@@ -188,7 +190,7 @@ class Listed:
         return self.tasks.state(task_id)
 
     def report(self) -> dict[str, Any] | None:
-        return self.deps.storage.get_json(self.deps.settings.output_container, naming.report_name(self.name))
+        return self.deps.storage.get_json(self.deps.settings.output_container, self.report_path)
 
 
 def pool_problems(monitor: MonitorState) -> list[str]:

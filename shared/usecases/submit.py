@@ -19,6 +19,7 @@ from shared.usecases import notify
 from shared.usecases.file_records import FileRecords
 from shared.usecases.job import ensure_job
 from shared.usecases.report_writer import write_report
+from shared.usecases.rivals import owner, reject_losers, rival_inputs, stem_listing, write_rival_report
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,11 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
     started = time.perf_counter()
     name = blob.blob_name
     s = deps.settings
-    if not naming.is_mp4(name):
-        event("skipped", name=name, why="not an .mp4 name")
+    if not naming.is_input(name):
+        event("skipped", name=name, why=f"not an input name ({', '.join(naming.INPUT_SUFFIXES)})")
         return SubmitResult("skipped", name)
-    props = deps.storage.properties(blob)
+    listing = stem_listing(deps, name)  # this blob and the inputs beside it that could map to its MP3
+    props = next((b for b in listing if b.name == name), None)
     if props is None:  # a blob deleted before we looked is not an error
         event("gone", name=name, why="deleted before it was submitted")
         return SubmitResult("gone", name)
@@ -55,13 +57,12 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
             deps, name, etag, task_id=None, exit_code=None, reason=f"name cannot be mapped safely: {exc}",
             stderr_tail="", attempts=0,
         )
-        why = str(exc)
-        mine = file_life.rejected(name, etag, props.last_modified, why, report)
-        notify.decide(deps, lambda: Outcome(name, etag, RecordState.REJECTED, None, s.ffmpeg_preset, reason=why,
-                                            report_url=deps.storage.plain_blob_url(s.output_container, report)),
-                      lambda: FileRecords.of(deps).claim(mine, lambda: current_etag(deps.storage, blob)))
-        event("rejected", logging.WARNING, name=name, etag=etag, reason=why, report=report)
-        return SubmitResult("rejected", name, detail=why)
+        return _rejected(deps, blob, props.last_modified, etag, str(exc), report)
+    rivals = rival_inputs(name, listing)
+    winner = owner(name, rivals)
+    if winner is not None:
+        reason, report = write_rival_report(deps, name, etag, winner)
+        return _rejected(deps, blob, props.last_modified, etag, reason, report)
 
     ttl = dt.timedelta(seconds=s.task_max_wall_clock_seconds + URL_GRACE_SECONDS)  # renewal.py counts on it
     if s.pool_identity_id:
@@ -84,6 +85,7 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
         notify.decide(deps, lambda: Outcome(name, etag, RecordState.SUPERSEDED, task.id, s.ffmpeg_preset, reason=why))
         event("superseded", name=name, etag=etag, why=why)
         return SubmitResult("superseded", name, task.id)
+    reject_losers(deps, name, rivals)  # before this task is added: a loser's MP3 must not land after this one's
     if previous_task and previous_task != task.id:
         # The older version's conversion must not land after (and over) this one's.
         stopped = deps.gateway.terminate_task(previous_task)
@@ -108,6 +110,17 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
     status = "submitted" if added else "duplicate"
     event(status, name=name, etag=etag, task_id=task.id, ms=round((time.perf_counter() - started) * 1000, 1))
     return SubmitResult(status, name, task.id)
+
+
+def _rejected(deps: Deps, blob: BlobLike, last_modified: dt.datetime, etag: str, reason: str,
+              report: str) -> SubmitResult:
+    name, s = blob.blob_name, deps.settings
+    mine = file_life.rejected(name, etag, last_modified, reason, report)
+    notify.decide(deps, lambda: Outcome(name, etag, RecordState.REJECTED, None, s.ffmpeg_preset, reason=reason,
+                                        report_url=deps.storage.plain_blob_url(s.output_container, report)),
+                  lambda: FileRecords.of(deps).claim(mine, lambda: current_etag(deps.storage, blob)))
+    event("rejected", logging.WARNING, name=name, etag=etag, reason=reason, report=report)
+    return SubmitResult("rejected", name, detail=reason)
 
 
 def current_etag(storage: Storage, blob: BlobLike) -> str | None:
