@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
@@ -13,14 +13,17 @@ from shared.settings import Settings
 
 
 class SlowStorage(SansIOHTTPPolicy):
-    """Each request moves the clock (`move(seconds)`): a list page by `list_s`, any other request by `other_s`."""
+    """Each request moves the clock (`move(seconds)`): a page of a container's listing by `list_s`, any other
+    request by `other_s` (a listing narrowed to a name's prefix, as submit reads a name's stem, returns a handful
+    of names: it costs what a point read does)."""
 
     def __init__(self, move: Callable[[float], None], list_s: float, other_s: float) -> None:
         self.move, self.list_s, self.other_s = move, list_s, other_s
         self.listed = self.other = 0
 
     def on_request(self, request: PipelineRequest) -> None:  # type: ignore[override]
-        listing = "comp=list" in urlsplit(request.http_request.url).query
+        query = parse_qs(urlsplit(request.http_request.url).query)
+        listing = query.get("comp") == ["list"] and not query.get("prefix", [""])[0]
         self.listed += listing
         self.other += not listing
         self.move(self.list_s if listing else self.other_s)
