@@ -1,4 +1,4 @@
-"""The main job (`make run`): start the local pipeline, drop MP4s, wait for every outcome, print a summary.
+"""The main job (`make run`): start the local pipeline, drop the inputs, wait for every outcome, print a summary.
 
 Exit status: 0 every file converted; 1 some failed with a report; 2 a file was left without an outcome or
 the pipeline itself broke.
@@ -48,8 +48,8 @@ def human_size(n: int | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Convert MP4s to MP3s through the local mp3pipe pipeline.")
-    parser.add_argument("--input", type=Path, help="folder of MP4s to drop (default: generated samples)")
+    parser = argparse.ArgumentParser(description="Convert video and audio files to MP3s locally.")
+    parser.add_argument("--input", type=Path, help="folder of inputs to drop (default: generated samples)")
     parser.add_argument("--output", type=Path, default=REPO / "out", help="where MP3s and failure reports go")
     parser.add_argument("--state", type=Path, default=REPO / ".state", help="state folder (Azurite data, tasks)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for all outcomes")

@@ -1,4 +1,4 @@
-"""Blob trigger: an MP4 landed in the input container -> submit one conversion task for that blob version."""
+"""Blob trigger: an input landed in the input container -> submit one conversion task for that blob version."""
 
 import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob

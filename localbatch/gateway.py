@@ -185,15 +185,14 @@ class LocalBatchGateway:
         self.table.q("UPDATE pools SET target_dedicated=?, target_spot=? WHERE id=?", dedicated, spot, self.pool_id)
         self._notify()
 
-    def finished_tasks_since(self, since: dt.datetime | None, limit: int | None = None, *,
-                             failed_only: bool = False) -> list[FinishedTask]:
+    def finished_tasks_since(self, since: dt.datetime | None, limit: int | None = None) -> list[FinishedTask]:
         self._require_job()
         # Times are stored to the microsecond; half a microsecond of slack absorbs float round-trips.
         t0 = since.timestamp() - 5e-7 if since else 0.0
         rows = self.table.q(
             "SELECT id, spec, result, exit_code, failure_message, retry_count, end_time, state_time FROM tasks "
-            "WHERE job_id=? AND state='completed' AND (result='failure' OR ?=0) AND state_time>=? "
-            "ORDER BY state_time, seq LIMIT ?", self.job_id, int(failed_only), t0, -1 if limit is None else limit,
+            "WHERE job_id=? AND state='completed' AND state_time>=? "
+            "ORDER BY state_time, seq LIMIT ?", self.job_id, t0, -1 if limit is None else limit,
         )
         out = []
         for tid, spec_raw, result, code, message, retries, end, state_time in rows:

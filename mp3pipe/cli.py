@@ -36,7 +36,7 @@ from shared.domain import naming
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, cls=HelpGroup, pretty_exceptions_enable=False,
                   rich_markup_mode="markdown",
-                  help="Operate the mp3pipe MP4-to-MP3 pipeline.", epilog=errors.EXIT_CODES_HELP)
+                  help="Operate the mp3pipe video-and-audio-to-MP3 pipeline.", epilog=errors.EXIT_CODES_HELP)
 console = Console()
 progress_console = Console(stderr=True)  # bars never mix into what a script reads from stdout
 
@@ -61,7 +61,7 @@ def options(
     = "",
     debug: Annotated[bool, typer.Option("--debug", help="show the traceback of an unexpected error")] = False,
 ) -> None:
-    """Operate the mp3pipe MP4-to-MP3 pipeline."""
+    """Operate the mp3pipe video-and-audio-to-MP3 pipeline."""
     _state["debug"] = debug
     if azure or azure_env:
         from mp3pipe.azd_env import AzdEnvError, apply
@@ -110,7 +110,7 @@ def _confirm(count: int, what: str, yes: bool) -> bool:
 
 @app.command(cls=Command, epilog=errors.EXIT_CODES_HELP)
 def drop(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="MP4 files or folders (sub-folders kept)")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="input files or folders (sub-folders kept)")],
     prefix: Annotated[str, typer.Option(metavar="PREFIX", help="folder in the input container to drop into")] = "",
     dry_run: DryRun = False,
     output: OutputOption = Output.table,
@@ -279,7 +279,7 @@ def backfill(
     dry_run: DryRun = False,
     output: OutputOption = Output.table,
 ) -> None:
-    """Submit every input MP4 that has no task yet (missed triggers, files from before the app existed)."""
+    """Submit every input that has no task yet (missed triggers, files from before the app existed)."""
     from mp3pipe import outcomes
     from shared.usecases.reconcile import backfill as run_backfill
 
@@ -292,13 +292,13 @@ def backfill(
             return
         for n in would:
             console.print(f"would submit {escape(n)}")
-        console.print(f"checked {len(files)} MP4(s), would submit {len(would)} (dry run: nothing submitted)")
+        console.print(f"checked {len(files)} input(s), would submit {len(would)} (dry run: nothing submitted)")
         return
     result = run_backfill(deps, batch)
     if output == Output.json:
         _json({"checked": result.checked, "submitted": result.submitted})
         return
-    console.print(f"checked {result.checked} MP4(s), submitted {result.submitted}")
+    console.print(f"checked {result.checked} input(s), submitted {result.submitted}")
 
 
 @app.command(cls=Command, epilog=errors.EXIT_CODES_HELP)

@@ -65,7 +65,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AzureWebJobsStorage__clientId", None, "text", "",
             f"{_STORAGE_IDENTITY}: client id of the user-assigned identity to sign in with", local=False),
     Setting("INPUT_CONTAINER", "input_container", "container", "mp4-in",
-            "where MP4s are dropped (the trigger's path is `%INPUT_CONTAINER%/{name}`)"),
+            "where inputs are dropped (the trigger's path is `%INPUT_CONTAINER%/{name}`)"),
     Setting("OUTPUT_CONTAINER", "output_container", "container", "mp3-out",
             "where MP3s, failure reports (`*.error.json`) and failed tasks' logs (`_mp3pipe-logs/`) land"),
     Setting("STATE_CONTAINER", "state_container", "container", "mp3pipe-state",

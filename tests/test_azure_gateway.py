@@ -304,8 +304,8 @@ def test_403_is_a_gateway_error(batch_standin: BatchStandin, ready: AzureBatchGa
 # -- failures -------------------------------------------------------------------------------------------
 
 
-def test_finished_tasks_since_follows_pages_and_returns_only_failures_when_asked(batch_standin: BatchStandin,
-                                                                    ready: AzureBatchGateway) -> None:
+def test_finished_tasks_since_follows_pages_and_reads_each_failure(batch_standin: BatchStandin,
+                                                                   ready: AzureBatchGateway) -> None:
     batch_standin.page_size = 2
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     for i in range(9):
@@ -321,13 +321,16 @@ def test_finished_tasks_since_follows_pages_and_returns_only_failures_when_asked
     batch_standin.bulk_load(JOB, 5, prefix="oldfail", result="failure", at=t0 - dt.timedelta(days=1))
     batch_standin.clear_requests()
 
-    failed = ready.finished_tasks_since(None, failed_only=True)
+    finished = ready.finished_tasks_since(None)
+    assert [f.id for f in finished] == ["oldfail-00000", "oldfail-00001", "oldfail-00002", "oldfail-00003",
+                                        "oldfail-00004", "clip-0", "clip-7", "clip-3", "clip-4", "clip-6", "clip-1"]
+    failed = [f for f in finished if not f.succeeded]
     assert [f.id for f in failed] == ["oldfail-00000", "oldfail-00001", "oldfail-00002", "oldfail-00003",
                                       "oldfail-00004", "clip-7", "clip-4", "clip-1"]
     gets = batch_standin.sent("GET", f"/jobs/{JOB}/tasks")
-    assert len(gets) == 4  # 8 tasks at 2 a page: the first request plus 3 nextLinks
+    assert len(gets) == 6  # 11 tasks at 2 a page: the first request plus 5 nextLinks
     first = gets[0].query
-    assert first["$filter"] == "state eq 'completed' and executionInfo/result eq 'failure'"
+    assert first["$filter"] == "state eq 'completed'"
     assert first["$select"] == "id,displayName,stateTransitionTime,executionInfo,environmentSettings"
     assert all("$skiptoken" in g.query for g in gets[1:])
 
@@ -339,8 +342,8 @@ def test_finished_tasks_since_follows_pages_and_returns_only_failures_when_asked
     assert clip4.state_transition_time == t0 + dt.timedelta(minutes=5)
 
     batch_standin.clear_requests()
-    recent = ready.finished_tasks_since(t0 + dt.timedelta(minutes=5), failed_only=True)
-    assert [f.id for f in recent] == ["clip-4", "clip-1"]
+    recent = ready.finished_tasks_since(t0 + dt.timedelta(minutes=5))
+    assert [f.id for f in recent] == ["clip-4", "clip-6", "clip-1"]
     assert "stateTransitionTime ge datetime'2026-01-01T00:05:00.000000Z'" in \
         batch_standin.requests[0].query["$filter"]
 

@@ -54,7 +54,8 @@ def test_storage_not_running_is_said_in_seconds_with_how_to_start_it(tmp_path):
 def test_a_missing_path_is_one_line_with_the_fix(tmp_path):
     result = mp3pipe({"PATH": "/usr/bin:/bin", "LOCAL_STATE_DIR": str(tmp_path)}, "drop", str(tmp_path / "nope"))
     assert result.returncode == 2
-    assert result.stdout.strip() == f"{tmp_path / 'nope'}: no such file or folder: give MP4 files or folders that exist"
+    said = result.stdout.strip()
+    assert said == f"{tmp_path / 'nope'}: no such file or folder: give input files or folders that exist"
     assert not result.stderr
 
 

@@ -12,7 +12,7 @@ _REASONS: tuple[tuple[str, str], ...] = (
     ("matches no streams", "the input has no audio stream"),
     ("does not contain any stream", "the input has no audio stream"),
     ("moov atom not found", "the input is not a complete MP4 (moov atom not found: empty, truncated or not an MP4)"),
-    ("Invalid data found when processing input", "the input is not a readable MP4 (invalid data)"),
+    ("Invalid data found when processing input", "the input is not a readable audio or video file (invalid data)"),
     ("End of file", "the input is truncated (unexpected end of file)"),
     ("No such file or directory", "the input file was not available to ffmpeg"),
 )

@@ -189,11 +189,10 @@ class BatchGateway(Protocol):
     def resize(self, dedicated: int, spot: int) -> None:
         """Ask for a new pool size; never waits for it; shrinking lets running tasks finish."""
 
-    def finished_tasks_since(self, since: dt.datetime | None, limit: int | None = None, *,
-                             failed_only: bool = False) -> list[FinishedTask]:
-        """Completed tasks, succeeded and failed (only failed ones with `failed_only`), whose state changed at or
-        after `since` (all when None), oldest first; at most `limit` of them (pages of 1,000; no page past it), so
-        `limit` returned means there may be more, in any order (Batch lists tasks in no time order)."""
+    def finished_tasks_since(self, since: dt.datetime | None, limit: int | None = None) -> list[FinishedTask]:
+        """Completed tasks, succeeded and failed, whose state changed at or after `since` (all when None), oldest
+        first; at most `limit` of them (pages of 1,000; no page past it), so `limit` returned means there may be
+        more, in any order (Batch lists tasks in no time order)."""
 
     def completed_tasks(self, before: dt.datetime, limit: int) -> list[CompletedTask]:
         """Up to `limit` tasks completed before `before` (pages of up to 1,000), in no particular order."""

@@ -15,18 +15,15 @@ from shared.ports.batch import CompletedTask, FinishedTask, JobNotFound, QueuedT
 FINISHED_TASK_FIELDS = ["id", "displayName", "stateTransitionTime", "executionInfo", "environmentSettings"]
 COMPLETED_TASK_FIELDS = ["id", "stateTransitionTime", "executionInfo"]
 COMPLETED_FILTER = "state eq 'completed'"
-FAILED_FILTER = f"{COMPLETED_FILTER} and executionInfo/result eq 'failure'"
 QUEUED_TASK_FIELDS = ["id", "creationTime", "environmentSettings"]
 LIST_PAGE_SIZE = 1000  # Batch's maximum page size for list operations
 
 
-def finished_tasks_filter(since: dt.datetime | None, failed_only: bool = False) -> str:
-    """The $filter for completed tasks (only those whose final attempt failed, with `failed_only`), changed at or
-    after `since`."""
-    query = FAILED_FILTER if failed_only else COMPLETED_FILTER
+def finished_tasks_filter(since: dt.datetime | None) -> str:
+    """The $filter for completed tasks changed at or after `since`."""
     if since is None:
-        return query
-    return f"{query} and stateTransitionTime ge {odata_datetime(since)}"
+        return COMPLETED_FILTER
+    return f"{COMPLETED_FILTER} and stateTransitionTime ge {odata_datetime(since)}"
 
 
 class TaskOperations(AdapterBase):
@@ -162,13 +159,12 @@ class TaskOperations(AdapterBase):
         tasks = self._job_read("list open tasks", fetch)
         return {t.id or "": str(getattr(t.state, "value", t.state) or "").lower() for t in tasks}
 
-    def finished_tasks_since(self, since: dt.datetime | None, limit: int | None = None, *,
-                             failed_only: bool = False) -> list[FinishedTask]:
+    def finished_tasks_since(self, since: dt.datetime | None, limit: int | None = None) -> list[FinishedTask]:
         def fetch() -> list[bm.BatchTask]:
             out: list[bm.BatchTask] = []
             pages = self.client.list_tasks(
                 self.job_id,
-                filter=finished_tasks_filter(since, failed_only),
+                filter=finished_tasks_filter(since),
                 select=FINISHED_TASK_FIELDS,
                 max_results=LIST_PAGE_SIZE if limit is None else min(max(limit, 1), LIST_PAGE_SIZE),
             ).by_page()  # follows odata.nextLink, up to the limit

@@ -116,11 +116,10 @@ class MemoryBatch:
         self.pool = replace(pool, allocation_state="resizing", target_dedicated=dedicated, target_spot=spot,
                             resize_errors=())
 
-    def finished_tasks_since(self, since: dt.datetime | None, limit: int | None = None, *,
-                             failed_only: bool = False) -> list[FinishedTask]:
+    def finished_tasks_since(self, since: dt.datetime | None, limit: int | None = None) -> list[FinishedTask]:
         self._job()
-        done = sorted((t for t in self._completed() if (since is None or t.state_time >= since)
-                       and not (failed_only and t.succeeded)), key=lambda t: (t.state_time, t.seq))
+        done = sorted((t for t in self._completed() if since is None or t.state_time >= since),
+                      key=lambda t: (t.state_time, t.seq))
         return [FinishedTask(t.spec.id, t.spec.display_name, t.succeeded, t.exit_code, t.failure_message,
                              t.retry_count + 1, t.state_time, t.state_time, t.spec.env())
                 for t in done[:limit]]
