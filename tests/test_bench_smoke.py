@@ -16,7 +16,8 @@ from tests.support import media_matrix as mm
 
 FIGURES = {
     "scaling": ("p95_wait_vs_formula", "node_minutes_vs_formula", "sparse_node_minutes_vs_formula",
-                   "sparse_p95_wait_vs_formula"),
+                   "sparse_p95_wait_vs_formula", "p95_wait_vs_before", "node_minutes_vs_before",
+                   "memos_node_minutes_vs_before", "sweep_p95_wait_vs_formula", "sweep_node_minutes_vs_formula"),
     "faults": ("dropped", "converted", "failed_with_report", "lost", "duplicated", "unexpected"),
     "pipeline": ("throughput_ratio", "latency_delta_s", "memory_ratio", "requests_10", "requests_5000",
                     "throughput_ratio_stored", "idle_cpu_20000", "latency_20000_s", "floor_ratio_stored",
