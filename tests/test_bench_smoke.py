@@ -31,7 +31,9 @@ FIGURES = {
                   "reconcile_seen_before", "reconcile_seen", "reconcile_seen_7d_inputs",
                   "storage_requests_per_file_before", "storage_requests_per_file", "batch_requests_per_file",
                   "batch_requests_per_s", "batch_requests_per_file_collection", "nodes_d2s_v3_before", "nodes_d2s_v3",
-                  "node_usd_day_before", "node_usd_day", "usd_per_day"),
+                  "node_usd_day_before", "node_usd_day", "usd_per_day", "sim_nodes_before", "sim_nodes",
+                  "sim_steady_nodes_before", "sim_steady_nodes", "sim_node_usd_day_before", "sim_node_usd_day",
+                  "sim_p95_wait_s_before", "sim_p95_wait_s"),
 }
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from shared.domain.scaling import ScalingSettings, decide, observe
 from shared.ports.batch import PoolState
+from tests.support.sim.day_pool import run_day
 from tests.support.sim.pool import OurPolicy, Sim, SimParams, StaticPool
 from tests.support.sim.traces import burst
 from tests.support.sim.workloads import MEMOS, RECORDINGS, VIDEOS, Files, gap_draw
@@ -111,3 +112,12 @@ def test_counting_tasks_on_the_old_pool_asks_for_a_node_per_two_tasks() -> None:
     policy = OurPolicy(ScalingSettings(max_nodes=25, slots_per_node=2), count_slots=False)
     sim.run(trace.horizon, policy)
     assert "resize 10 dedicated" in policy.log[0]  # ceil(40 / (2 x 2))
+
+
+def test_on_the_voice_memo_day_the_pool_settles_at_three_nodes_or_fewer_with_slots() -> None:
+    """A million 2 s memos a day (11.6 a second), an hour from an empty pool: with 8 slots and the policy counting
+    slots the pool settles at 3 nodes or fewer; a slot per vCPU needs at least 6 just to hold the tasks' gaps."""
+    after = run_day(1_000_000, 1.0, slots_per_node=8, vcpus=2, count_slots=True)
+    before = run_day(1_000_000, 1.0, slots_per_node=2, vcpus=2, count_slots=False)
+    assert after.steady_nodes <= 3 and after.steady_p95_wait_s < 5
+    assert before.steady_nodes >= 6
