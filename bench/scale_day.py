@@ -2,7 +2,7 @@
 part stops keeping up (job size, reconcile coverage, node disks), today's constants against the fixes proposed in
 docs/many-files-on-azure.md.
 
-Run: .venv/bin/python -m bench.scale_day   (deterministic; a few seconds; prints figures, asserts nothing)
+Run: .venv/bin/python -m bench.scale_day   (deterministic; about a minute; prints figures, asserts nothing)
      `--smoke`: one simulated hour, fewer probes (for the test suite; its figures differ from the day's)
 
 The model is tests/support/sim/throughput.py; the code's constants (DELETE_BATCH, RECONCILE_BATCH, the schedules,

@@ -1,6 +1,6 @@
 """Scaling benchmark: our policy vs a static pool and Batch's autoscale formula on simulated traces.
 
-Run: .venv/bin/python -m bench.scaling   (deterministic; about a second; prints figures, asserts nothing)
+Run: .venv/bin/python -m bench.scaling   (deterministic; a few minutes; prints figures, asserts nothing)
      `--smoke`: seed 1 only (for the test suite; the figures differ from the five-seed ones)
 
 The pool model and its modelling notes are in tests/support/sim/pool.py, the traces in tests/support/sim/traces.py,
