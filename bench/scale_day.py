@@ -2,7 +2,7 @@
 part stops keeping up (job size, reconcile coverage, node disks), today's constants against the fixes proposed in
 docs/many-files-on-azure.md.
 
-Run: .venv/bin/python -m bench.scale_day   (deterministic; a few seconds; prints figures, asserts nothing)
+Run: .venv/bin/python -m bench.scale_day   (deterministic; about a minute; prints figures, asserts nothing)
      `--smoke`: one simulated hour, fewer probes (for the test suite; its figures differ from the day's)
 
 The model is tests/support/sim/throughput.py; the code's constants (DELETE_BATCH, RECONCILE_BATCH, the schedules,
@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from tests.support.sim.day_pool import DayPool, run_day
 from tests.support.sim.throughput import (
     BEFORE_DELETE_BOUND,
     BEFORE_RETENTION_AZURE_S,
@@ -27,6 +29,7 @@ from tests.support.sim.throughput import (
     nodes_for,
     simulate,
 )
+from tests.support.sim.workloads import GAP_MEDIAN_S, RUNNER_S
 
 # --- Prices (USD, pay-as-you-go list prices, East US; the same table as docs/deploy-azure.md "What it costs"). ----
 PRICE_WRITE_10K = 0.05  # Blob Hot LRS write operations (PutBlob, PutBlock, PutBlockList), per 10,000
@@ -40,11 +43,11 @@ PRICE_D2S_V3_H = 0.096  # standard_d2s_v3 Linux, dedicated, per hour (Batch adds
 SPOT_SHARE_OF_PRICE = 0.20  # Spot: an assumption (~80% off; it varies by region and hour: check the Retail Prices API)
 
 # --- Per-task times on a node (seconds of slot time) -----------------------------------------------------------
-RUNNER_S = 0.055  # the node runner's start-up (CPU), README: cut from ~100 to ~55 ms
 FFMPEG_S = 0.027  # ffmpeg on a 2 s voice memo: 27.1 s for 1,000 files (bench/many_files.py)
 DOWNLOAD_S = 0.030  # Batch agent GETs a 62 kB resource file in-region (assumption: one round trip + transfer)
 UPLOAD_S = 0.050  # Batch agent PUTs a ~50 kB output file (assumption)
-BATCH_OVERHEAD_S = (0.5, 1.0, 2.0)  # Batch's own per-task gap (schedule, start, report); not published: a range
+BATCH_OVERHEAD_S = (0.5, GAP_MEDIAN_S, 2.0)  # Batch's own per-task gap: not published; its range and sources in
+# tests/support/sim/workloads.py
 FUNC_MEMORY_GB = 2.0  # infra/modules/functionapp.bicep instanceMemoryMB: 2048
 SUBMIT_S = 0.15  # one submit on Azure: GetBlobProperties + record GET + PUT + add_task (assumption)
 LOG_BYTES_PER_WRITE = 1300  # a StorageBlobLogs row (docs/deploy-azure.md: ~0.7 GB for ~540,000 writes)
@@ -179,6 +182,27 @@ def main(argv: list[str] | None = None) -> None:
                   f" {cpu:13.0%}")
     print()
 
+    # --- the same day on the simulated pool, under our policy -----------------------------------------------------
+    day_h = load.horizon_s / 3600
+    before_day = run_day(load.files_per_day, day_h, CODE.slots_before, CODE.vcpus, count_slots=False)
+    after_day = run_day(load.files_per_day, day_h, CODE.slots_default, CODE.vcpus, count_slots=True)
+    print(f"The day on the simulated pool under our policy ({day_h:g} h from an empty pool, BATCH_MAX_NODES 25, "
+          f"Batch's gap lognormal median {GAP_MEDIAN_S:g} s, 90% in 0.5-2 s; tests/support/sim/day_pool.py):")
+    print(f"  {'':<44} {'before (2 slots, tasks)':>24} {'after (8 slots, slots)':>24}")
+    settled = f"{after_day.settled_s / 60:.0f} min"
+    rows: list[tuple[str, str, Callable[[DayPool], float]]] = [
+        ("nodes paid for, mean over the run", "{:.1f}", lambda d: d.mean_nodes),
+        (f"nodes paid for, mean after the first {settled}", "{:.1f}", lambda d: d.steady_nodes),
+        ("most nodes asked for", "{:d}", lambda d: d.peak_nodes),
+        ("node cost a day (mean nodes)", "${:.2f}", lambda d: d.mean_nodes * PRICE_D2S_V3_H * 24),
+        ("p95 wait, every file (cold start included)", "{:.1f} s", lambda d: d.p95_wait_s),
+        (f"p95 wait, files after the first {settled}", "{:.2f} s", lambda d: d.steady_p95_wait_s),
+        ("resizes", "{:d}", lambda d: d.resizes),
+    ]
+    for label, fmt, get in rows:
+        print(f"  {label:<44} {fmt.format(get(before_day)):>24} {fmt.format(get(after_day)):>24}")
+    print()
+
     pool = Pool(nodes_before, CODE.slots_before, slot_s)
     now_name = f"now: paced (<= {CODE.max_deletes_per_run}/run), {CODE.retention_azure_s} s"
     policies = {
@@ -308,7 +332,12 @@ def main(argv: list[str] | None = None) -> None:
           f"batch_requests_per_file={batch_fix:.3f} batch_requests_per_s={rate * batch_fix:.1f} "
           f"batch_requests_per_file_collection={batch_collection:.3f} nodes_d2s_v3_before={nodes_before} "
           f"nodes_d2s_v3={nodes_headline} node_usd_day_before={node_usd_day_before:.2f} "
-          f"node_usd_day={node_usd_day:.2f} usd_per_day={usd_day:.2f}")
+          f"node_usd_day={node_usd_day:.2f} usd_per_day={usd_day:.2f} "
+          f"sim_nodes_before={before_day.mean_nodes:.1f} sim_nodes={after_day.mean_nodes:.1f} "
+          f"sim_steady_nodes_before={before_day.steady_nodes:.1f} sim_steady_nodes={after_day.steady_nodes:.1f} "
+          f"sim_node_usd_day_before={before_day.mean_nodes * PRICE_D2S_V3_H * 24:.2f} "
+          f"sim_node_usd_day={after_day.mean_nodes * PRICE_D2S_V3_H * 24:.2f} "
+          f"sim_p95_wait_s_before={before_day.p95_wait_s:.1f} sim_p95_wait_s={after_day.p95_wait_s:.1f}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from tests.support import media_matrix as mm
 
 FIGURES = {
     "scaling": ("p95_wait_vs_formula", "node_minutes_vs_formula", "sparse_node_minutes_vs_formula",
-                   "sparse_p95_wait_vs_formula"),
+                   "sparse_p95_wait_vs_formula", "p95_wait_vs_before", "node_minutes_vs_before",
+                   "memos_node_minutes_vs_before", "sweep_p95_wait_vs_formula", "sweep_node_minutes_vs_formula"),
     "faults": ("dropped", "converted", "failed_with_report", "lost", "duplicated", "unexpected"),
     "pipeline": ("throughput_ratio", "latency_delta_s", "memory_ratio", "requests_10", "requests_5000",
                     "throughput_ratio_stored", "idle_cpu_20000", "latency_20000_s", "floor_ratio_stored",
@@ -30,7 +31,9 @@ FIGURES = {
                   "reconcile_seen_before", "reconcile_seen", "reconcile_seen_7d_inputs",
                   "storage_requests_per_file_before", "storage_requests_per_file", "batch_requests_per_file",
                   "batch_requests_per_s", "batch_requests_per_file_collection", "nodes_d2s_v3_before", "nodes_d2s_v3",
-                  "node_usd_day_before", "node_usd_day", "usd_per_day"),
+                  "node_usd_day_before", "node_usd_day", "usd_per_day", "sim_nodes_before", "sim_nodes",
+                  "sim_steady_nodes_before", "sim_steady_nodes", "sim_node_usd_day_before", "sim_node_usd_day",
+                  "sim_p95_wait_s_before", "sim_p95_wait_s"),
 }
 
 

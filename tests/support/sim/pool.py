@@ -4,8 +4,17 @@ Modelling choices (the same for every policy unless a controller says otherwise)
 
 * A resize that adds nodes bills each new node from the request. The node is allocated
   `allocation_s` later (240 s) and then runs the start task (`start_task_s`, 90 s for apt-get
-  install ffmpeg) before it takes work. `slots_per_node` tasks run on a node at once (2 by default: one per
-  vCPU of the default standard_d2s_v3, as BATCH_SLOTS_PER_NODE defaults to).
+  install ffmpeg) before it takes work.
+* Slots, as Batch has them: a node has `slots_per_node` slots (taskSlotsPerNode) and `vcpus` cores; a task asks
+  for `required_slots` from its input's size (shared.domain.task_slots, the code's own rule) and starts on a node
+  only when that many are free. It holds them for Batch's per-task gap (half before its work: scheduling and the
+  resource-file download; half after: the output upload and state report; no core) and its work (one core). A
+  node's cores serve waiting work first come first served (the total a core does is the same as an OS's sharing;
+  only the order differs). The defaults (2 slots, 2 vCPUs: one slot per vCPU, standard_d2s_v3 before issue 29)
+  give every task one slot and a core of its own. Files, gaps and their sources: tests/support/sim/workloads.py.
+* Scheduling: the queue is first come first served, but a task that fits no node's free slots lets a later one
+  that fits go first (Batch fills free slots; it documents no head-of-line blocking); nodes are filled in turn
+  (nodeFillType pack, as shared/adapters/batch/azure_pool.py sets).
 * The pool's allocation state is "resizing" while any requested node is not yet allocated, or any
   node picked for removal is still finishing its task; otherwise "steady". (Batch reports steady
   once the VMs exist, while start tasks may still run; the model does the same.)
@@ -13,8 +22,8 @@ Modelling choices (the same for every policy unless a controller says otherwise)
   allocated, then still starting, then idle, newest first; busy nodes finish their task and then
   go. A removed node stops billing the moment it goes (deallocation time is not billed).
   A grow while busy nodes are on their way out takes those back first.
-* Tasks are queued FIFO and start the moment a ready node is free (no scheduling latency, and the
-  submit path adds the task the moment the file lands: the same for every policy).
+* Tasks start the moment a ready node has their slots free (the scheduling latency is part of the gap), and the
+  submit path adds the task the moment the file lands: the same for every policy.
 * No failures, quotas or Spot preemption: every policy gets every node it asks for, and nodes are
   dedicated (the benchmark's settings use no Spot).
 * Policies act on control events at fixed times: the static pool never; Batch's formula at its
@@ -29,7 +38,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,7 +50,9 @@ from shared.domain.scaling import (
     typical_gap,
     work_seen,
 )
+from shared.domain.task_slots import required_slots
 from shared.ports.batch import PoolState
+from tests.support.sim.workloads import GAP_MEDIAN_S, GAP_SIGMA, VIDEOS, Files, gap_draw
 
 # Event priorities at the same instant: tasks finish, nodes become ready, files land, controllers act.
 _DONE, _READY, _ARRIVAL, _CONTROL = 0, 1, 2, 3
@@ -54,9 +65,10 @@ class SimParams:
     allocation_s: float = 240.0
     start_task_s: float = 90.0
     max_nodes: int = 25
-    task_median_s: float = 30.0
-    task_sigma: float = 0.6
     slots_per_node: int = 2
+    vcpus: int = 2
+    gap_median_s: float = GAP_MEDIAN_S  # Batch's per-task gap; 0: none
+    gap_sigma: float = GAP_SIGMA
 
 
 @dataclass
@@ -66,15 +78,20 @@ class Node:
     allocated: float
     ready: float
     released: float | None = None
-    busy: int = 0  # tasks running on it (at most slots_per_node)
+    busy: int = 0  # slots its running tasks hold (at most slots_per_node)
+    tasks: int = 0  # tasks running on it
     leaving: bool = False
+    cores_free: int = 0
+    core_queue: deque[Task] = field(default_factory=deque)  # tasks past their first gap waiting for a core
 
 
 @dataclass
 class Task:
     id: int
     arrival: float
-    duration: float
+    work: float  # core seconds
+    gap: float  # Batch's per-task gap: slots held, no core
+    slots: int  # requiredSlots
     start: float | None = None
     done: float | None = None
 
@@ -93,11 +110,16 @@ class Result:
 class Sim:
     """The pool, its queue and the event loop; a controller decides sizes through `resize`."""
 
-    def __init__(self, params: SimParams, arrivals: tuple[float, ...], seed: int) -> None:
+    def __init__(self, params: SimParams, arrivals: tuple[float, ...], seed: int, files: Files = VIDEOS) -> None:
         self.params = params
-        rng = random.Random(f"tasks-{seed}")
-        mu = math.log(params.task_median_s)
-        self.tasks = [Task(i, t, rng.lognormvariate(mu, params.task_sigma)) for i, t in enumerate(arrivals)]
+        rng, gaps = random.Random(f"tasks-{seed}"), random.Random(f"gaps-{seed}")
+        self.tasks = []
+        for i, t in enumerate(arrivals):
+            work, size = files.draw(rng)
+            slots = required_slots(size, params.slots_per_node, params.vcpus)
+            self.tasks.append(Task(i, t, work, gap_draw(gaps, params.gap_median_s, params.gap_sigma), slots))
+        self.queued_slots = 0
+        self.queued_sizes: Counter[int] = Counter()  # queued tasks by the slots they ask for
         self.nodes: list[Node] = []
         self.target = 0
         self.queue: deque[Task] = deque()
@@ -134,29 +156,61 @@ class Sim:
 
     def _arrive(self, task: Task, t: float) -> None:
         self.queue.append(task)
+        self.queued_slots += task.slots
+        self.queued_sizes[task.slots] += 1
         if self.on_arrival is not None:
             self.on_arrival(t)
 
+    def _want_core(self, node: Node, task: Task, t: float) -> None:
+        if node.cores_free > 0:
+            node.cores_free -= 1
+            self.at(t + task.work, _DONE, lambda t, node=node, task=task: self._computed(node, task, t))
+        else:
+            node.core_queue.append(task)
+
+    def _computed(self, node: Node, task: Task, t: float) -> None:
+        if node.core_queue:  # the core goes to the next task waiting for one
+            nxt = node.core_queue.popleft()
+            self.at(t + nxt.work, _DONE, lambda t, node=node, task=nxt: self._computed(node, task, t))
+        else:
+            node.cores_free += 1
+        self.at(t + task.gap / 2, _DONE, lambda t, node=node, task=task: self._finish(node, task, t))
+
     def _finish(self, node: Node, task: Task, t: float) -> None:
         task.done = t
-        node.busy -= 1
+        node.busy -= task.slots
+        node.tasks -= 1
         self.finished += 1
-        if node.leaving and node.busy == 0:
+        if node.leaving and node.tasks == 0:
             node.released = t
+
+    def _start(self, node: Node, task: Task, t: float) -> None:
+        task.start = t
+        node.busy += task.slots
+        node.tasks += 1
+        self.queued_slots -= task.slots
+        self.queued_sizes[task.slots] -= 1
+        self.at(t + task.gap / 2, _DONE, lambda t, node=node, task=task: self._want_core(node, task, t))
 
     def _dispatch(self, t: float) -> None:
         if not self.queue:
             return
         slots = max(self.params.slots_per_node, 1)
-        for node in self.nodes:
-            while self.queue and node.released is None and not node.leaving and node.busy < slots \
-                    and node.ready <= t:
-                task = self.queue.popleft()
-                task.start = t
-                node.busy += 1
-                self.at(t + task.duration, _DONE, lambda t, node=node, task=task: self._finish(node, task, t))
-            if not self.queue:
-                return
+        ready = [n for n in self.nodes if n.released is None and not n.leaving and n.ready <= t and n.busy < slots]
+        smallest = min((k for k, v in self.queued_sizes.items() if v > 0), default=slots)
+        if not ready or max(slots - n.busy for n in ready) < smallest:
+            return  # nothing queued fits anywhere (the common case under load: no scan)
+        skipped: list[Task] = []
+        while self.queue and ready:
+            task = self.queue.popleft()
+            node = next((n for n in ready if slots - n.busy >= task.slots), None)
+            if node is None:
+                skipped.append(task)  # fits no node now; a later task that fits goes first
+                continue
+            self._start(node, task, t)
+            if node.busy >= slots:
+                ready.remove(node)
+        self.queue.extendleft(reversed(skipped))
 
     # --- what Batch would report --------------------------------------------------------------
     def alive(self) -> list[Node]:
@@ -172,6 +226,9 @@ class Sim:
         return "steady"
 
     def running(self) -> int:
+        return sum(n.tasks for n in self.nodes if n.released is None)
+
+    def running_slots(self) -> int:
         return sum(n.busy for n in self.nodes if n.released is None)
 
     def pending(self) -> int:
@@ -182,7 +239,7 @@ class Sim:
     def add_ready_nodes(self, count: int, t: float) -> None:
         """Nodes that exist and have started already (the static pool before the trace begins)."""
         for _ in range(count):
-            self.nodes.append(Node(len(self.nodes), t, t, t))
+            self.nodes.append(Node(len(self.nodes), t, t, t, cores_free=self.params.vcpus))
         self.target += count
 
     def resize(self, target: int, t: float) -> None:
@@ -200,7 +257,7 @@ class Sim:
                     want -= 1
             for _ in range(want):
                 alloc = t + self.params.allocation_s
-                node = Node(len(self.nodes), t, alloc, alloc + self.params.start_task_s)
+                node = Node(len(self.nodes), t, alloc, alloc + self.params.start_task_s, cores_free=self.params.vcpus)
                 self.nodes.append(node)
                 self.at(node.ready, _READY, lambda t: None)  # wake the dispatcher when it is ready
         elif target < len(members):
@@ -211,12 +268,12 @@ class Sim:
                     return 0, -n.requested
                 if n.ready > t:
                     return 1, -n.requested
-                if n.busy == 0:
+                if n.tasks == 0:
                     return 2, -n.requested
                 return 3, -n.requested
 
             for node in sorted(members, key=rank)[:drop]:
-                if node.busy == 0:
+                if node.tasks == 0:
                     node.released = t
                 else:
                     node.leaving = True
@@ -309,8 +366,9 @@ class OurPolicy(Controller):
     """
 
     def __init__(self, settings: ScalingSettings, tick_s: float = 60.0, phase_s: float = 30.0,
-                 nudge: bool = False, nudge_delay_s: float = 0.0) -> None:
+                 nudge: bool = False, nudge_delay_s: float = 0.0, count_slots: bool = True) -> None:
         self.settings, self.tick_s, self.phase_s, self.nudge = settings, tick_s, phase_s, nudge
+        self.count_slots = count_slots  # read taskSlotCounts (issue 29) or count tasks, a slot each (before)
         self.nudge_delay_s = nudge_delay_s
         self.nudge_pending = False
         self.finished_seen = 0
@@ -328,7 +386,8 @@ class OurPolicy(Controller):
     def _decide(self, t: float) -> None:
         sim = self.sim
         # The same bookkeeping as the monitor (shared.usecases.monitor.tick.monitor_tick), from the same helpers.
-        demand = observe(len(sim.queue), sim.running(), sim.finished, self.finished_seen)
+        slots = (sim.queued_slots, sim.running_slots()) if self.count_slots else (None, None)
+        demand = observe(len(sim.queue), sim.running(), sim.finished, self.finished_seen, *slots)
         self.finished_seen = sim.finished
         known = len(sim.queue) + sim.running() + sim.finished
         self.arrivals = learn_arrivals(self.arrivals, t, known - self.known)

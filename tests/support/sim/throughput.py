@@ -43,6 +43,7 @@ from shared.usecases.monitor.renewal import RENEW_BATCH, RENEW_MARGIN_SECONDS
 from shared.usecases.reconcile import PAGE_SIZE as RECONCILE_PAGE
 from shared.usecases.reconcile import PASS_SECONDS as RECONCILE_PASS_S
 from shared.usecases.reconcile import run_size
+from tests.support.sim.workloads import MEMO_BYTES
 
 REPO = Path(__file__).resolve().parents[3]
 FUNCTIONAPP_BICEP = REPO / "infra" / "modules" / "functionapp.bicep"
@@ -77,7 +78,6 @@ def bicep_param_default(name: str) -> str:
     return m.group(1).strip("'")
 
 
-MEMO_BYTES = 62_000  # a 2 s voice memo MP4 (docs/many-files-on-azure.md)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,15 @@
-"""The benchmark's arrival traces: burst, trickle, office day and Poisson (deterministic for a seed)."""
+"""The benchmark's arrival traces: burst, trickle, office day, Poisson and a steady rate (deterministic for a seed).
+
+A trace's files are videos (30 s conversions) unless it says otherwise: tests/support/sim/workloads.py.
+"""
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from tests.support.sim.workloads import VIDEOS, Files
 
 
 @dataclass(frozen=True)
@@ -14,6 +19,11 @@ class Trace:
     name: str
     arrivals: tuple[float, ...]
     horizon: float
+    files: Files = VIDEOS
+
+    def of(self, files: Files, name: str | None = None) -> Trace:
+        """The same arrivals, of other files."""
+        return replace(self, files=files, name=name or f"{self.name}, {files.name}")
 
 
 def burst(files: int = 200, hours: float = 2.0) -> Trace:
@@ -46,3 +56,9 @@ def poisson(seed: int, mean_gap_s: float, hours: float = 8.0) -> Trace:
     while (t := t + rng.expovariate(1 / mean_gap_s)) < span:
         times.append(t)
     return Trace("poisson", tuple(times), span)
+
+
+def steady(files_per_day: float, hours: float) -> Trace:
+    """Files landing at a constant rate (`files_per_day` / 86,400 a second), evenly spaced, for `hours`."""
+    gap = 86400.0 / files_per_day
+    return Trace("steady", tuple(i * gap for i in range(int(hours * 3600 / gap))), hours * 3600)
