@@ -21,6 +21,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from devhost.azurite import REPO
 from devhost.local_pipeline import LocalPipeline, Outcome
 from devhost.media import duration, make_mp4
+from devhost.outcome_feed import human_size
 from mp3pipe.drop import collect_files, skipped_line
 from mp3pipe.fetch import LOG_SUFFIX, log_of
 from shared.domain import naming
@@ -40,16 +41,6 @@ def samples(folder: Path) -> Path:
     return folder
 
 
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Convert MP4s to MP3s through the local mp3pipe pipeline.")
     parser.add_argument("--input", type=Path, help="folder of MP4s to drop (default: generated samples)")
@@ -67,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         pipe.check_settings()  # before anything starts: a bad setting is named here, not in the host's log
     except SettingsError as exc:
         console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    busy = pipe.running_host()
+    if busy is not None:
+        console.print(f"a local pipeline (make serve, pid {busy}) already runs on the state folder {args.state}: "
+                      "stop it (Ctrl-C), drop into it with `.venv/bin/python -m mp3pipe drop FOLDER`, or give "
+                      "make run another STATE=folder", style="red", markup=False, highlight=False, soft_wrap=True)
         return 2
     source = args.input or samples(args.state / "samples")
     if not source.is_dir():
