@@ -126,6 +126,25 @@ class LocalPipeline:
             time.sleep(0.05)
         return False
 
+    def running_host(self) -> int | None:
+        """The pid of a live local host (another `make serve` or `make run`) that owns this state folder, from its
+        discovery file; None when there is none or its process is gone (a crash leaves a stale file)."""
+        info = self.notifier.host_info() or {}
+        pid = info.get("pid")
+        if not isinstance(pid, int) or (self.host is not None and pid == self.host.pid):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid  # alive, another user's
+        try:  # a reused pid is not our host
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return pid  # no /proc (macOS): trust the live pid
+        return pid if b"devhost.host" in cmdline else None
+
     def start_host(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
         self._log_offset = log.tell()

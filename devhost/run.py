@@ -16,10 +16,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from azure.core.exceptions import ResourceNotFoundError
+
 from devhost.azurite import REPO
 from devhost.local_pipeline import LocalPipeline, Outcome
 from devhost.media import duration, make_mp4
-from mp3pipe.drop import collect_files
+from devhost.outcome_feed import human_size
+from mp3pipe.drop import collect_files, skipped_line
+from mp3pipe.fetch import LOG_SUFFIX, log_of
 from shared.domain import naming
 from shared.settings import SettingsError
 
@@ -35,16 +39,6 @@ def samples(folder: Path) -> Path:
     if SHARED_SAMPLE.exists():
         shutil.copyfile(SHARED_SAMPLE, folder / "LowPriVMs-4.mp4")
     return folder
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,13 +59,23 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
         return 2
+    busy = pipe.running_host()
+    if busy is not None:
+        console.print(f"a local pipeline (make serve, pid {busy}) already runs on the state folder {args.state}: "
+                      "stop it (Ctrl-C), drop into it with `.venv/bin/python -m mp3pipe drop FOLDER`, or give "
+                      "make run another STATE=folder", style="red", markup=False, highlight=False, soft_wrap=True)
+        return 2
     source = args.input or samples(args.state / "samples")
     if not source.is_dir():
         console.print(f"[red]INPUT={source} is not a folder[/red]")
         return 2
-    files = collect_files([source])
+    skipped: list[str] = []
+    files = collect_files([source], skipped)
+    say_skipped = (lambda: console.print(skipped_line(skipped), style="yellow", markup=False, highlight=False,
+                                         soft_wrap=True)) if skipped else (lambda: None)
     if not files:
-        console.print(f"[yellow]no input files (.mp4, .mov, .m4a...) under {source}[/yellow]")
+        console.print(f"[yellow]no input files ({' '.join(naming.INPUT_SUFFIXES)}) under {source}[/yellow]")
+        say_skipped()
         return 0
     console.print(f"mp3pipe: {len(files)} file(s) from {source}; state in {args.state}")
     started = time.monotonic()
@@ -103,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         f"converted={kinds.count('converted')} failed={kinds.count('failed')} "
         f"pending={kinds.count('pending')} output={args.output}"
     )
+    say_skipped()
     if "pending" in kinds:
         return 2
     return 1 if "failed" in kinds else 0
@@ -165,8 +170,20 @@ class Fetcher:
             path = self.dest / naming.report_name(name)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(o.report, indent=2, ensure_ascii=False))
+            self._bring_log(o.report, path)
             return path
         return None
+
+    def _bring_log(self, report: dict[str, Any], path: Path) -> None:
+        """The failed task's stderr.txt beside its report (a.error.json -> a.stderr.txt), as `mp3pipe fetch` does."""
+        log = log_of(report)
+        if log is None:
+            return
+        try:
+            self.pipe.download(self.pipe.output_container, log,
+                               path.with_name(path.name[: -len(naming.REPORT_SUFFIX)] + LOG_SUFFIX))
+        except ResourceNotFoundError:
+            pass  # a rejected input never ran: no log
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from devhost.azurite import REPO, SAVE_SECONDS, Azurite
 from devhost.local_pipeline import LocalPipeline
+from devhost.outcome_feed import OutcomeFeed
+from shared.domain import naming
 from shared.settings import SettingsError
 
 WINDOW = 60.0  # deaths counted over this many seconds
@@ -126,6 +128,12 @@ class Supervisor:
         self.azurite.stop(timeout=STOP_GRACE)
 
 
+def _follow(feed: OutcomeFeed, stop: threading.Event) -> None:
+    """One line per outcome the host logs, until Ctrl-C."""
+    while not stop.wait(0.5):
+        feed.poll()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run Azurite and the local Functions stand-in until Ctrl-C.")
     parser.add_argument("--port", type=int, default=10000, help="Azurite blob port (10000 = UseDevelopmentStorage)")
@@ -147,12 +155,16 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     supervisor = Supervisor(pipe, azurite, max_restarts=args.max_restarts,
                             say=lambda line: print(line, flush=True))
+    feed = OutcomeFeed(pipe.log_path, pipe.state_dir / "batch", pipe.value("BATCH_JOB_ID"),
+                       say=lambda line: print(line, flush=True))
+    threading.Thread(target=_follow, args=(feed, stop), daemon=True, name="outcomes").start()
     try:
         azurite.start()
         pipe.start()
         print(f"Azurite blob endpoint: http://127.0.0.1:{args.port}/devstoreaccount1", flush=True)
-        print(f"Drop .mp4 files into container '{pipe.input_container}'; MP3s and reports appear in "
-              f"'{pipe.output_container}'. Host log: {pipe.log_path}. Ctrl-C stops.", flush=True)
+        print(f"Drop inputs ({' '.join(naming.INPUT_SUFFIXES)}) into container '{pipe.input_container}' (e.g. "
+              f"`.venv/bin/python -m mp3pipe drop FOLDER`); MP3s and reports appear in '{pipe.output_container}', "
+              f"one line here per outcome. Host log: {pipe.log_path}. Ctrl-C stops.", flush=True)
         code = supervisor.run(stop)
     except RuntimeError as exc:  # Azurite would not start
         print(f"could not start: {exc}", file=sys.stderr)

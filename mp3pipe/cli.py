@@ -32,7 +32,6 @@ from mp3pipe import errors
 from mp3pipe.help_style import Command
 from mp3pipe.help_style import Group as HelpGroup
 from mp3pipe.status_view import OpenFiles, render
-from shared.domain import naming
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, cls=HelpGroup, pretty_exceptions_enable=False,
                   rich_markup_mode="markdown",
@@ -116,17 +115,16 @@ def drop(
     output: OutputOption = Output.table,
 ) -> None:
     """Upload inputs (.mp4, .mov, .m4a...) to the input container, in blocks, several at a time, with a progress bar."""
-    from mp3pipe.drop import Dropper, collect_files
+    from mp3pipe.drop import Dropper, collect_files, skipped_line
     from mp3pipe.eventgrid import Notifier
 
+    skipped: list[str] = []
     try:
-        files = collect_files(paths)
+        files = collect_files(paths, skipped)
     except FileNotFoundError as exc:
         raise errors.CliError(f"{exc}: give input files or folders that exist") from None
-    skipped = [n for n in files if not naming.is_input(n)]
-    for name in skipped:
-        console.print(f"[yellow]skipping {escape(name)}: not one of {', '.join(naming.INPUT_SUFFIXES)}[/yellow]")
-        files.pop(name)
+    if skipped:
+        progress_console.print(f"[yellow]{escape(skipped_line(skipped))}[/yellow]", soft_wrap=True)
     deps = _deps()
     container = deps.settings.input_container
     prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""

@@ -11,24 +11,35 @@ from mp3pipe.eventgrid import Notifier
 from shared.adapters.storage import BlobStorage
 from shared.domain import naming
 
+SKIPPED_SHOWN = 10  # names listed in the "skipped" line; the rest are counted
 
-def collect_files(paths: list[Path]) -> dict[str, Path]:
+
+def collect_files(paths: list[Path], skipped: list[str] | None = None) -> dict[str, Path]:
     """Blob name -> local file: a file by its own name, a folder's inputs (naming.INPUT_SUFFIXES) by their
-    '/'-separated path inside it.
+    '/'-separated path inside it. Files that are not inputs are left out, their names appended to `skipped`.
 
     Raises FileNotFoundError naming a path that is neither a file nor a folder.
     """
     files: dict[str, Path] = {}
     for path in paths:
-        if path.is_dir():
-            for p in sorted(path.rglob("*")):
-                if p.is_file() and naming.is_input(p.name):
-                    files[p.relative_to(path).as_posix()] = p
-        elif path.is_file():
-            files[path.name] = path
-        else:
+        found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        if not path.is_dir() and not path.is_file():
             raise FileNotFoundError(f"{path}: no such file or folder")
+        for p in found:
+            name = p.relative_to(path).as_posix() if path.is_dir() else p.name
+            if naming.is_input(p.name):
+                files[name] = p
+            elif skipped is not None:
+                skipped.append(name)
     return files
+
+
+def skipped_line(names: list[str]) -> str:
+    """One line saying which files were left out and why: `skipped 2 files: not an input (.mp4 ...): a.txt, b.mkv`."""
+    shown = ", ".join(names[:SKIPPED_SHOWN]) + (f" and {len(names) - SKIPPED_SHOWN} more"
+                                                  if len(names) > SKIPPED_SHOWN else "")
+    return (f"skipped {len(names)} file{'s' if len(names) != 1 else ''}: not an input "
+            f"({' '.join(naming.INPUT_SUFFIXES)}): {shown}")
 
 
 class Dropper:

@@ -41,3 +41,35 @@ def test_input_and_output_folders_keep_structure_and_a_failure_exits_1(tmp_path)
     report = json.loads((out / "nested" / "broken.error.json").read_text())
     assert report["input"] == "nested/broken.mp4" and "the input is not an MP4" in report["reason"]
     assert not (out / "notes.mp3").exists()
+    assert "skipped 1 file: not an input (.mp4 .m4v .mov .m4a .3gp): notes.txt" in result.stdout
+    # The failed task's log comes back beside its report, as `mp3pipe fetch` brings it.
+    assert "Invalid data found when processing input" in (out / "nested" / "broken.stderr.txt").read_text()
+
+
+def make_run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`make run` itself (setup taken as done: `-o setup`; the shared venv is already installed)."""
+    return subprocess.run(["make", "--no-print-directory", "-o", "setup", "run", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**__import__("os").environ, "COLUMNS": "160"})
+
+
+def test_make_run_succeeds_when_files_failed_with_reports_and_says_what_it_skipped(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    make_mp4(src / "good.mp4", 2.0)
+    (src / "broken.mp4").write_bytes(b"not a video")
+    (src / "notes.txt").write_text("not a video either")
+    (src / "clip.mkv").write_bytes(b"matroska")
+    result = make_run(f"INPUT={src}", f"OUTPUT={out}", f"STATE={tmp_path / 'state'}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "converted=1 failed=1 pending=0" in result.stdout
+    assert re.search(r"broken\.mp4 .* failed: the input is not an MP4", result.stdout)
+    assert "skipped 2 files: not an input (.mp4 .m4v .mov .m4a .3gp): clip.mkv, notes.txt" in result.stdout
+    assert "Error" not in result.stderr  # no `make: *** [run] Error 1`
+    assert (out / "good.mp3").exists() and (out / "broken.error.json").exists()
+    assert (out / "broken.stderr.txt").exists()
+
+
+def test_make_run_fails_with_2_when_the_pipeline_cannot_run(tmp_path):
+    result = make_run(f"INPUT={tmp_path / 'missing'}", f"STATE={tmp_path / 'state'}", timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "is not a folder" in result.stdout

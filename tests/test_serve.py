@@ -146,3 +146,33 @@ def test_a_service_that_keeps_dying_stops_the_command_with_a_clear_message(tmp_p
     assert "the local host keeps dying (6 times within 60 s" in out
     assert re.findall(r"the local host [^;]*; restarted it after ([\d.]+) s", out) == ["0.5", "1", "2", "4", "8"]
     assert f"cannot listen on 127.0.0.1:{s.events_port}" in out
+
+
+def test_serve_prints_one_line_per_outcome(serve, media):
+    s = serve
+    s.client.drop("talks/good.mp4", media["tone"])
+    s.client.drop("broken.mp4", b"not a video at all")
+    s.client.drop("talks/good.mov", media["tone"])  # maps to the MP3 good.mp4 owns: rejected
+    converted = re.compile(r"converted talks/good\.mp4 -> talks/good\.mp3 \([\d.]+ KB, [\d.]+ s\)")
+    assert wait_until(lambda: s.said("failed broken.mp4: the input is not an MP4") and s.said("rejected talks/good.mov")
+                      and any(converted.fullmatch(line) for line in s.lines), 120), s.lines
+    assert s.said("talks/good.mp4") == 2  # rejected good.mov names its owner; converted once, said once
+
+
+def test_make_run_refuses_the_state_folder_of_a_running_serve(serve, media, tmp_path):
+    s = serve
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.mp4").write_bytes(media["tone"].read_bytes())
+    result = subprocess.run([sys.executable, "-m", "devhost.run", "--input", str(src), "--output",
+                             str(tmp_path / "out"), "--state", str(s.state)], cwd=REPO, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "COLUMNS": "300"})
+    assert result.returncode == 2, result.stdout + result.stderr
+    said = result.stdout.strip()
+    assert said.startswith("a local pipeline (make serve, pid ") and said.count("\n") == 0, said
+    assert "mp3pipe drop FOLDER" in said and "STATE=" in said
+    # The running service is untouched: its discovery file stays, and a drop is taken by its event at once.
+    assert (s.state / "host.json").exists()
+    etag = s.client.drop("after-run.mp4", media["tone"])
+    assert {n: o.kind for n, o in s.client.wait({"after-run.mp4": etag}, timeout=30).items()} == {
+        "after-run.mp4": "converted"}

@@ -54,7 +54,9 @@ def _deliver(deps: Deps, cloud: dict[str, Any]) -> bool:
             log_event("outcome-event-held", logging.WARNING, id=cloud["id"], name=name, error=str(exc))
             deps.storage.set_metadata(s.state_container, outbox_path(cloud), {TRIED: "1"})
             return False
-        log_event("outcome-event", id=cloud["id"], name=name, outcome=cloud["data"]["outcome"])
+        data = cloud["data"]
+        log_event("outcome-event", id=cloud["id"], name=name, outcome=data["outcome"], task_id=data.get("task_id"),
+                  bytes=(data.get("output") or {}).get("bytes"), reason=data.get("reason"))
     else:
         log_event("outcome-event-dropped", id=cloud["id"], name=name, why="its outcome was not recorded")
     deps.storage.delete_if_exists(s.state_container, outbox_path(cloud))
