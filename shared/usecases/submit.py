@@ -38,8 +38,9 @@ def submit_triggered(client: BlobLike, deps: Deps) -> SubmitResult:
     return submit_blob(deps.storage.blob(client.container_name, client.blob_name), deps)
 
 
-def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
-    """Plan and add one conversion task for this blob version; the same version twice makes one task."""
+def submit_blob(blob: BlobLike, deps: Deps, *, preset: str | None = None) -> SubmitResult:
+    """Plan and add one conversion task for this blob version; the same version twice makes one task. `preset`:
+    the one a renewed task was planned with (its folders' settings are read only when None)."""
     started = time.perf_counter()
     name = blob.blob_name
     s = deps.settings
@@ -61,7 +62,7 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
         )
         return _rejected(deps, blob, props.last_modified, etag, str(exc), report, s.ffmpeg_preset)
     try:
-        preset = settings_for(deps, name).preset  # its folders' _mp3pipe.json, else FFMPEG_PRESET
+        preset = preset or settings_for(deps, name).preset  # its folders' _mp3pipe.json, else FFMPEG_PRESET
     except BadFolderSettings as exc:  # fails rather than converts with settings the folder did not ask for
         report = write_report(deps, name, etag, task_id=None, exit_code=None, reason=str(exc), stderr_tail="",
                               attempts=0)
