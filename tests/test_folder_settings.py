@@ -9,19 +9,17 @@ import json
 import re
 import shlex
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from devhost.azurite import Azurite
 from devhost.local_pipeline import LocalPipeline
 from localbatch.process import find_ffmpeg
 from shared.domain import folder_settings, naming
 from tests.conftest import isolated
-from tests.support.batch_standin import BatchStandin, iso
+from tests.support.batch_standin import iso
 from tests.support.media import held_seconds
-from tests.test_monitor_requests import World, make_world, submit
+from tests.test_batch_behaviours import world  # noqa: F401 - the fixture: pool and job on the stand-in
+from tests.test_monitor_requests import World, submit
 
 pytest_plugins = ["tests.support.batch_fixtures"]
 
@@ -90,19 +88,12 @@ def test_folders_convert_with_their_presets_and_a_bad_file_fails_its_folder(azur
 # -- through the Azure adapter ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def world(azurite: Azurite, batch_standin: BatchStandin) -> Iterator[World]:
-    w = make_world(azurite, batch_standin, BATCH_MAX_NODES="10")
-    w.tick()  # creates pool and job
-    yield w
-    w.deps.gateway.close()  # type: ignore[attr-defined]
-
-
 def put_settings(w: World, folder: str, body: bytes | dict[str, object]) -> None:
     w.deps.storage.upload_bytes(w.settings.input_container, folder + folder_settings.FILE_NAME, settings_file(body))
 
 
-def test_the_tasks_command_line_carries_its_folders_preset_and_a_renewal_keeps_it(world: World) -> None:
+def test_the_tasks_command_line_carries_its_folders_preset_and_a_renewal_keeps_it(
+        world: World) -> None:  # noqa: F811 - the fixture imported above
     job = world.settings.job_id
     put_settings(world, "pod/", {"preset": "podcast"})
     put_settings(world, "pod/loud/", {"preset": "high"})
