@@ -228,7 +228,7 @@ def test_a_failed_task_is_reported_once_across_two_ticks(world: World) -> None:
     name = "videos/2024/clip one.mp4"
     task_id, etag = submit(world, name)
     env = {e["name"]: e["value"] for e in world.standin.tasks[world.settings.job_id][task_id]["environmentSettings"]}
-    assert env == {"MP3PIPE_INPUT_BLOB": name, "MP3PIPE_INPUT_ETAG": etag}
+    assert env == {"MP3PIPE_INPUT_BLOB": name, "MP3PIPE_INPUT_ETAG": etag, "MP3PIPE_PRESET": "standard"}
     finished = START - dt.timedelta(seconds=30)
     fail(world, task_id, finished)
 

@@ -43,6 +43,7 @@ def test_a_missing_blob_reads_as_none_everywhere(storage: Storage) -> None:
     assert storage.etag_of(box, "nope.json") is None
     assert storage.last_modified_of(box, "nope.json") is None
     assert storage.read_tail(box, "nope.txt") is None
+    assert storage.read_head(box, "nope.json", 10) is None
     assert storage.properties(storage.blob(box, "nope.mp4")) is None
     assert storage.delete_if_exists(box, "nope.json") is False
     assert list(storage.list_blobs(box)) == []
@@ -148,6 +149,15 @@ def test_tails_are_the_last_bytes_of_a_text_blob(storage: Storage) -> None:
     assert storage.read_tail(box, "logs/stderr.txt", 6) == "\ufffdcode\n"  # a character cut in two is replaced
     storage.upload_bytes(box, "logs/empty.txt", b"")  # type: ignore[attr-defined]
     assert storage.read_tail(box, "logs/empty.txt") == ""
+
+
+def test_heads_are_the_first_bytes_of_a_blob_however_short(storage: Storage) -> None:
+    box = c(storage)
+    storage.upload_bytes(box, "f/_mp3pipe.json", b'{"preset": "podcast"}')  # type: ignore[attr-defined]
+    assert storage.read_head(box, "f/_mp3pipe.json", 1024) == b'{"preset": "podcast"}'
+    assert storage.read_head(box, "f/_mp3pipe.json", 10) == b'{"preset":'
+    storage.upload_bytes(box, "f/empty.json", b"")  # type: ignore[attr-defined]
+    assert storage.read_head(box, "f/empty.json", 10) == b""
 
 
 def test_node_urls_name_the_blob_and_sign_for_the_ttl_only_what_a_task_needs(storage: Storage) -> None:

@@ -347,10 +347,11 @@ def test_a_task_running_in_a_live_host_is_not_taken_over_by_a_second_process(tmp
             probe.close()
 
 
-def test_a_first_drop_costs_two_storage_requests_and_a_second_version_reads_its_record(deps, media):
+def test_a_first_drop_costs_three_storage_requests_and_a_second_version_reads_its_record(deps, media):
     """What a file costs in storage requests (billed per request in Azure): a name never seen is one listing of the
-    names beside it (its own properties, and any rival input mapping to its MP3) and one create of its record
-    (If-None-Match: *), no read of a record that is not there; an overwrite, whose
+    names beside it (its own properties, and any rival input mapping to its MP3), one read of its folder's settings
+    file per folder level (here the root's: one) and one create of its record (If-None-Match: *), no read of a
+    record that is not there; an overwrite, whose
     record exists, reads it and replaces it conditionally (and clears the older version's report)."""
     from azure.storage.blob import BlobServiceClient
 
@@ -369,13 +370,15 @@ def test_a_first_drop_costs_two_storage_requests_and_a_second_version_reads_its_
     client = deps.storage.blob(s.input_container, "first.mp4")
     sent.clear()
     assert submit_blob(client, deps).status == "submitted"
-    assert sent == [("GET", s.input_container, ""), ("PUT", s.state_container, "if-none-match")]
+    assert sent == [("GET", s.input_container, ""), ("GET", s.input_container, ""),
+                    ("PUT", s.state_container, "if-none-match")]
     sent.clear()
     _upload(deps, "first.mp4", media["tone_long"].read_bytes())
     sent.clear()
     assert submit_blob(client, deps).status == "submitted"
-    assert sent[:3] == [("GET", s.input_container, ""), ("PUT", s.state_container, "if-none-match"),
+    assert sent[:4] == [("GET", s.input_container, ""), ("GET", s.input_container, ""),
+                        ("PUT", s.state_container, "if-none-match"),
                         ("GET", s.state_container, "")]  # the create fails: a record exists, read it
     assert [(m, c) for m, c, _ in sent[-2:]] == [("PUT", s.state_container), ("DELETE", s.output_container)]
     # Between them at most the blob's properties again: two versions within one second are told apart by ETag.
-    assert set(sent[3:-2]) <= {("HEAD", s.input_container, "")}
+    assert set(sent[4:-2]) <= {("HEAD", s.input_container, "")}

@@ -187,6 +187,17 @@ class BlobStorage:
         except ResourceNotFoundError:
             return None
 
+    def read_head(self, container: str, name: str, max_bytes: int) -> bytes | None:
+        """The first `max_bytes` of a blob (all of a shorter one) in one ranged GET, or None when absent."""
+        try:
+            return self.service.get_blob_client(container, name).download_blob(offset=0, length=max_bytes).readall()
+        except ResourceNotFoundError:
+            return None
+        except HttpResponseError as exc:
+            if exc.status_code == 416:  # a range of an empty blob: the service refuses it
+                return b""
+            raise
+
     def read_tail(self, container: str, name: str, max_bytes: int = 4096) -> str | None:
         """The last `max_bytes` of a text blob (for stderr tails), or None when absent."""
         blob = self.service.get_blob_client(container, name)

@@ -22,7 +22,7 @@ class Outcome:
     etag: str
     outcome: RecordState  # one of OUTCOMES
     task_id: str | None  # None only for a rejected version (it never had a task)
-    preset: str
+    preset: str | None  # None: a version rejected for its folder's bad settings file (no preset applied)
     output_url: str = ""  # converted: the MP3
     output_bytes: int | None = None
     reason: str = ""  # failed, rejected, superseded: why

@@ -17,6 +17,7 @@ from shared.ports.batch import OutputFile, ResourceFile, TaskSpec
 
 ENV_INPUT_BLOB = "MP3PIPE_INPUT_BLOB"
 ENV_INPUT_ETAG = "MP3PIPE_INPUT_ETAG"
+ENV_PRESET = "MP3PIPE_PRESET"  # the preset the task converts with (its folder's, else the app's): for its outcome
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -86,7 +87,7 @@ def plan_task(
                        LOG_HEADERS),
         ),
         # The name travels as data (an environment value), never as part of the command line.
-        environment=((ENV_INPUT_BLOB, name), (ENV_INPUT_ETAG, naming.clean_etag(etag))),
+        environment=((ENV_INPUT_BLOB, name), (ENV_INPUT_ETAG, naming.clean_etag(etag)), (ENV_PRESET, preset)),
         max_task_retry_count=max_retries,
         max_wall_clock_seconds=max_wall_clock_seconds,
         retention_seconds=retention_seconds,

@@ -72,6 +72,9 @@ class Storage(Protocol):
     def last_modified_of(self, container: str, name: str) -> dt.datetime | None:
         """The blob's Last-Modified, or None when it does not exist."""
 
+    def read_head(self, container: str, name: str, max_bytes: int) -> bytes | None:
+        """The first `max_bytes` of a blob (all of a shorter one) in one request, or None when absent."""
+
     def read_tail(self, container: str, name: str, max_bytes: int = 4096) -> str | None:
         """The last `max_bytes` of a text blob, or None when absent."""
 

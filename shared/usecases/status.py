@@ -101,9 +101,9 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200, limit: in
         record = records.get(blob.name)
         etag = naming.clean_etag(blob.etag)
         rejected = record is not None and record.etag == etag and record.state == RecordState.REJECTED
-        report = naming.unmapped_report_name(blob.name) if rejected else naming.report_name(blob.name)
-        evidence = Listed(deps, blob.name, outputs.get(output or ""), tasks, report)
+        evidence = Listed(deps, blob.name, outputs.get(output or ""), tasks, report_paths(blob.name, rejected))
         stands = file_life.standing(record, etag, blob.last_modified, evidence)
+        report = evidence.report_path
         files.append(FileStatus(
             blob.name, stands.state, blob.last_modified, report if stands.state == FileState.FAILED else output,
             stands.reason, stands.finished_at, record.task_id if record is not None and record.etag == etag else None,
@@ -173,7 +173,14 @@ class TaskLookups:
         return self.deps.gateway.task_status(task_id)
 
 
-@dataclass(frozen=True)
+def report_paths(name: str, rejected: bool) -> tuple[str, ...]:
+    """Where a version's report may be: beside its would-be MP3; a rejected version's first by its hash (an unmappable
+    name, or a losing rival, whose MP3's place is another's), then beside (rejected for its folder's settings)."""
+    beside = naming.report_name(name)
+    return tuple(dict.fromkeys((naming.unmapped_report_name(name), beside))) if rejected else (beside,)
+
+
+@dataclass
 class Listed:
     """What status knows of one input beyond its record: its MP3 from the outputs' listing, its task, its report."""
 
@@ -181,7 +188,11 @@ class Listed:
     name: str
     landed: dt.datetime | None
     tasks: TaskLookups
-    report_path: str  # a rejected version's report is by its hash (its name, or its rival's MP3, holds no place)
+    report_paths: tuple[str, ...]  # where its report may be, in order (report_paths)
+    report_path: str = ""  # where it was found (the first place until looked)
+
+    def __post_init__(self) -> None:
+        self.report_path = self.report_paths[0]
 
     def output_modified(self, *, recheck: bool = False) -> dt.datetime | None:
         return self.landed  # status lists the outputs just before: that listing is fresh enough
@@ -190,7 +201,12 @@ class Listed:
         return self.tasks.state(task_id)
 
     def report(self) -> dict[str, Any] | None:
-        return self.deps.storage.get_json(self.deps.settings.output_container, self.report_path)
+        for path in self.report_paths:
+            found = self.deps.storage.get_json(self.deps.settings.output_container, path)
+            if found is not None:
+                self.report_path = path
+                return found
+        return None
 
 
 def pool_problems(monitor: MonitorState) -> list[str]:

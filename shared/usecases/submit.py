@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from shared.domain import file_life, naming, planning, task_slots
 from shared.domain.file_life import RecordState
+from shared.domain.folder_settings import BadFolderSettings
 from shared.domain.outcome_event import Outcome
 from shared.events import event
 from shared.ports.batch import GatewayError, JobNotFound
@@ -17,6 +18,7 @@ from shared.ports.storage import BlobLike, Storage
 from shared.settings import URL_GRACE_SECONDS, vcpus_of
 from shared.usecases import notify
 from shared.usecases.file_records import FileRecords
+from shared.usecases.folder_settings import settings_for
 from shared.usecases.job import ensure_job
 from shared.usecases.report_writer import write_report
 from shared.usecases.rivals import owner, reject_losers, rival_inputs, stem_listing, write_rival_report
@@ -36,8 +38,9 @@ def submit_triggered(client: BlobLike, deps: Deps) -> SubmitResult:
     return submit_blob(deps.storage.blob(client.container_name, client.blob_name), deps)
 
 
-def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
-    """Plan and add one conversion task for this blob version; the same version twice makes one task."""
+def submit_blob(blob: BlobLike, deps: Deps, *, preset: str | None = None) -> SubmitResult:
+    """Plan and add one conversion task for this blob version; the same version twice makes one task. `preset`:
+    the one a renewed task was planned with (its folders' settings are read only when None)."""
     started = time.perf_counter()
     name = blob.blob_name
     s = deps.settings
@@ -57,12 +60,18 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
             deps, name, etag, task_id=None, exit_code=None, reason=f"name cannot be mapped safely: {exc}",
             stderr_tail="", attempts=0,
         )
-        return _rejected(deps, blob, props.last_modified, etag, str(exc), report)
+        return _rejected(deps, blob, props.last_modified, etag, str(exc), report, s.ffmpeg_preset)
+    try:
+        preset = preset or settings_for(deps, name).preset  # its folders' _mp3pipe.json, else FFMPEG_PRESET
+    except BadFolderSettings as exc:  # fails rather than converts with settings the folder did not ask for
+        report = write_report(deps, name, etag, task_id=None, exit_code=None, reason=str(exc), stderr_tail="",
+                              attempts=0)
+        return _rejected(deps, blob, props.last_modified, etag, str(exc), report, None)
     rivals = rival_inputs(name, listing)
     winner = owner(name, rivals)
     if winner is not None:
         reason, report = write_rival_report(deps, name, etag, winner)
-        return _rejected(deps, blob, props.last_modified, etag, reason, report)
+        return _rejected(deps, blob, props.last_modified, etag, reason, report, preset)
 
     ttl = dt.timedelta(seconds=s.task_max_wall_clock_seconds + URL_GRACE_SECONDS)  # renewal.py counts on it
     if s.pool_identity_id:
@@ -72,7 +81,7 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
         input_url = deps.storage.node_read_url(s.input_container, name, ttl)
         output_url = deps.storage.node_write_container_url(s.output_container, ttl)
     task = planning.plan_task(
-        name, etag, input_url=input_url, output_container_url=output_url, preset=s.ffmpeg_preset,
+        name, etag, input_url=input_url, output_container_url=output_url, preset=preset,
         max_retries=s.task_max_retries, max_wall_clock_seconds=s.task_max_wall_clock_seconds,
         retention_seconds=s.task_retention_seconds,
         required_slots=task_slots.required_slots(props.size, s.slots_per_node, vcpus_of(s.vm_size)),
@@ -82,7 +91,7 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
     previous_task = previous.task_id if previous is not None and previous.etag != etag else None
     if state == RecordState.SUPERSEDED:
         why = "a newer version of this blob exists"
-        notify.decide(deps, lambda: Outcome(name, etag, RecordState.SUPERSEDED, task.id, s.ffmpeg_preset, reason=why))
+        notify.decide(deps, lambda: Outcome(name, etag, RecordState.SUPERSEDED, task.id, preset, reason=why))
         event("superseded", name=name, etag=etag, why=why)
         return SubmitResult("superseded", name, task.id)
     reject_losers(deps, name, rivals)  # before this task is added: a loser's MP3 must not land after this one's
@@ -113,10 +122,12 @@ def submit_blob(blob: BlobLike, deps: Deps) -> SubmitResult:
 
 
 def _rejected(deps: Deps, blob: BlobLike, last_modified: dt.datetime, etag: str, reason: str,
-              report: str) -> SubmitResult:
+              report: str, preset: str | None) -> SubmitResult:
+    """Record the version rejected without a task; `preset` is what it would have converted with (None: unknown,
+    its folder's settings file being bad)."""
     name, s = blob.blob_name, deps.settings
     mine = file_life.rejected(name, etag, last_modified, reason, report)
-    notify.decide(deps, lambda: Outcome(name, etag, RecordState.REJECTED, None, s.ffmpeg_preset, reason=reason,
+    notify.decide(deps, lambda: Outcome(name, etag, RecordState.REJECTED, None, preset, reason=reason,
                                         report_url=deps.storage.plain_blob_url(s.output_container, report)),
                   lambda: FileRecords.of(deps).claim(mine, lambda: current_etag(deps.storage, blob)))
     event("rejected", logging.WARNING, name=name, etag=etag, reason=reason, report=report)

@@ -99,10 +99,17 @@ def converted_outcome(deps: Deps, task: FinishedTask, name: str, etag: str, outp
     """The converted event's content: the MP3's URL, size and preset (one properties read)."""
     s = deps.settings
     mp3 = deps.storage.properties(deps.storage.blob(s.output_container, output))
-    preset = (mp3.metadata.get(planning.META_PRESET) if mp3 is not None else None) or s.ffmpeg_preset
-    return Outcome(name, etag, RecordState.CONVERTED, task.id, planning.decode(preset),
+    stamped = mp3.metadata.get(planning.META_PRESET) if mp3 is not None else None
+    preset = planning.decode(stamped) if stamped else preset_of(deps, task)
+    return Outcome(name, etag, RecordState.CONVERTED, task.id, preset,
                    output_url=deps.storage.plain_blob_url(s.output_container, output),
                    output_bytes=mp3.size if mp3 is not None else None)
+
+
+def preset_of(deps: Deps, task: FinishedTask) -> str:
+    """The preset the task converted with (its folder's): in its environment; a task planned before the environment
+    carried it used the app setting."""
+    return task.environment.get(planning.ENV_PRESET) or deps.settings.ffmpeg_preset
 
 
 def report_failure(deps: Deps, task: FinishedTask, name: str, etag: str) -> str | None:
@@ -111,7 +118,7 @@ def report_failure(deps: Deps, task: FinishedTask, name: str, etag: str) -> str 
     current = deps.storage.etag_of(s.input_container, name)
     if file_life.superseded(etag, None if current is None else naming.clean_etag(current)):
         event("failed-superseded", name=name, etag=etag, task_id=task.id, current_etag=naming.clean_etag(current or ""))
-        notify.decide(deps, lambda: Outcome(name, etag, RecordState.SUPERSEDED, task.id, s.ffmpeg_preset,
+        notify.decide(deps, lambda: Outcome(name, etag, RecordState.SUPERSEDED, task.id, preset_of(deps, task),
                                             reason="a newer version of this blob exists"))
         return None
     logs = naming.logs_folder(task.id)
@@ -123,7 +130,7 @@ def report_failure(deps: Deps, task: FinishedTask, name: str, etag: str) -> str 
         deps, name, etag, task_id=task.id, exit_code=task.exit_code, reason=reason, stderr_tail=tail,
         attempts=task.attempts, finished_at=task.finished_at, logs=logs,
     )
-    notify.decide(deps, lambda: Outcome(name, etag, RecordState.FAILED, task.id, s.ffmpeg_preset, reason=reason,
+    notify.decide(deps, lambda: Outcome(name, etag, RecordState.FAILED, task.id, preset_of(deps, task), reason=reason,
                                         report_url=deps.storage.plain_blob_url(s.output_container, path)),
                   lambda: FileRecords.of(deps).apply(name, etag, lambda record: file_life.failed(record, reason, path)))
     event("failed", logging.WARNING, name=name, etag=etag, task_id=task.id, exit_code=task.exit_code,

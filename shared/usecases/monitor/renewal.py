@@ -44,7 +44,10 @@ def renew_old_urls(deps: Deps, state: MonitorState, active: int, now: float, dea
             if not name or current is None or naming.clean_etag(current) != etag:
                 continue  # deleted or overwritten: the task fails (and is reported) or is superseded as usual
             if deps.gateway.delete_task(task.id):
-                result = submit_blob(deps.storage.blob(s.input_container, name), deps)
+                # The same conversion, not a new one: it keeps the preset it was planned with, whatever its
+                # folder's settings file says now (converting again after a change is the user's act).
+                result = submit_blob(deps.storage.blob(s.input_container, name), deps,
+                                     preset=task.environment.get(planning.ENV_PRESET))
                 event("urls-renewed", logging.WARNING, name=name, task_id=task.id, status=result.status,
                       queued_since=task.created.isoformat())
                 renewed += 1

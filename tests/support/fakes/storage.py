@@ -125,6 +125,10 @@ class MemoryStorage:
         found = self._get(container, name)
         return None if found is None else found.last_modified
 
+    def read_head(self, container: str, name: str, max_bytes: int) -> bytes | None:
+        found = self._get(container, name)
+        return None if found is None else found.data[:max_bytes]
+
     def read_tail(self, container: str, name: str, max_bytes: int = 4096) -> str | None:
         found = self._get(container, name)
         return None if found is None else found.data[-max_bytes:].decode("utf-8", errors="replace")
