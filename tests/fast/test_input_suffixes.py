@@ -3,6 +3,7 @@ trigger (submit, which the local host calls for every blob), `mp3pipe drop`, rec
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from infra.hooks import postdeploy
@@ -11,6 +12,7 @@ from shared.domain import naming
 from shared.usecases import status
 from shared.usecases.reconcile import backfill
 from tests.fast.conftest import World
+from tests.support.fakes.outcome_queue import MemoryQueue
 
 INPUTS = ("talk.mp4", "LOUD.MP4", "trailer.m4v", "IMG_0001.MOV", "clip.mov", "memo.m4a", "Voice.M4A", "old.3gp",
           "phone.3GP", "x/y/deep.Mov")
@@ -110,6 +112,8 @@ def test_a_later_rival_of_an_mp4_is_rejected_and_never_touches_its_mp3(world: Wo
 
 
 def test_an_earlier_rival_loses_when_the_owner_arrives_and_its_task_is_stopped(world: World) -> None:
+    queue = MemoryQueue()
+    world.deps = dataclasses.replace(world.deps, outcomes=queue)
     (mov_task,) = world.dropped("b.mov")
     (mp4_task,) = world.dropped("b.mp4")
     assert world.batch.task_status(mov_task) is None  # stopped and deleted: its MP3 cannot land after the owner's
@@ -117,6 +121,9 @@ def test_an_earlier_rival_loses_when_the_owner_arrives_and_its_task_is_stopped(w
     by_name = {f.name: f for f in status.collect(world.deps).files}
     assert (by_name["b.mp4"].state, by_name["b.mov"].state) == ("done", "failed")
     assert "'b.mp4'" in _report(world, "b.mov")["reason"]
+    (event,) = queue.peek()  # the loser's one outcome: rejected, naming its owner (b.mp4's comes with the monitor)
+    assert (event["subject"], event["data"]["outcome"]) == ("b.mov", "rejected")
+    assert "'b.mp4'" in event["data"]["reason"]
 
 
 def test_names_that_map_apart_are_no_rivals(world: World) -> None:
