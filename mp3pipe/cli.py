@@ -313,7 +313,9 @@ def events(
     from shared.ports.outcome_queue import OutcomeQueueUnreachable
 
     queue = _deps().outcomes
-    assert queue is not None
+    if queue is None:
+        raise errors.CliError("no outcome queue: storage is reached by identity through a blob endpoint alone; set "
+                              "AzureWebJobsStorage__queueServiceUri (or __accountName)")
     seen: set[str] = set()
     try:
         while True:

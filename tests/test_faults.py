@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import uuid
@@ -111,17 +112,20 @@ def test_overwritten_while_converting_the_older_task_is_terminated_and_the_newer
     assert '"event": "terminated-older"' in log and old_id in log
 
 
-class _LateTrigger:
-    """Version 1's trigger, delivered late: it read the blob's properties before version 2 landed, and submits
-    after version 2 has been submitted (two triggers racing, one order pinned). Later reads see the blob as is."""
+class _LateTriggerStorage:
+    """The real Storage adapter, as version 1's trigger saw it: its first listing (the name's stem, which submit reads
+    for the version it submits) is the one taken before version 2 landed; everything else is the storage as is. Two
+    triggers racing, one order pinned."""
 
-    def __init__(self, client: Any, stale_properties: Any) -> None:
-        self._client, self._stale = client, stale_properties
-        self.blob_name, self.container_name = client.blob_name, client.container_name
+    def __init__(self, storage: Any, stale_listing: list[Any]) -> None:
+        self._storage, self._stale = storage, stale_listing
 
-    def get_blob_properties(self, **kwargs: Any) -> Any:
+    def list_blobs(self, *args: Any, **kwargs: Any) -> Any:
         stale, self._stale = self._stale, None
-        return stale if stale is not None else self._client.get_blob_properties(**kwargs)
+        return iter(stale) if stale is not None else self._storage.list_blobs(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
 
 
 def test_an_older_version_triggered_after_the_newer_one_is_superseded(running_deps, media, tmp_path):
@@ -131,9 +135,10 @@ def test_an_older_version_triggered_after_the_newer_one_is_superseded(running_de
     blob.upload_blob(media["tone_long"].read_bytes())
     client = blob_client_arg("AzureWebJobsStorage", deps.settings.input_container, name)
     stale = client.get_blob_properties()  # version 1, as its trigger saw it
+    seen = list(deps.storage.list_blobs(deps.settings.input_container, name.rsplit(".", 1)[0]))
     blob.upload_blob(media["tone"].read_bytes(), overwrite=True)  # version 2 lands
     newer = submit_blob(client, deps)
-    older = submit_blob(_LateTrigger(client, stale), deps)
+    older = submit_blob(client, dataclasses.replace(deps, storage=_LateTriggerStorage(deps.storage, seen)))
     assert newer.status == "submitted"
     assert older.status == "superseded"  # claim_newest: a newer version is recorded
     assert older.task_id == naming.task_id(name, naming.clean_etag(stale.etag)) != newer.task_id

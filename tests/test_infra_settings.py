@@ -23,7 +23,6 @@ OPTIONAL = {
 }
 # Settings the template sets for the platform rather than for our code.
 PLATFORM = {
-    "AzureWebJobsStorage__queueServiceUri": "Functions host: the blob trigger's poison queue",
     "AzureWebJobsStorage__tableServiceUri": "Functions host: its diagnostic events (Flex Consumption), by identity",
     "AzureWebJobsStorage__credential": "Functions host: identity-based AzureWebJobsStorage",
     "AZURE_CLIENT_ID": "azure-identity: DefaultAzureCredential picks the app's user-assigned identity",

@@ -127,6 +127,11 @@ resource site 'Microsoft.Web/sites@2025-05-01' = {
           name: 'FFMPEG_PRESET'
           value: 'standard'
         }
+        // One CloudEvent per input version that ends; the app creates the queue with its first event.
+        {
+          name: 'OUTCOME_QUEUE'
+          value: 'mp3pipe-outcomes'
+        }
         {
           name: 'MONITOR_SCHEDULE'
           value: '0 * * * * *'

@@ -30,13 +30,17 @@ def _quick_retry() -> LinearRetry:
 _UNREACHABLE = (ServiceRequestError, ServiceResponseError, ClientAuthenticationError)
 
 
-def queue_client(settings: Settings, **kwargs: Any) -> QueueClient:
+def queue_client(settings: Settings, **kwargs: Any) -> QueueClient | None:
     """The outcome queue's client: Entra ID identity (as for blobs) when AzureWebJobsStorage is unset, else the
     connection string (Azurite's names a QueueEndpoint). Messages are Base64-encoded UTF-8 JSON, what an Azure
-    Functions queue trigger reads by default."""
+    Functions queue trigger reads by default. None when storage is reached by identity through a blob endpoint
+    alone, from which no queue endpoint follows (set AzureWebJobsStorage__queueServiceUri)."""
     codec = {"message_encode_policy": TextBase64EncodePolicy(), "message_decode_policy": TextBase64DecodePolicy()}
     account = os.environ.get("AzureWebJobsStorage__accountName")
     uri = os.environ.get("AzureWebJobsStorage__queueServiceUri")
+    if settings.storage_connection == "" and not (account or uri) and os.environ.get(
+            "AzureWebJobsStorage__blobServiceUri"):
+        return None
     if settings.storage_connection == "" and (account or uri):
         from azure.identity import DefaultAzureCredential
 
@@ -58,8 +62,10 @@ class StorageQueue:
         self.client = client
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> StorageQueue:
-        return cls(queue_client(settings, retry_policy=_quick_retry(), **CLIENT_OPTIONS))
+    def from_settings(cls, settings: Settings) -> StorageQueue | None:
+        """The app's outcome queue; None when the settings name no queue endpoint (no events are then sent)."""
+        client = queue_client(settings, retry_policy=_quick_retry(), **CLIENT_OPTIONS)
+        return None if client is None else cls(client)
 
     def send(self, event: dict[str, Any]) -> None:
         body = json.dumps(event, ensure_ascii=False, sort_keys=True)
