@@ -27,12 +27,15 @@ def test_kill_9_of_azurite_mid_batch_loses_nothing_acknowledged_before_its_save_
     said: list[str] = []
     stop = threading.Event()
     try:
-        settings = {"MONITOR_SCHEDULE": "*/1 * * * * *", "TASK_RETENTION_SECONDS": "60", "LOCAL_TASK_SLOTS": "2"}
+        # A long input asks for a core's worth of slots (BATCH_SLOTS_PER_NODE 8 / 2 vCPUs = 4): eight local slots
+        # hold two long conversions and nothing else.
+        settings = {"MONITOR_SCHEDULE": "*/1 * * * * *", "TASK_RETENTION_SECONDS": "60", "LOCAL_TASK_SLOTS": "8",
+                    "BATCH_SLOTS_PER_NODE": "8", "BATCH_VM_SIZE": "standard_d2s_v3"}
         with LocalPipeline(tmp_path / "state", settings=settings, azurite=azurite) as pipe:
             supervisor = Supervisor(pipe, azurite, say=said.append)
             watcher = threading.Thread(target=supervisor.run, args=(stop,), daemon=True)
             watcher.start()
-            # Two long conversions hold both slots past the save window, then the clips' MP3s land one after another.
+            # Two long conversions hold every slot past the save window, then the clips' MP3s land one after another.
             etags = {f"k/long-{i}.mp4": pipe.drop(f"k/long-{i}.mp4", long) for i in range(2)}
             wait_until(lambda: sum(t.state == "running" for t in tasks_of(pipe)) == 2, 60,
                        what="both long ones running")
