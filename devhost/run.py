@@ -22,7 +22,7 @@ from devhost.azurite import REPO
 from devhost.local_pipeline import LocalPipeline, Outcome
 from devhost.media import duration, make_mp4
 from devhost.outcome_feed import human_size
-from mp3pipe.drop import collect_files, skipped_line
+from mp3pipe.drop import collect_files, collect_settings, skipped_line
 from mp3pipe.fetch import LOG_SUFFIX, log_of
 from shared.domain import naming
 from shared.settings import SettingsError
@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         with pipe:
             console.print(f"Azurite on 127.0.0.1:{pipe.azurite.port}; local host log: {pipe.log_path}")
             pipe.clear_outcomes(list(files))
+            for name, path in collect_settings([source]).items():  # a folder's settings before its inputs
+                pipe.drop(name, path)
+                console.print(f"folder settings: {name}", markup=False, highlight=False)
             fetcher = Fetcher(pipe, args.output)
             try:
                 outcomes = drop_and_wait(console, pipe, files, args.timeout, on_outcomes=fetcher.offer)

@@ -114,13 +114,15 @@ def drop(
     dry_run: DryRun = False,
     output: OutputOption = Output.table,
 ) -> None:
-    """Upload inputs (.mp4, .mov, .m4a...) to the input container, in blocks, several at a time, with a progress bar."""
-    from mp3pipe.drop import Dropper, collect_files, skipped_line
+    """Upload inputs (.mp4, .mov, .m4a...) to the input container, in blocks, several at a time, with a progress bar;
+    a folder's settings files (`_mp3pipe.json`) go up first, so its inputs convert with them."""
+    from mp3pipe.drop import Dropper, collect_files, collect_settings, skipped_line
     from mp3pipe.eventgrid import Notifier
 
     skipped: list[str] = []
     try:
         files = collect_files(paths, skipped)
+        settings_files = collect_settings(paths)
     except FileNotFoundError as exc:
         raise errors.CliError(f"{exc}: give input files or folders that exist") from None
     if skipped:
@@ -134,6 +136,8 @@ def drop(
             _json({"dry_run": True, "container": container,
                    "files": [{"input": prefix + n, "size": p.stat().st_size} for n, p in files.items()]})
             return
+        for name in settings_files:
+            console.print(f"would drop the folder settings {escape(prefix + name)}")
         for name, path in files.items():
             console.print(f"would drop {escape(prefix + name)} ({path.stat().st_size:,} bytes)")
         console.print(f"would drop {len(files)} file(s), {total:,} bytes, into container '{container}' (dry run: "
@@ -141,6 +145,9 @@ def drop(
         return
     # The local host is told of each file when one runs (in Azure, Event Grid does this).
     dropper = Dropper(deps.storage, container, Notifier(deps.settings.local_state_dir))
+    for name, path in settings_files.items():  # before the inputs they apply to
+        dropper.drop(prefix + name, path)
+        progress_console.print(f"dropped the folder settings {escape(prefix + name)}", highlight=False)
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                TimeRemainingColumn())
     dropped = []

@@ -9,7 +9,7 @@ from typing import Any
 
 from mp3pipe.eventgrid import Notifier
 from shared.adapters.storage import BlobStorage
-from shared.domain import naming
+from shared.domain import folder_settings, naming
 
 SKIPPED_SHOWN = 10  # names listed in the "skipped" line; the rest are counted
 
@@ -29,9 +29,21 @@ def collect_files(paths: list[Path], skipped: list[str] | None = None) -> dict[s
             name = p.relative_to(path).as_posix() if path.is_dir() else p.name
             if naming.is_input(p.name):
                 files[name] = p
-            elif skipped is not None:
+            elif skipped is not None and p.name != folder_settings.FILE_NAME:
                 skipped.append(name)
     return files
+
+
+def collect_settings(paths: list[Path]) -> dict[str, Path]:
+    """Blob name -> local file of the folder settings files (`_mp3pipe.json`) among `paths`, named as
+    `collect_files` names inputs: they go up before the inputs, so each input's submit finds its folder's."""
+    out: dict[str, Path] = {}
+    for path in paths:
+        found = sorted(path.rglob(folder_settings.FILE_NAME)) if path.is_dir() else [path]
+        for p in found:
+            if p.is_file() and p.name == folder_settings.FILE_NAME:
+                out[p.relative_to(path).as_posix() if path.is_dir() else p.name] = p
+    return out
 
 
 def skipped_line(names: list[str]) -> str:

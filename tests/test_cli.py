@@ -33,11 +33,15 @@ def test_drop_a_folder_watch_it_finish_see_the_failure_and_retry_it(pipe, media,
         make_mp4(folder / ("sub" if i % 3 == 0 else "") / f"clip{i}.mp4", 2.0, frequency=300 + 50 * i, size="64x64")
     (folder / "broken.mp4").write_bytes(b"not a video at all")
     (folder / "sub" / "notes.txt").write_text("not an input")
+    (folder / "sub" / "_mp3pipe.json").write_text('{"preset": "standard"}')  # its folder's settings go up too
 
     dropped = mp3pipe(pipe, "drop", str(folder))
     assert dropped.returncode == 0, dropped.stderr
     assert "dropped 10 file(s)" in dropped.stdout
     assert "skipped 1 file: not an input (.mp4 .m4v .mov .m4a .3gp): sub/notes.txt" in dropped.stderr
+    assert "dropped the folder settings sub/_mp3pipe.json" in dropped.stderr
+    inputs = pipe.service.get_container_client(pipe.input_container)
+    assert inputs.get_blob_client("sub/_mp3pipe.json").download_blob().readall() == b'{"preset": "standard"}'
 
     watched = mp3pipe(pipe, "status", "--watch", "--interval", "0.5")
     assert watched.returncode == 1  # it ended (nothing left to convert) and one file failed
