@@ -81,8 +81,10 @@ class Azurite:
         # One line per request in the log file (bench/many_files.py counts them); off unless asked for.
         self.access_log = os.environ.get(ACCESS_LOG_SETTING) == "1" if access_log is None else access_log
         self.port = port or free_port()
-        self.queue_port = free_port()
-        self.table_port = free_port()
+        # A fixed blob port keeps the development storage layout (10000/10001/10002 for UseDevelopmentStorage=true,
+        # which names the queue at 10001): the CLI's `events` then reaches `make serve`'s queue.
+        self.queue_port = port + 1 if port else free_port()
+        self.table_port = port + 2 if port else free_port()
         self._may_move = port is None  # a probed port may be taken before Azurite binds it: then try another
         self._started = False  # once started, a restart keeps every port (connection strings name them)
         self.log_file = log_file
@@ -103,9 +105,8 @@ class Azurite:
                 return self
             if self._started:
                 break
-            self.queue_port, self.table_port = free_port(), free_port()  # always probed: another try may move them
-            if self._may_move:
-                self.port = free_port()
+            if self._may_move:  # probed ports: another try may move them all
+                self.port, self.queue_port, self.table_port = free_port(), free_port(), free_port()
         raise RuntimeError(f"Azurite could not listen on 127.0.0.1:{self.port} (exit code {self._exit_code})")
 
     def _start_once(self, timeout: float) -> bool:

@@ -157,6 +157,12 @@ def test_serve_prints_one_line_per_outcome(serve, media):
     assert wait_until(lambda: s.said("failed broken.mp4: the input is not an MP4") and s.said("rejected talks/good.mov")
                       and any(converted.fullmatch(line) for line in s.lines), 120), s.lines
     assert s.said("talks/good.mp4") == 2  # rejected good.mov names its owner; converted once, said once
+    # The CLI reads the same outcomes from the queue: Azurite's queue sits beside its blob port, as
+    # UseDevelopmentStorage=true expects of `make serve` (10000, 10001).
+    events = subprocess.run([sys.executable, "-m", "mp3pipe", "events"], cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, **s.client.env(), "COLUMNS": "200"}, timeout=60)
+    assert events.returncode == 0, events.stdout + events.stderr
+    assert "converted" in events.stdout and "talks/good.mp4" in events.stdout, events.stdout
 
 
 def test_make_run_refuses_the_state_folder_of_a_running_serve(serve, media, tmp_path):
