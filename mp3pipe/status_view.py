@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from mp3pipe.drop import skipped_line
 from shared.domain import naming
 from shared.usecases.status import STATES, UNFINISHED, FileStatus, StatusReport, Summary
 
@@ -48,7 +49,8 @@ def render(report: StatusReport, limit: int, width: int = 200) -> Group:
     if len(rows) > limit:
         more = (f"... and {len(rows) - limit} more, older (show them with --limit {len(rows)}, "
                 "or narrow with --prefix P)")
-    return Group(counts, _pool(report), table, more)
+    left_alone = Text(skipped_line(report.skipped), style="yellow") if report.skipped else ""
+    return Group(counts, _pool(report), table, more, left_alone)
 
 
 def _line(value: str) -> Text:

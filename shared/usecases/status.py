@@ -7,11 +7,12 @@ import datetime as dt
 import itertools
 import json
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.domain import file_life, naming
+from shared.domain import file_life, folder_settings, naming
 from shared.domain.file_life import FileRecord, FileState, RecordState
 from shared.domain.monitor_state import MONITOR_STATE_BLOB, MonitorState
 from shared.ports.batch import JobNotFound, PoolState
@@ -49,6 +50,7 @@ class StatusReport:
     pool_problems: list[str] = field(default_factory=list)  # resize errors, broken nodes (start task failures)
     complete: bool = True  # files holds every input (under the prefix); else the first `limit` and a summary
     summary: Summary | None = None  # counts for the whole container when `files` is only its first page
+    skipped: list[str] = field(default_factory=list)  # blobs listed beside the inputs that are not inputs
 
     @property
     def busy(self) -> bool:
@@ -87,8 +89,16 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200, limit: in
     when there are more than `max_task_lookups`. Past `limit` files the report carries a `summary` instead of
     complete counts."""
     s = deps.settings
-    listing = (b for b in deps.storage.list_blobs(s.input_container, prefix) if naming.is_input(b.name))
-    inputs = list(itertools.islice(listing, limit + 1))
+    skipped: list[str] = []  # blobs the pipeline leaves alone (not an input, nor a folder's settings file)
+
+    def inputs_only() -> Iterator[BlobInfo]:
+        for b in deps.storage.list_blobs(s.input_container, prefix):
+            if naming.is_input(b.name):
+                yield b
+            elif b.name.rsplit("/", 1)[-1] != folder_settings.FILE_NAME:
+                skipped.append(b.name)
+
+    inputs = list(itertools.islice(inputs_only(), limit + 1))
     complete = len(inputs) <= limit
     inputs = inputs[:limit]
     outputs = _outputs(deps, prefix, inputs, complete)
@@ -110,7 +120,7 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200, limit: in
             stands.resubmit))
     monitor = MonitorState.from_json(deps.storage.get_json(s.state_container, MONITOR_STATE_BLOB))
     report = StatusReport(files, deps.gateway.pool_state(), pool_problems=pool_problems(monitor), complete=complete,
-                          summary=None if complete else summary(deps))
+                          summary=None if complete else summary(deps), skipped=skipped)
     report.counts.update(f.state for f in files)
     return report
 
@@ -228,6 +238,7 @@ def as_json(report: StatusReport) -> str:
     return json.dumps({
         "counts": {state: report.counts[state] for state in STATES},
         "complete": report.complete,
+        "skipped": report.skipped,
         "summary": None if summary is None else dataclasses.asdict(summary),
         "pool": None if report.pool is None else {
             "current": report.pool.current_dedicated + report.pool.current_spot,

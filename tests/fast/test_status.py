@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 
+from rich.console import Console
+
+from mp3pipe.status_view import render
 from shared.domain import naming
 from shared.usecases import status
 from shared.usecases.monitor.tick import monitor_tick
@@ -15,6 +18,7 @@ def test_every_input_shows_where_it_stands(world: World) -> None:
     queued, running, done, failed, lost = world.dropped("q.mp4", "r.mp4", "d.mp4", "f.mp4", "l.mp4")
     world.drop("w.mp4")  # no trigger ran yet
     world.drop("notes.txt")  # not an input
+    world.drop("_mp3pipe.json", b"{}")  # the root's folder settings: not an input, not left alone either
     world.batch.start(running)
     world.convert("d.mp4", done)
     world.fail(failed)
@@ -34,6 +38,10 @@ def test_every_input_shows_where_it_stands(world: World) -> None:
     assert report.busy and report.complete
     shown = json.loads(status.as_json(report))
     assert shown["counts"] == {"waiting": 2, "queued": 1, "converting": 1, "done": 1, "failed": 1}
+    assert shown["skipped"] == ["notes.txt"]  # said, not silently dropped from the listing
+    screen = Console(width=120, record=True)
+    screen.print(render(report, limit=50, width=120))
+    assert "skipped 1 file: not an input (.mp4 .m4v .mov .m4a .3gp): notes.txt" in screen.export_text()
     pool = world.batch.pool_state()
     assert pool is not None and shown["pool"]["target"] == pool.target_dedicated + pool.target_spot > 0
 
