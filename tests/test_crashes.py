@@ -7,6 +7,8 @@ import time
 from devhost.azurite import Azurite
 from devhost.local_pipeline import LocalPipeline
 from devhost.media import make_mp4
+from shared.adapters.outcome_queue import StorageQueue
+from shared.settings import Settings
 from tests.conftest import assert_once_each, ffmpeg_pids, isolated, settled, wait_until
 from tests.support.media import held_seconds
 from tests.support.task_audit import TaskAudit, tasks_of
@@ -64,6 +66,22 @@ def test_kill_9_of_the_host_mid_batch_loses_nothing_and_duplicates_nothing(azuri
             assert after[task_id].requeue_count == 1
             assert after[task_id].runs()[-1][0]["pid"] == pipe.host.pid != host
             assert after[task_id].execs() == 2
+        # One outcome event per version across the kill: an event held in the outbox when the host died is sent by
+        # the next monitor run, so a receiver may see an id twice, never two ids (or none) for a version.
+        queue = StorageQueue.from_settings(Settings.from_env(pipe.env()))
+        assert queue is not None
+        events: list[dict] = []
+
+        def every_version_told() -> bool:
+            events.extend(queue.take())
+            return {e["subject"] for e in events} == set(etags)
+
+        wait_until(every_version_told, 150, interval=1.0, what="an outcome event for every version")
+        ids: dict[str, set[str]] = {}
+        for e in events:
+            ids.setdefault(e["subject"], set()).add(e["id"])
+            assert e["data"]["outcome"] == "converted", e
+        assert all(len(v) == 1 for v in ids.values()), ids
 
 
 def test_ffmpeg_dies_with_a_killed_host_and_the_file_converts_after_restart(azurite, tmp_path):
