@@ -4,20 +4,17 @@ files with AMR and AAC audio convert whole through the runner and the local pipe
 
 from __future__ import annotations
 
-import shlex
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from devhost.local_pipeline import LocalPipeline
 from localbatch.process import find_ffmpeg
-from shared.domain import ffmpeg, naming
+from shared.domain import naming
 from shared.node import mp4
 from tests.conftest import isolated
-from tests.support.media import held_seconds
+from tests.support.media import held_seconds, run_task, truncated_copy
 
 SECONDS = 6.0
 _VIDEO = ("-f", "lavfi", "-i", f"testsrc2=size=176x144:rate=15:duration={SECONDS}")
@@ -55,29 +52,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("iso")
     made = {name: _make(folder, name) for name in KINDS}
     for name in KINDS:  # the index first, as phones that stream their uploads write it: a cut loses audio, not all
-        fast = folder / "faststart" / name
-        fast.parent.mkdir(exist_ok=True)
-        args, _ = KINDS[name]
-        subprocess.run([find_ffmpeg(), "-nostdin", "-v", "error", "-y", *args, "-movflags", "+faststart",
-                        "-t", str(SECONDS), str(fast)], check=True)
-        made[f"faststart/{name}"] = fast
+        (folder / "faststart").mkdir(exist_ok=True)
+        made[f"faststart/{name}"] = _make(folder / "faststart", name, "-movflags", "+faststart")
     return made
-
-
-def _cut(src: Path, dest: Path, fraction: float = 0.6) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_bytes(src.read_bytes()[: int(src.stat().st_size * fraction)])
-    return dest
-
-
-def _run_task(folder: Path, source: Path) -> tuple[int, str]:
-    """The task's command line as a node runs it, in a task folder holding the input under its fixed name."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, folder / "input.mp4")
-    argv = shlex.split(ffmpeg.command_line("standard"))
-    done = subprocess.run([sys.executable, "-I", *argv[1:]], cwd=folder, capture_output=True, text=True,
-                          env={"MP3PIPE_FFMPEG": find_ffmpeg(), "PATH": "/usr/bin:/bin"}, timeout=300)
-    return done.returncode, done.stderr.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("name", list(KINDS))
@@ -85,7 +62,7 @@ def test_the_runner_reads_each_kind_and_converts_it_whole(files, tmp_path, name)
     track = mp4.read_mp4(str(files[name])).chosen()
     assert track is not None and track.codec == KINDS[name][1]
     assert track.declared_seconds == pytest.approx(SECONDS, abs=0.05)
-    code, last = _run_task(tmp_path, files[name])
+    code, last = run_task(tmp_path, files[name])
     assert code == 0, last
     assert abs(held_seconds(tmp_path / "output.mp3") - SECONDS) <= 0.5
 
@@ -94,14 +71,14 @@ def test_the_runner_reads_each_kind_and_converts_it_whole(files, tmp_path, name)
 @pytest.mark.parametrize("layout", ["index-last", "faststart"])
 def test_a_cut_short_copy_of_each_kind_fails_and_leaves_no_mp3(files, tmp_path, name, layout):
     source = files[name] if layout == "index-last" else files[f"faststart/{name}"]
-    code, last = _run_task(tmp_path, _cut(source, tmp_path / "cut" / name))
+    code, last = run_task(tmp_path, truncated_copy(source, tmp_path / "cut" / name))
     assert code != 0 and "the input is cut short" in last, last
     assert not (tmp_path / "output.mp3").exists()
 
 
 def test_each_kind_and_a_rival_pair_through_the_local_pipeline(azurite, files, tmp_path):
     dropped = {f"iso/{name}": files[name] for name in KINDS}
-    dropped["iso/cut/memo.m4a"] = _cut(files["faststart/memo.m4a"], tmp_path / "cut" / "memo.m4a")
+    dropped["iso/cut/memo.m4a"] = truncated_copy(files["faststart/memo.m4a"], tmp_path / "cut" / "memo.m4a")
     with LocalPipeline(tmp_path / "state", settings=isolated(), azurite=azurite) as pipe:
         etags = {name: pipe.drop(name, path) for name, path in dropped.items()}
         outcomes = pipe.wait(etags, timeout=300)

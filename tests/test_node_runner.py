@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,22 +16,12 @@ from localbatch.process import find_ffmpeg
 from shared.domain import ffmpeg
 from shared.node import mp3, mp4
 from tests.support import media_matrix as mm
-from tests.support.media import held_seconds
+from tests.support.media import held_seconds, run_task
 
 
 def _make(path: Path, *args: str) -> Path:
     subprocess.run([find_ffmpeg(), "-nostdin", "-v", "error", "-y", *args, str(path)], check=True)
     return path
-
-
-def _run_task(folder: Path, source: Path, preset: str = "standard") -> tuple[int, str]:
-    """Run the task's command line as a node would: a bare python3 in the task's working folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, folder / "input.mp4")
-    argv = shlex.split(ffmpeg.command_line(preset))
-    done = subprocess.run([sys.executable, "-I", *argv[1:]], cwd=folder, capture_output=True, text=True,
-                          env={"MP3PIPE_FFMPEG": find_ffmpeg(), "PATH": "/usr/bin:/bin"}, timeout=300)
-    return done.returncode, done.stderr.strip().splitlines()[-1]
 
 
 def test_declared_duration_codec_and_default_track(tmp_path):
@@ -99,9 +88,9 @@ def test_a_live_fragmented_file_cut_inside_a_fragment_fails(tmp_path):
                   "frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "1000000")
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2 + 333])
-    code, verdict = _run_task(tmp_path / "wd", cut)
+    code, verdict = run_task(tmp_path / "wd", cut)
     assert code != 0 and verdict.startswith("mp3pipe: the input is cut short: it ends inside its audio data")
-    code, verdict = _run_task(tmp_path / "wd2", whole)
+    code, verdict = run_task(tmp_path / "wd2", whole)
     assert code == 0 and verdict.startswith("mp3pipe: converted 20.") and verdict.endswith("(no declared duration)")
 
 
@@ -112,7 +101,7 @@ def test_the_runner_allows_half_a_second_short_and_no_more(tmp_path, missing, co
     cut = mm.cut_short_by(tmp_path / "in", missing)
     assert abs(mp4.read_mp4(str(cut)).chosen().declared_seconds - 8.0) < 0.01
     assert abs(held_seconds(cut) - (8.0 - missing)) < 0.1
-    code, verdict = _run_task(tmp_path / "wd", cut)
+    code, verdict = run_task(tmp_path / "wd", cut)
     if converts:
         assert code == 0 and verdict.startswith("mp3pipe: converted"), verdict
         assert abs(held_seconds(tmp_path / "wd" / "output.mp3") - (8.0 - missing)) < 0.1
