@@ -23,7 +23,7 @@ from devhost.local_pipeline import LocalPipeline, Outcome
 from devhost.media import duration, make_mp4
 from devhost.outcome_feed import human_size
 from mp3pipe.drop import collect_files, collect_settings, skipped_line
-from mp3pipe.fetch import LOG_SUFFIX, log_of
+from mp3pipe.fetch import log_of, log_path
 from shared.domain import naming
 from shared.settings import SettingsError
 
@@ -183,8 +183,7 @@ class Fetcher:
         if log is None:
             return
         try:
-            self.pipe.download(self.pipe.output_container, log,
-                               path.with_name(path.name[: -len(naming.REPORT_SUFFIX)] + LOG_SUFFIX))
+            self.pipe.download(self.pipe.output_container, log, log_path(path))
         except ResourceNotFoundError:
             pass  # a rejected input never ran: no log
 

@@ -3,10 +3,11 @@
 State lives in SQLite under the state folder, so queued and running tasks survive a crash: a task whose
 owning process died runs again after restart (each running process holds an flock on `owners/<pid>.lock`,
 which the kernel releases when the process dies, whatever later becomes of the pid). Concurrency follows the
-pool size the timer sets, capped at LOCAL_TASK_SLOTS (twice the machine's cores). Resource files are downloaded
-from their URLs and output files uploaded to their container URLs on the stated upload condition, exactly as
-Batch does. Each task keeps an append-only history (`history/<job>/<task>.jsonl`: its runs, command launches
-and uploads), so a task run or uploaded twice can be seen.
+pool size the timer sets, capped at LOCAL_TASK_SLOTS (four slots per core by default), each task holding the slots
+it asks for. Resource files are downloaded from their URLs and output files uploaded to their container URLs on the
+stated upload condition, exactly as Batch does. Each task keeps an append-only history
+(`history/<job>/<task>.jsonl`: its runs, command launches and uploads), so a task run or uploaded twice can be
+seen.
 
 This module is the port; beside it: store (SQLite), dispatch (running tasks), process (locks, process groups),
 transfers (downloads, uploads), history (the journal). Local-only: never part of the Function App's package.

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from shared.domain.task_slots import slots_on_node
 from shared.ports.batch import OutputFile, ResourceFile, TaskSpec
 
 _SCHEMA = """
@@ -52,7 +53,7 @@ def spec_from_json(raw: str) -> TaskSpec:
 
 def slots_taken(spec: TaskSpec, all_slots: int) -> int:
     """The local slots a task holds while it runs: its required slots, at most every slot this machine has."""
-    return min(max(spec.required_slots, 1), max(all_slots, 1))
+    return slots_on_node(spec.required_slots, all_slots)
 
 
 def now() -> float:

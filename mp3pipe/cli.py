@@ -257,17 +257,18 @@ def retry(
         console.print("nothing retried")
         return
     results = [retry_blob(deps, n) for n in names]
+    retried = [{"input": r.name, "status": r.status, "task_id": r.task_id} for r in results]
     if output == Output.table:
         for r in results:
             console.print(escape(f"{r.name}: {r.status} (task {r.task_id})"))
     if not wait:
         if output == Output.json:
-            _json({"retried": [{"input": r.name, "status": r.status, "task_id": r.task_id} for r in results]})
+            _json({"retried": retried})
         return
     done = outcomes.wait(deps, [r.name for r in results if r.status != "gone"], interval)
     failures = [f for f in done if f.state == "failed"]
     if output == Output.json:
-        _json({"retried": [{"input": r.name, "status": r.status, "task_id": r.task_id} for r in results],
+        _json({"retried": retried,
                "outcomes": [{"input": f.name, "state": f.state, "output": f.output, "reason": f.reason}
                             for f in done]})
     else:

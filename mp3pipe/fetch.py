@@ -27,6 +27,11 @@ class Fetched:
     size: int
 
 
+def log_path(report_path: Path) -> Path:
+    """Where a failed task's log lands: beside its report (a.error.json -> a.stderr.txt)."""
+    return report_path.with_name(report_path.name[: -len(naming.REPORT_SUFFIX)] + LOG_SUFFIX)
+
+
 class UnsafeName(ValueError):
     """A blob name that would not stay inside the destination folder."""
 
@@ -79,8 +84,8 @@ def fetch(storage: BlobStorage, container: str, prefix: str, dest: Path,
             continue
         if log is None:
             continue
-        log_path = path.with_name(path.name[: -len(naming.REPORT_SUFFIX)] + LOG_SUFFIX)
+        beside = log_path(path)
         try:
-            yield Fetched(log, log_path, "log", storage.download_file(container, log, log_path))
+            yield Fetched(log, beside, "log", storage.download_file(container, log, beside))
         except ResourceNotFoundError:
             skipped(log, "the task's log is gone (lifecycle rules delete old logs)")

@@ -16,7 +16,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.queue import LinearRetry, QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-from shared.adapters.storage import loopback_transport
+from shared.adapters.storage import connection_client, identity_endpoint
 from shared.ports.outcome_queue import PEEK_MAX, OutcomeQueueUnreachable
 from shared.settings import Settings
 
@@ -36,24 +36,14 @@ def queue_client(settings: Settings, **kwargs: Any) -> QueueClient | None:
     Functions queue trigger reads by default. None when storage is reached by identity through a blob endpoint
     alone, from which no queue endpoint follows (set AzureWebJobsStorage__queueServiceUri)."""
     codec = {"message_encode_policy": TextBase64EncodePolicy(), "message_decode_policy": TextBase64DecodePolicy()}
-    account = os.environ.get("AzureWebJobsStorage__accountName")
-    uri = os.environ.get("AzureWebJobsStorage__queueServiceUri")
-    if settings.storage_connection == "" and not (account or uri) and os.environ.get(
-            "AzureWebJobsStorage__blobServiceUri"):
-        return None
-    if settings.storage_connection == "" and (account or uri):
-        from azure.identity import DefaultAzureCredential
-
-        url = uri or f"https://{account}.queue.core.windows.net"
-        credential = DefaultAzureCredential(managed_identity_client_id=os.environ.get("AzureWebJobsStorage__clientId"))
-        return QueueClient(url, settings.outcome_queue, credential=credential, **codec, **kwargs)
-    client = QueueClient.from_connection_string(settings.storage_connection, settings.outcome_queue, **codec, **kwargs)
-    transport = loopback_transport(client.url)
-    if transport is None:
-        return client
-    return QueueClient.from_connection_string(settings.storage_connection, settings.outcome_queue, **codec,
-                                              transport=transport, **kwargs)
-
+    if settings.storage_connection == "":
+        endpoint = identity_endpoint("queue")
+        if endpoint is None and os.environ.get("AzureWebJobsStorage__blobServiceUri"):
+            return None
+        if endpoint is not None:
+            url, credential = endpoint
+            return QueueClient(url, settings.outcome_queue, credential=credential, **codec, **kwargs)
+    return connection_client(settings.storage_connection, settings.outcome_queue, cls=QueueClient, **codec, **kwargs)
 
 class StorageQueue:
     """The OutcomeQueue port on one Storage queue (`client` is the SDK's QueueClient)."""

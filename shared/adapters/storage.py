@@ -44,25 +44,36 @@ def loopback_transport(url: str) -> Any | None:
     return RequestsTransport(use_env_settings=False)
 
 
-def connection_client(connection: str, **kwargs: Any) -> BlobServiceClient:
-    """A BlobServiceClient from a connection string; loopback endpoints get `loopback_transport`."""
-    client = BlobServiceClient.from_connection_string(connection, **kwargs)
+def connection_client(connection: str, *args: Any, cls: Any = BlobServiceClient, **kwargs: Any) -> Any:
+    """An SDK client (`cls`: BlobServiceClient unless told, or e.g. QueueClient with its queue name in `args`) from
+    a connection string; loopback endpoints get `loopback_transport`."""
+    client = cls.from_connection_string(connection, *args, **kwargs)
     transport = None if "transport" in kwargs else loopback_transport(client.url)
-    return BlobServiceClient.from_connection_string(connection, transport=transport, **kwargs) if transport else client
+    return cls.from_connection_string(connection, *args, transport=transport, **kwargs) if transport else client
+
+
+def identity_endpoint(service: str) -> tuple[str, Any] | None:
+    """The app's storage by Entra ID for one service ("blob", "queue"): its endpoint
+    (`AzureWebJobsStorage__<service>ServiceUri`, else from `__accountName`) and the identity credential (`__clientId`
+    picks a user-assigned identity); None when neither setting names the account."""
+    import os
+
+    account = os.environ.get("AzureWebJobsStorage__accountName")
+    uri = os.environ.get(f"AzureWebJobsStorage__{service}ServiceUri")
+    if not (account or uri):
+        return None
+    from azure.identity import DefaultAzureCredential
+
+    credential = DefaultAzureCredential(managed_identity_client_id=os.environ.get("AzureWebJobsStorage__clientId"))
+    return uri or f"https://{account}.{service}.core.windows.net", credential
 
 
 def service_client(settings: Settings, **kwargs: Any) -> BlobServiceClient:
     """A BlobServiceClient for the app's storage: Entra ID identity first, a connection string otherwise."""
-    import os
-
-    account = os.environ.get("AzureWebJobsStorage__accountName")
-    uri = os.environ.get("AzureWebJobsStorage__blobServiceUri")
-    if settings.storage_connection == "" and (account or uri):
-        from azure.identity import DefaultAzureCredential
-
-        url = uri or f"https://{account}.blob.core.windows.net"
-        client_id = os.environ.get("AzureWebJobsStorage__clientId")
-        return BlobServiceClient(url, credential=DefaultAzureCredential(managed_identity_client_id=client_id), **kwargs)
+    endpoint = identity_endpoint("blob") if settings.storage_connection == "" else None
+    if endpoint is not None:
+        url, credential = endpoint
+        return BlobServiceClient(url, credential=credential, **kwargs)
     return connection_client(settings.storage_connection, **kwargs)
 
 

@@ -41,6 +41,12 @@ def required_slots(size_bytes: int | None, slots_per_node: int, vcpus: int | Non
     return min(max(math.ceil(share * core - 1e-9), 1), core, max(slots_per_node, 1))
 
 
+def slots_on_node(required: int, node_slots: int) -> int:
+    """The slots a task holds on a node: what it asks for, at least 1, never more than the node has (Batch would
+    accept such a task and never run it)."""
+    return min(max(required, 1), max(node_slots, 1))
+
+
 def size_thresholds(slots_per_node: int, vcpus: int | None) -> list[tuple[int, int]]:
     """(slots, the smallest input size in bytes that asks for them) for 2.. a core's worth: the rule's thresholds."""
     core = core_slots(slots_per_node, vcpus)

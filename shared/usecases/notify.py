@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.domain import outcome_event
+from shared.domain.file_life import RecordState
 from shared.domain.outcome_event import Outcome
 from shared.events import event as log_event
 from shared.ports.deps import Deps
@@ -25,6 +26,13 @@ TRIED = "tried"  # outbox blob metadata: its writer tried to send it and the que
 
 def outbox_path(event: dict[str, Any]) -> str:
     return f"{OUTBOX}{event['id']}.json"
+
+
+def rejected(deps: Deps, name: str, etag: str, reason: str, report: str, preset: str | None) -> Outcome:
+    """The outcome of a version rejected without a task (its name, a rival input, its folder's settings), with the
+    URL of its failure report."""
+    return Outcome(name, etag, RecordState.REJECTED, None, preset, reason=reason,
+                   report_url=deps.storage.plain_blob_url(deps.settings.output_container, report))
 
 
 def decide(deps: Deps, outcome: Callable[[], Outcome], record: Callable[[], object] = lambda: None) -> None:

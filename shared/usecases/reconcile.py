@@ -203,9 +203,8 @@ class Looked:
     def output_modified(self, *, recheck: bool = False) -> dt.datetime | None:
         if not recheck:
             return None  # the listing just showed no MP3 newer than the input
-        try:
-            output = naming.output_name(self.name)
-        except naming.UnmappableName:
+        output = naming.mapped_output(self.name)
+        if output is None:
             return None
         return self.deps.storage.last_modified_of(self.deps.settings.output_container, output)
 

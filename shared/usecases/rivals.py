@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from shared.domain import file_life, naming
 from shared.domain.file_life import RecordState
-from shared.domain.outcome_event import Outcome
 from shared.ports.deps import Deps
 from shared.ports.storage import BlobInfo
 from shared.usecases import notify
@@ -49,19 +48,19 @@ def reject_losers(deps: Deps, winner: str, losers: list[BlobInfo]) -> None:
     task stopped (so its MP3 cannot land after the winner's) and deleted (so the monitor reports nothing of it).
     A loser with no record yet rejects itself when its own trigger (or reconcile) submits it."""
     records = FileRecords.of(deps)
-    s = deps.settings
     for blob in losers:
-        etag = naming.clean_etag(blob.etag)
-        record, _ = records.get(blob.name)
-        if record is None or record.etag != etag or record.state == RecordState.REJECTED:
-            continue
-        if record.task_id and record.state in (RecordState.SUBMITTED, RecordState.UNSUBMITTED):
-            deps.gateway.terminate_task(record.task_id)  # first: no MP3 of the loser lands from here on
-            deps.gateway.delete_task(record.task_id)
-        reason, path = write_rival_report(deps, blob.name, etag, winner)
-        # Its outcome event, as for a loser rejected at its own submit (no task: the task it had was deleted).
-        notify.decide(deps, lambda name=blob.name, etag=etag, why=reason, at=path: Outcome(
-                          name, etag, RecordState.REJECTED, None, s.ffmpeg_preset, reason=why,
-                          report_url=deps.storage.plain_blob_url(s.output_container, at)),
-                      lambda name=blob.name, etag=etag, why=reason, at=path: records.apply(
-                          name, etag, lambda r: file_life.lost_to_rival(r, why, at)))
+        _reject_loser(deps, records, blob, winner)
+
+
+def _reject_loser(deps: Deps, records: FileRecords, blob: BlobInfo, winner: str) -> None:
+    etag = naming.clean_etag(blob.etag)
+    record, _ = records.get(blob.name)
+    if record is None or record.etag != etag or record.state == RecordState.REJECTED:
+        return
+    if record.task_id and record.state in (RecordState.SUBMITTED, RecordState.UNSUBMITTED):
+        deps.gateway.terminate_task(record.task_id)  # first: no MP3 of the loser lands from here on
+        deps.gateway.delete_task(record.task_id)
+    reason, path = write_rival_report(deps, blob.name, etag, winner)
+    # Its outcome event, as for a loser rejected at its own submit (no task: the task it had was deleted).
+    notify.decide(deps, lambda: notify.rejected(deps, blob.name, etag, reason, path, deps.settings.ffmpeg_preset),
+                  lambda: records.apply(blob.name, etag, lambda r: file_life.lost_to_rival(r, reason, path)))

@@ -107,11 +107,11 @@ def collect(deps: Deps, prefix: str = "", max_task_lookups: int = 200, limit: in
     tasks = TaskLookups(deps, open_tasks, max_task_lookups)
     files: list[FileStatus] = []
     for blob in inputs:
-        output = _output_of(blob)
+        output = naming.mapped_output(blob.name)
         record = records.get(blob.name)
         etag = naming.clean_etag(blob.etag)
         rejected = record is not None and record.etag == etag and record.state == RecordState.REJECTED
-        evidence = Listed(deps, blob.name, outputs.get(output or ""), tasks, report_paths(blob.name, rejected))
+        evidence = Listed(deps, outputs.get(output or ""), tasks, report_paths(blob.name, rejected))
         stands = file_life.standing(record, etag, blob.last_modified, evidence)
         report = evidence.report_path
         files.append(FileStatus(
@@ -129,7 +129,7 @@ def _outputs(deps: Deps, prefix: str, inputs: list[BlobInfo], complete: bool) ->
     """Outputs under the prefix: all of them when `inputs` is complete, else only up to the last input's MP3."""
     listing = deps.storage.list_blobs(deps.settings.output_container, prefix)
     if not complete:
-        last = max((m for m in map(_output_of, inputs) if m), default="")
+        last = max((m for m in (naming.mapped_output(b.name) for b in inputs) if m), default="")
         listing = itertools.takewhile(lambda b: b.name <= last, listing)
     return {b.name: b.last_modified for b in listing}
 
@@ -145,13 +145,6 @@ def _records(deps: Deps, inputs: list[BlobInfo], list_all: bool) -> dict[str, Fi
         return {r.name: r for r in found if r is not None}
 
 
-def _output_of(blob: BlobInfo) -> str | None:
-    try:
-        return naming.output_name(blob.name)
-    except naming.UnmappableName:
-        return None
-
-
 def _open_tasks(deps: Deps) -> dict[str, str]:
     try:
         return deps.gateway.open_tasks()
@@ -163,7 +156,7 @@ def _open_tasks_if_many(deps: Deps, inputs: list[BlobInfo], records: dict[str, F
                         outputs: dict[str, dt.datetime], max_lookups: int) -> dict[str, str] | None:
     """The open tasks in one paged listing when more unfinished files than `max_lookups` would each need a GET."""
     unfinished = sum(file_life.asks_batch(records.get(b.name), naming.clean_etag(b.etag), b.last_modified,
-                                          outputs.get(_output_of(b) or "")) for b in inputs)
+                                          outputs.get(naming.mapped_output(b.name) or "")) for b in inputs)
     return _open_tasks(deps) if unfinished > max_lookups else None
 
 
@@ -195,7 +188,6 @@ class Listed:
     """What status knows of one input beyond its record: its MP3 from the outputs' listing, its task, its report."""
 
     deps: Deps
-    name: str
     landed: dt.datetime | None
     tasks: TaskLookups
     report_paths: tuple[str, ...]  # where its report may be, in order (report_paths)

@@ -125,10 +125,9 @@ def _rejected(deps: Deps, blob: BlobLike, last_modified: dt.datetime, etag: str,
               report: str, preset: str | None) -> SubmitResult:
     """Record the version rejected without a task; `preset` is what it would have converted with (None: unknown,
     its folder's settings file being bad)."""
-    name, s = blob.blob_name, deps.settings
+    name = blob.blob_name
     mine = file_life.rejected(name, etag, last_modified, reason, report)
-    notify.decide(deps, lambda: Outcome(name, etag, RecordState.REJECTED, None, preset, reason=reason,
-                                        report_url=deps.storage.plain_blob_url(s.output_container, report)),
+    notify.decide(deps, lambda: notify.rejected(deps, name, etag, reason, report, preset),
                   lambda: FileRecords.of(deps).claim(mine, lambda: current_etag(deps.storage, blob)))
     event("rejected", logging.WARNING, name=name, etag=etag, reason=reason, report=report)
     return SubmitResult("rejected", name, detail=reason)

@@ -10,6 +10,7 @@ from azure.batch import models as bm
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 from shared.adapters.batch.azure_errors import AdapterBase, T, error_code, error_text, odata_datetime, utc
+from shared.domain.task_slots import slots_on_node
 from shared.ports.batch import CompletedTask, FinishedTask, JobNotFound, QueuedTask, TaskCounts, TaskSpec
 
 FINISHED_TASK_FIELDS = ["id", "displayName", "stateTransitionTime", "executionInfo", "environmentSettings"]
@@ -87,7 +88,7 @@ class TaskOperations(AdapterBase):
                 max_wall_clock_time=dt.timedelta(seconds=task.max_wall_clock_seconds),
                 retention_time=dt.timedelta(seconds=task.retention_seconds),
             ),
-            required_slots=min(max(task.required_slots, 1), self.pool_slots()),
+            required_slots=slots_on_node(task.required_slots, self.pool_slots()),
         )
 
     def add_task(self, task: TaskSpec) -> bool:

@@ -12,6 +12,7 @@ from shared.domain.monitor_state import MonitorState
 from shared.events import event
 from shared.ports.batch import GatewayError, Throttled
 from shared.ports.deps import Deps
+from shared.run_deadline import Deadline
 from shared.usecases.monitor.outcomes import outcome_recorded
 
 DELETE_BATCH = 100  # tasks a monitor run may always delete (the floor of the paced bound)
@@ -31,14 +32,15 @@ def delete_bound(completed: int, completed_before: int | None) -> int:
 
 
 def delete_finished(deps: Deps, state: MonitorState, completed: int, now: float,
-                    budget_s: float | None = None) -> int:
+                    budget_s: float | None = None, run_deadline: Deadline | None = None) -> int:
     """Delete completed tasks older than the task retention whose outcome is recorded, up to `delete_bound`.
 
     A listing paged up to the bound (1,000 a page), then the DELETEs, DELETE_THREADS at a time, until the list
     ends, `budget_s` (DELETE_BUDGET_SECONDS) is spent or Batch throttles (ServerBusy): what is left waits for the
-    next run. Nothing when the job has no completed task. Deleting a task also removes its folder from the node.
+    next run. Nothing when the job has no completed task, or once the timer run's deadline has passed. Deleting a
+    task also removes its folder from the node.
     """
-    if completed <= 0:
+    if completed <= 0 or (run_deadline is not None and run_deadline.passed()):
         return 0
     deadline = time.monotonic() + (DELETE_BUDGET_SECONDS if budget_s is None else budget_s)
     bound = delete_bound(completed, state.completed)

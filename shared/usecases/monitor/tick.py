@@ -92,7 +92,7 @@ def monitor_tick(deps: Deps, deadline: Deadline | None = None) -> TickResult:
     reported: list[str] = []
     if counts.completed > (state.completed or 0) or not state.outcomes_listed:
         reported = record_outcomes(deps, state, deadline)
-    deleted = 0 if deadline.passed() else cleanup.delete_finished(deps, state, counts.completed, now)
+    deleted = cleanup.delete_finished(deps, state, counts.completed, now, run_deadline=deadline)
     renewed = renewal.renew_old_urls(deps, state, counts.active, now, deadline)
     state.last_work_seen = last_work
     state.completed = max(counts.completed - deleted, 0)
